@@ -1,0 +1,191 @@
+"""The parsed inventory: frozen dataclasses built by ``Inventory.from_raw`` after validation.
+
+Every parameter is resolved once here (host vars over cluster vars over ``all.vars`` over the
+default in ``params.PARAMS``); derived values (instance names, node names) are properties.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from pigsalt.errors import PigsaltError
+from pigsalt.inventory import load as loader
+from pigsalt.inventory.params import PARAMS
+from pigsalt.inventory.validate import META_GROUPS, Report, validate
+
+
+def ip_key(ip: str) -> int:
+    return int(ipaddress.IPv4Address(ip))
+
+
+def _resolve(*levels: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Each parameter's value: the first level that sets it, else its default."""
+    values = {}
+    for name, param in PARAMS.items():
+        value = param.default
+        for level in levels:
+            if name in level:
+                value = level[name]
+                break
+        values[name] = value
+    return MappingProxyType(values)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One Postgres instance; exactly one per node."""
+
+    cluster: str
+    ip: str
+    vars: Mapping[str, Any]
+
+    @property
+    def seq(self) -> int:
+        return int(self.vars["pg_seq"])
+
+    @property
+    def role(self) -> str:
+        return str(self.vars["pg_role"])
+
+    @property
+    def name(self) -> str:
+        return f"{self.cluster}-{self.seq}"
+
+    @property
+    def offline_query(self) -> bool:
+        return bool(self.vars["pg_offline_query"]) or self.role == "offline"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    vars: Mapping[str, Any]
+    instances: tuple[Instance, ...]
+
+    @property
+    def primary(self) -> Instance:
+        return next(i for i in self.instances if i.role == "primary")
+
+
+@dataclass(frozen=True)
+class Node:
+    ip: str
+    meta: bool
+    vars: Mapping[str, Any]
+    instance: Instance | None
+
+    @property
+    def name(self) -> str:
+        if self.vars.get("nodename"):
+            return str(self.vars["nodename"])
+        if self.instance is not None:
+            return self.instance.name
+        return self.ip.replace(".", "-")
+
+
+@dataclass(frozen=True)
+class Inventory:
+    vars: Mapping[str, Any]
+    nodes: tuple[Node, ...]
+    clusters: tuple[Cluster, ...]
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, Any]) -> Inventory:
+        """Build the model from a raw inventory that ``validate`` accepted."""
+        top = raw["all"]
+        gvars = top.get("vars") or {}
+        children = top.get("children") or {}
+        meta_ips = {str(ip) for name in META_GROUPS for ip in ((children.get(name) or {}).get("hosts") or {})}
+        clusters = []
+        host_vars: dict[str, dict[str, Any]] = {}
+        instances: dict[str, Instance] = {}
+        cluster_vars: dict[str, Mapping[str, Any]] = {}
+        for group in children.values():
+            group = group or {}
+            cvars = group.get("vars") or {}
+            hosts = {str(ip): (h or {}) for ip, h in (group.get("hosts") or {}).items()}
+            for ip, hvars in hosts.items():
+                host_vars.setdefault(ip, {}).update(hvars)
+            if "pg_cluster" not in cvars:
+                continue
+            name = str(cvars["pg_cluster"])
+            members = tuple(
+                sorted(
+                    (Instance(name, ip, _resolve(hvars, cvars, gvars)) for ip, hvars in hosts.items()),
+                    key=lambda i: i.seq,
+                )
+            )
+            instances.update({i.ip: i for i in members})
+            cluster_vars[name] = cvars
+            clusters.append(Cluster(name, _resolve(cvars, gvars), members))
+        nodes = []
+        for ip in sorted(host_vars, key=ip_key):
+            inst = instances.get(ip)
+            cvars = cluster_vars[inst.cluster] if inst is not None else {}
+            nodes.append(Node(ip, ip in meta_ips, _resolve(host_vars[ip], cvars, gvars), inst))
+        return cls(_resolve(gvars), tuple(nodes), tuple(sorted(clusters, key=lambda c: c.name)))
+
+    def node(self, key: str) -> Node:
+        """A node by minion id: its name, IP or instance name."""
+        for node in self.nodes:
+            if key in (node.name, node.ip) or (node.instance is not None and key == node.instance.name):
+                return node
+        names = ", ".join(n.name for n in self.nodes)
+        raise UnknownNode(f"node {key!r} is not in the inventory (nodes: {names})")
+
+    def cluster(self, name: str) -> Cluster:
+        for cluster in self.clusters:
+            if cluster.name == name:
+                return cluster
+        raise PigsaltError(f"cluster {name!r} is not in the inventory ({', '.join(c.name for c in self.clusters)})")
+
+    @property
+    def meta_nodes(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.meta)
+
+
+class UnknownNode(PigsaltError):
+    """A node name, IP or instance name that the inventory does not have."""
+
+
+class InventoryError(PigsaltError):
+    """An inventory with errors; ``report`` holds all of them."""
+
+    def __init__(self, source: Path, report: Report) -> None:
+        self.report = report
+        first = report.errors[0]
+        more = len(report.errors) - 1
+        suffix = f" (and {more} more error{'s' if more > 1 else ''}; run pigsalt validate)" if more else ""
+        super().__init__(f"{source}: {first}{suffix}")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """An inventory read from disk: the raw data, where it came from, the report and the model."""
+
+    raw: Mapping[str, Any]
+    source: loader.Source
+    report: Report
+    inventory: Inventory | None
+
+
+def check(path: Path) -> Loaded:
+    """Read and validate; never raises for problems in the content (they are in ``report``)."""
+    raw, source = loader.load(path)
+    report = validate(raw)
+    report.problems.extend(source.problems)
+    inventory = Inventory.from_raw(raw) if report.ok else None
+    return Loaded(raw, source, report, inventory)
+
+
+def open_inventory(path: Path) -> tuple[Inventory, Loaded]:
+    """Read, validate and build; raises ``InventoryError`` when there is any error."""
+    loaded = check(path)
+    if loaded.inventory is None:
+        raise InventoryError(path, loaded.report)
+    return loaded.inventory, loaded

@@ -1,0 +1,742 @@
+"""Every inventory parameter pigsalt implements: where it may be set, its type, default and meaning.
+
+This table is the single source for validation, defaults and ``docs/inventory.md``
+(regenerated with ``make docs``; a test fails when the file is stale). Names follow Pigsty's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from pigsalt.inventory.schema import (
+    AnyValue,
+    Bool,
+    Enum,
+    Int,
+    IPv4,
+    ListOf,
+    MapOf,
+    Node,
+    OneOf,
+    Str,
+    Struct,
+)
+
+# Levels of the inventory a parameter may be set at; a lower level overrides a higher one.
+GLOBAL, CLUSTER, INSTANCE = "all.vars", "cluster vars", "host vars"
+ANY_LEVEL = (GLOBAL, CLUSTER, INSTANCE)
+GROUP_LEVELS = (GLOBAL, CLUSTER)
+
+CLUSTER_NAME = r"[a-z][a-z0-9-]{0,62}"
+PG_IDENT = r"[A-Za-z_][A-Za-z0-9_]{0,62}"
+NODE_NAME = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+DURATION = r"\d+(ms|s|m|h|d)"
+
+# Roles every cluster has (Pigsty's defaults); users may be granted them without defining them.
+DEFAULT_ROLES = ("dbrole_readonly", "dbrole_offline", "dbrole_readwrite", "dbrole_admin")
+# PostgreSQL 15's predefined roles.
+PREDEFINED_ROLES = (
+    "pg_checkpoint",
+    "pg_database_owner",
+    "pg_execute_server_program",
+    "pg_monitor",
+    "pg_read_all_data",
+    "pg_read_all_settings",
+    "pg_read_all_stats",
+    "pg_read_server_files",
+    "pg_signal_backend",
+    "pg_stat_scan_tables",
+    "pg_write_all_data",
+    "pg_write_server_files",
+)
+# Ports the database node itself uses; services must not take them.
+RESERVED_PORTS = {
+    5432: "postgres",
+    6432: "pgbouncer",
+    8008: "patroni",
+    9100: "node_exporter",
+    9101: "haproxy admin",
+    9630: "pg_exporter",
+    9631: "pgbouncer_exporter",
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One implemented parameter."""
+
+    name: str
+    node: Node
+    default: Any
+    levels: tuple[str, ...]
+    section: str
+    doc: str
+
+
+USER = Struct(
+    name="user definition",
+    fields={
+        "name": Str(PG_IDENT, "role name"),
+        "password": Str(hint="plain text, md5… or SCRAM-SHA-256$… hash"),
+        "login": Bool(),
+        "superuser": Bool(),
+        "createdb": Bool(),
+        "createrole": Bool(),
+        "inherit": Bool(),
+        "replication": Bool(),
+        "bypassrls": Bool(),
+        "pgbouncer": Bool(),
+        "pool_mode": Enum(("transaction", "session", "statement")),
+        "pool_connlimit": Int(min=-1),
+        "connlimit": Int(min=-1),
+        "expire_in": Int(min=1, unit="days"),
+        "expire_at": Str(r"\d{4}-\d{2}-\d{2}", "date YYYY-MM-DD"),
+        "comment": Str(allow_empty=True),
+        "roles": ListOf(Str(PG_IDENT, "role name"), unique=True),
+        "parameters": MapOf(OneOf(((lambda v: isinstance(v, (str, int, float, bool)), AnyValue()),), "a scalar")),
+    },
+    required=("name",),
+    known=frozenset({"state", "admin", "search_path", "timezone", "pool_size", "pool_reserve"}),
+)
+
+EXTENSION = OneOf(
+    (
+        (lambda v: isinstance(v, str), Str(PG_IDENT, "extension name")),
+        (
+            lambda v: isinstance(v, dict),
+            Struct(
+                name="extension",
+                fields={"name": Str(PG_IDENT, "extension name"), "schema": Str(PG_IDENT, "schema name")},
+                required=("name",),
+            ),
+        ),
+    ),
+    "an extension name or {name, schema}",
+)
+
+DATABASE = Struct(
+    name="database definition",
+    fields={
+        "name": Str(PG_IDENT, "database name"),
+        "owner": Str(PG_IDENT, "role name"),
+        "template": Str(PG_IDENT, "database name"),
+        "encoding": Str(r"[A-Za-z0-9_]+", "encoding"),
+        "locale": Str(r"[A-Za-z0-9_.@-]+", "locale"),
+        "lc_collate": Str(r"[A-Za-z0-9_.@-]+", "locale"),
+        "lc_ctype": Str(r"[A-Za-z0-9_.@-]+", "locale"),
+        "tablespace": Str(PG_IDENT, "tablespace name"),
+        "allowconn": Bool(),
+        "revokeconn": Bool(),
+        "connlimit": Int(min=-1),
+        "pgbouncer": Bool(),
+        "pool_mode": Enum(("transaction", "session", "statement")),
+        "comment": Str(allow_empty=True),
+        "schemas": ListOf(Str(PG_IDENT, "schema name"), unique=True),
+        "extensions": ListOf(EXTENSION),
+        "parameters": MapOf(OneOf(((lambda v: isinstance(v, (str, int, float, bool)), AnyValue()),), "a scalar")),
+    },
+    required=("name",),
+    known=frozenset(
+        {"baseline", "register_datasource", "state", "is_template", "strategy", "pool_size", "pool_reserve"}
+    ),
+)
+
+HAPROXY_OPTIONS = Struct(
+    name="haproxy options",
+    fields={
+        "maxconn": Int(min=1),
+        "balance": Enum(("roundrobin", "leastconn", "source", "first")),
+        "default_server_options": Str(),
+    },
+)
+
+# Services accept Pigsty v1's form (src_port, dst_port, check_url, selector_backup, haproxy)
+# and the later one (port, dest, check, backup); both become one Service model.
+SERVICE = Struct(
+    name="service definition",
+    fields={
+        "name": Str(CLUSTER_NAME, "service name"),
+        "port": Int(min=1, max=65535),
+        "ip": Str(r"\*|\d+\.\d+\.\d+\.\d+", "listen address"),
+        "dest": OneOf(
+            (
+                (lambda v: isinstance(v, str), Enum(("postgres", "pgbouncer", "default"))),
+                (lambda v: isinstance(v, int) and not isinstance(v, bool), Int(min=1, max=65535)),
+            ),
+            "postgres, pgbouncer or a port",
+        ),
+        "check": Str(r"/[A-Za-z0-9_\-/?=&.]*", "Patroni REST path"),
+        "check_code": Int(min=100, max=599),
+        "selector": Str(hint="JMESPath expression"),
+        "backup": Str(hint="JMESPath expression"),
+        "backup_check": Str(r"/[A-Za-z0-9_\-/?=&.]*", "Patroni REST path"),
+        "maxconn": Int(min=1),
+        "balance": Enum(("roundrobin", "leastconn", "source", "first")),
+        "options": Str(),
+        # Pigsty v1 spellings.
+        "src_ip": Str(r"\*|\d+\.\d+\.\d+\.\d+", "listen address"),
+        "src_port": Int(min=1, max=65535),
+        "dst_port": OneOf(
+            (
+                (lambda v: isinstance(v, str), Enum(("postgres", "pgbouncer"))),
+                (lambda v: isinstance(v, int) and not isinstance(v, bool), Int(min=1, max=65535)),
+            ),
+            "postgres, pgbouncer or a port",
+        ),
+        "check_url": Str(r"/[A-Za-z0-9_\-/?=&.]*", "Patroni REST path"),
+        "check_method": Enum(("http",)),
+        "check_port": OneOf(((lambda v: v == "patroni", Enum(("patroni",))),), "patroni"),
+        "selector_backup": Str(hint="JMESPath expression"),
+        "haproxy": HAPROXY_OPTIONS,
+    },
+    required=("name",),
+    known=frozenset({"dest_port", "check_url_replica"}),
+)
+
+HBA_ADDR = Str(r"local|localhost|intra|infra|world|cluster|admin|[0-9a-fA-F.:]+/\d{1,3}", "address alias or CIDR")
+HBA_RULE = OneOf(
+    (
+        (
+            lambda v: isinstance(v, dict) and "rules" in v,
+            Struct(
+                name="raw HBA rule group",
+                fields={
+                    "title": Str(allow_empty=True),
+                    "role": Enum(("common", "primary", "replica", "offline")),
+                    "rules": ListOf(Str(r"(local|host|hostssl|hostnossl)\s+\S.*", "pg_hba.conf line")),
+                },
+                required=("rules",),
+            ),
+        ),
+        (
+            lambda v: isinstance(v, dict),
+            Struct(
+                name="HBA rule",
+                fields={
+                    "user": Str(
+                        r"all|\+?[A-Za-z_][A-Za-z0-9_]{0,62}|\$\{(dbsu|admin|monitor|replicator)\}",
+                        "user, +role, ${dbsu|admin|monitor|replicator} or all",
+                    ),
+                    "db": Str(r"all|replication|[A-Za-z_][A-Za-z0-9_]{0,62}", "database, replication or all"),
+                    "addr": HBA_ADDR,
+                    "auth": Enum(("pwd", "scram", "md5", "ssl", "cert", "deny", "trust", "peer", "ident")),
+                    "title": Str(allow_empty=True),
+                    "role": Enum(("common", "primary", "replica", "offline")),
+                    "order": Int(min=0),
+                },
+                required=("user", "db", "addr", "auth"),
+            ),
+        ),
+    ),
+    "an HBA rule {user, db, addr, auth} or {title, role, rules: [...]}",
+)
+
+
+def _p(name: str, node: Node, default: Any, levels: tuple[str, ...], section: str, doc: str) -> Param:
+    return Param(name, node, default, levels, section, doc)
+
+
+_PARAMS: tuple[Param, ...] = (
+    # --- identity -------------------------------------------------------------------------------
+    _p(
+        "pg_cluster",
+        Str(CLUSTER_NAME, "cluster name"),
+        None,
+        (CLUSTER,),
+        "identity",
+        "Cluster name, unique in the deployment; lower-case letters, digits and '-'. Required.",
+    ),
+    _p(
+        "pg_seq",
+        Int(min=1),
+        None,
+        (INSTANCE,),
+        "identity",
+        "Instance number, a positive integer unique within the cluster; "
+        "instance name is `<pg_cluster>-<pg_seq>`. Required.",
+    ),
+    _p(
+        "pg_role",
+        Enum(("primary", "replica", "offline")),
+        None,
+        (INSTANCE,),
+        "identity",
+        "Role at creation: exactly one `primary` per cluster; `offline` instances serve the offline service. Required.",
+    ),
+    _p(
+        "pg_offline_query",
+        Bool(),
+        False,
+        (INSTANCE,),
+        "identity",
+        "Also serve the offline service (5438) from this replica.",
+    ),
+    _p(
+        "pg_weight",
+        Int(min=0, max=256),
+        100,
+        (INSTANCE,),
+        "identity",
+        "HAProxy weight of this instance in every service.",
+    ),
+    _p(
+        "nodename",
+        Str(NODE_NAME, "host name"),
+        None,
+        (INSTANCE,),
+        "identity",
+        "Host name of the node and its Salt minion id. Default: the instance name when the node runs "
+        "one, else the IP with dots replaced by dashes.",
+    ),
+    # --- HA -------------------------------------------------------------------------------------
+    _p(
+        "pg_rto",
+        Int(min=20, max=3600, unit="s"),
+        30,
+        GROUP_LEVELS,
+        "high availability",
+        "Recovery time objective in seconds; Patroni's `ttl`. `loop_wait` = `retry_timeout` = "
+        "`primary_start_timeout` = ⌊pg_rto/3⌋, so `loop_wait + 2·retry_timeout ≤ ttl` always holds. "
+        "Patroni's minimum ttl is 20.",
+    ),
+    _p(
+        "pg_rpo",
+        Int(min=0, max=1073741824, unit="bytes"),
+        1048576,
+        GROUP_LEVELS,
+        "high availability",
+        "Recovery point objective in bytes: Patroni's `maximum_lag_on_failover`. 0 turns on "
+        "synchronous mode (`synchronous_mode: true`, RPO 0).",
+    ),
+    _p(
+        "patroni_port",
+        Int(min=1, max=65535),
+        8008,
+        GROUP_LEVELS,
+        "high availability",
+        "Patroni REST API port; HAProxy checks it.",
+    ),
+    _p(
+        "patroni_username",
+        Str(PG_IDENT, "user name"),
+        "postgres",
+        GROUP_LEVELS,
+        "high availability",
+        "User for Patroni's unsafe REST endpoints (restart, reload, switchover, config).",
+    ),
+    _p(
+        "patroni_password",
+        Str(),
+        None,
+        GROUP_LEVELS,
+        "high availability",
+        "Password for Patroni's unsafe REST endpoints. Generated and stored in the secrets file when unset.",
+    ),
+    # --- business -------------------------------------------------------------------------------
+    _p(
+        "pg_users",
+        ListOf(USER),
+        [],
+        GROUP_LEVELS,
+        "business",
+        "Business users: `name` (required), `password`, `login`, `superuser`, `createdb`, `createrole`, "
+        "`inherit`, `replication`, `bypassrls`, `pgbouncer`, `pool_mode`, `pool_connlimit`, `connlimit`, "
+        "`expire_in`, `expire_at`, `comment`, `roles`, `parameters`.",
+    ),
+    _p(
+        "pg_databases",
+        ListOf(DATABASE),
+        [],
+        GROUP_LEVELS,
+        "business",
+        "Business databases: `name` (required), `owner`, `template`, `encoding`, `locale`, `lc_collate`, "
+        "`lc_ctype`, `tablespace`, `allowconn`, `revokeconn`, `connlimit`, `pgbouncer`, `pool_mode`, "
+        "`comment`, `schemas`, `extensions`, `parameters`.",
+    ),
+    _p(
+        "pg_services",
+        ListOf(SERVICE),
+        None,
+        GROUP_LEVELS,
+        "services",
+        "The cluster's HAProxy services. Default: primary 5433, replica 5434, default 5436, offline 5438 "
+        "(see docs/services.md). Setting it replaces the defaults.",
+    ),
+    _p(
+        "pg_services_extra",
+        ListOf(SERVICE),
+        [],
+        GROUP_LEVELS,
+        "services",
+        "Services added to `pg_services`: `{name, port, dest, check, selector, backup, backup_check, ip, "
+        "maxconn, balance, options}` or Pigsty v1's `{name, src_port, dst_port, check_url, selector, "
+        "selector_backup, haproxy}`.",
+    ),
+    _p(
+        "pg_hba_rules",
+        ListOf(HBA_RULE),
+        None,
+        GROUP_LEVELS,
+        "access control",
+        "Postgres HBA rules. Default: pigsalt's secure base rules (docs/hba.md). Setting it replaces them.",
+    ),
+    _p(
+        "pg_hba_rules_extra",
+        ListOf(HBA_RULE),
+        [],
+        GROUP_LEVELS,
+        "access control",
+        "HBA rules added to `pg_hba_rules`: `{user, db, addr, auth, title, role}`, or `{title, role, rules: "
+        "[raw lines]}`. addr: local, localhost, intra, infra, cluster, admin, world or a CIDR; auth: pwd "
+        "(scram-sha-256), ssl, cert, deny, trust (local only), peer/ident (local only), md5; role: common, "
+        "primary, replica, offline.",
+    ),
+    _p(
+        "pgbouncer_hba_rules",
+        ListOf(HBA_RULE),
+        None,
+        GROUP_LEVELS,
+        "access control",
+        "Pgbouncer HBA rules. Default: pigsalt's base rules. Setting it replaces them.",
+    ),
+    _p(
+        "pgbouncer_hba_rules_extra",
+        ListOf(HBA_RULE),
+        [],
+        GROUP_LEVELS,
+        "access control",
+        "Pgbouncer HBA rules added to `pgbouncer_hba_rules`.",
+    ),
+    _p(
+        "pg_admin_username",
+        Str(PG_IDENT, "user name"),
+        "dbuser_dba",
+        GROUP_LEVELS,
+        "system users",
+        "Administration superuser.",
+    ),
+    _p(
+        "pg_admin_password",
+        Str(),
+        None,
+        GROUP_LEVELS,
+        "system users",
+        "Admin password. Generated and stored in the secrets file when unset.",
+    ),
+    _p(
+        "pg_monitor_username",
+        Str(PG_IDENT, "user name"),
+        "dbuser_monitor",
+        GROUP_LEVELS,
+        "system users",
+        "Monitoring user (member of pg_monitor), used by the exporters.",
+    ),
+    _p(
+        "pg_monitor_password",
+        Str(),
+        None,
+        GROUP_LEVELS,
+        "system users",
+        "Monitor password. Generated and stored in the secrets file when unset.",
+    ),
+    _p(
+        "pg_replication_username",
+        Str(PG_IDENT, "user name"),
+        "replicator",
+        GROUP_LEVELS,
+        "system users",
+        "Replication and pg_rewind user.",
+    ),
+    _p(
+        "pg_replication_password",
+        Str(),
+        None,
+        GROUP_LEVELS,
+        "system users",
+        "Replication password. Generated and stored in the secrets file when unset.",
+    ),
+    _p(
+        "pg_dbsu",
+        Str(PG_IDENT, "OS user name"),
+        "postgres",
+        GROUP_LEVELS,
+        "system users",
+        "The OS and database superuser; it authenticates only over the local socket (peer).",
+    ),
+    # --- postgres -------------------------------------------------------------------------------
+    _p("pg_version", Enum((15,)), 15, GROUP_LEVELS, "postgres", "Major PostgreSQL version (Debian 12 ships 15)."),
+    _p("pg_port", Enum((5432,)), 5432, GROUP_LEVELS, "postgres", "Postgres port."),
+    _p(
+        "pg_data",
+        Str(r"/[A-Za-z0-9_./-]+", "absolute path"),
+        "/pg/data",
+        GROUP_LEVELS,
+        "postgres",
+        "Data directory managed by Patroni.",
+    ),
+    _p(
+        "pg_listen",
+        Str(r"[0-9.,*]+|0\.0\.0\.0", "listen address list"),
+        "0.0.0.0",
+        GROUP_LEVELS,
+        "postgres",
+        "Addresses Postgres listens on.",
+    ),
+    _p("pg_encoding", Str(r"[A-Za-z0-9_]+", "encoding"), "UTF8", GROUP_LEVELS, "postgres", "Cluster encoding."),
+    _p("pg_locale", Str(r"[A-Za-z0-9_.@-]+", "locale"), "C.UTF-8", GROUP_LEVELS, "postgres", "Cluster locale."),
+    _p("pg_lc_collate", Str(r"[A-Za-z0-9_.@-]+", "locale"), "C.UTF-8", GROUP_LEVELS, "postgres", "LC_COLLATE."),
+    _p("pg_lc_ctype", Str(r"[A-Za-z0-9_.@-]+", "locale"), "C.UTF-8", GROUP_LEVELS, "postgres", "LC_CTYPE."),
+    _p(
+        "pg_conf", Enum(("oltp", "olap", "crit", "tiny")), "oltp", GROUP_LEVELS, "postgres", "Postgres tuning template."
+    ),
+    _p(
+        "pg_libs",
+        Str(r"[A-Za-z0-9_, ]*", "library list"),
+        "pg_stat_statements, auto_explain",
+        GROUP_LEVELS,
+        "postgres",
+        "shared_preload_libraries (changing it needs a rolling restart).",
+    ),
+    _p(
+        "pg_parameters",
+        MapOf(OneOf(((lambda v: isinstance(v, (str, int, float, bool)), AnyValue()),), "a scalar")),
+        {},
+        GROUP_LEVELS,
+        "postgres",
+        "Extra postgresql.conf settings, applied through Patroni.",
+    ),
+    # --- pgbouncer ------------------------------------------------------------------------------
+    _p("pgbouncer_enabled", Bool(), True, GROUP_LEVELS, "pgbouncer", "Run Pgbouncer on every member."),
+    _p("pgbouncer_port", Enum((6432,)), 6432, GROUP_LEVELS, "pgbouncer", "Pgbouncer port."),
+    _p(
+        "pgbouncer_poolmode",
+        Enum(("transaction", "session", "statement")),
+        "transaction",
+        GROUP_LEVELS,
+        "pgbouncer",
+        "Default pool mode.",
+    ),
+    _p(
+        "pgbouncer_max_db_conn",
+        Int(min=1, max=10000),
+        100,
+        GROUP_LEVELS,
+        "pgbouncer",
+        "Server connections per database.",
+    ),
+    # --- haproxy / vip --------------------------------------------------------------------------
+    _p("haproxy_enabled", Bool(), True, GROUP_LEVELS, "services", "Run HAProxy on every member."),
+    _p(
+        "haproxy_admin_username",
+        Str(PG_IDENT, "user name"),
+        "admin",
+        GROUP_LEVELS,
+        "services",
+        "User for HAProxy's admin page (:9101).",
+    ),
+    _p(
+        "haproxy_admin_password",
+        Str(),
+        None,
+        GROUP_LEVELS,
+        "services",
+        "Password for HAProxy's admin page. Generated and stored in the secrets file when unset.",
+    ),
+    _p("haproxy_client_timeout", Str(DURATION, "duration"), "24h", GROUP_LEVELS, "services", "HAProxy client timeout."),
+    _p("haproxy_server_timeout", Str(DURATION, "duration"), "24h", GROUP_LEVELS, "services", "HAProxy server timeout."),
+    _p(
+        "vip_mode",
+        Enum(("none", "l2")),
+        "none",
+        (CLUSTER,),
+        "services",
+        "`l2`: vip-manager binds `vip_address` to the current primary.",
+    ),
+    _p(
+        "vip_address",
+        IPv4(),
+        None,
+        (CLUSTER,),
+        "services",
+        "The cluster's L2 VIP; must lie in its members' subnet. Required with `vip_mode: l2`.",
+    ),
+    _p("vip_cidrmask", Int(min=1, max=32), 24, (CLUSTER,), "services", "Prefix length of the VIP."),
+    _p(
+        "vip_interface",
+        Str(r"[A-Za-z0-9_.@-]{1,15}", "interface name"),
+        "eth0",
+        GROUP_LEVELS,
+        "services",
+        "Interface that carries the VIP.",
+    ),
+    # --- exporters ------------------------------------------------------------------------------
+    _p("pg_exporter_port", Enum((9630,)), 9630, GROUP_LEVELS, "monitoring", "Postgres exporter port."),
+    _p("pgbouncer_exporter_port", Enum((9631,)), 9631, GROUP_LEVELS, "monitoring", "Pgbouncer exporter port."),
+    _p("node_exporter_port", Enum((9100,)), 9100, ANY_LEVEL, "monitoring", "node_exporter port."),
+    _p(
+        "prometheus_scrape_interval",
+        Str(DURATION, "duration"),
+        "10s",
+        (GLOBAL,),
+        "monitoring",
+        "Prometheus scrape interval.",
+    ),
+    _p(
+        "grafana_admin_username", Str(PG_IDENT, "user name"), "admin", (GLOBAL,), "monitoring", "Grafana administrator."
+    ),
+    _p(
+        "grafana_admin_password",
+        Str(),
+        None,
+        (GLOBAL,),
+        "monitoring",
+        "Grafana password. Generated and stored in the secrets file when unset.",
+    ),
+    # --- infrastructure -------------------------------------------------------------------------
+    _p(
+        "repo_name", Str(CLUSTER_NAME, "name"), "pigsty", (GLOBAL,), "infrastructure", "Name of the offline repository."
+    ),
+    _p("repo_port", Int(min=1, max=65535), 80, (GLOBAL,), "infrastructure", "Nginx port on meta nodes."),
+    _p(
+        "dns_records",
+        ListOf(Str(r"\d+\.\d+\.\d+\.\d+(\s+[A-Za-z0-9.-]+)+", "'IP name [name…]' record")),
+        [],
+        (GLOBAL,),
+        "infrastructure",
+        'Extra DNS records served by dnsmasq, `"IP name…"`.',
+    ),
+    _p(
+        "dns_upstreams",
+        ListOf(IPv4(), unique=True),
+        [],
+        (GLOBAL,),
+        "infrastructure",
+        "Upstream resolvers for names outside the deployment (pigsalt extension; none: answer only "
+        "the deployment's names).",
+    ),
+    _p(
+        "node_dns_servers",
+        ListOf(IPv4(), unique=True),
+        None,
+        ANY_LEVEL,
+        "node",
+        "Resolvers of every node. Default: the meta nodes.",
+    ),
+    _p(
+        "node_ntp_servers",
+        ListOf(Str(r"[A-Za-z0-9.-]+", "host")),
+        None,
+        ANY_LEVEL,
+        "node",
+        "NTP servers of every node. Default: the meta nodes.",
+    ),
+    _p(
+        "node_timezone",
+        Str(r"[A-Za-z_]+(/[A-Za-z0-9_+-]+)*", "time zone"),
+        "UTC",
+        ANY_LEVEL,
+        "node",
+        "Time zone of every node.",
+    ),
+    _p(
+        "node_tune",
+        Enum(("oltp", "olap", "crit", "tiny")),
+        "oltp",
+        ANY_LEVEL,
+        "node",
+        "sysctl and limits profile (skipped inside containers).",
+    ),
+    _p("node_admin_enabled", Bool(), True, ANY_LEVEL, "node", "Create the admin OS user."),
+    _p(
+        "node_admin_username",
+        Str(r"[a-z_][a-z0-9_-]{0,31}", "OS user name"),
+        "dba",
+        ANY_LEVEL,
+        "node",
+        "Admin OS user (sudo).",
+    ),
+    _p("node_admin_uid", Int(min=1, max=65000), 88, ANY_LEVEL, "node", "Admin OS user's uid."),
+    _p(
+        "node_admin_pk_list",
+        ListOf(Str(r"(ssh|ecdsa)-\S+ \S+( .*)?", "SSH public key")),
+        [],
+        ANY_LEVEL,
+        "node",
+        "SSH public keys authorised for the admin user.",
+    ),
+    _p("dcs_type", Enum(("etcd",)), "etcd", (GLOBAL,), "dcs", "DCS implementation (etcd; Consul is not implemented)."),
+    _p("dcs_name", Str(CLUSTER_NAME, "name"), "pigsty", (GLOBAL,), "dcs", "DCS cluster name (etcd cluster token)."),
+    _p(
+        "dcs_servers",
+        MapOf(IPv4(), key=Str(NODE_NAME, "member name")),
+        None,
+        (GLOBAL,),
+        "dcs",
+        "DCS members `{name: ip}`; each must be a meta node. Default: every meta node.",
+    ),
+    _p(
+        "etcd_data_dir",
+        Str(r"/[A-Za-z0-9_./-]+", "absolute path"),
+        "/data/etcd",
+        (GLOBAL,),
+        "dcs",
+        "etcd data directory.",
+    ),
+)
+
+PARAMS: Mapping[str, Param] = MappingProxyType({p.name: p for p in _PARAMS})
+
+# Pigsty parameters pigsalt knows by name but does not implement: a warning, not an error.
+UNIMPLEMENTED = frozenset(
+    """
+    version admin_ip region os_version proxy_env repo_enabled repo_address repo_home repo_rebuild
+    repo_remove repo_upstreams repo_upstream repo_packages repo_url_packages repo_modules ca_method
+    ca_subject ca_homedir ca_cert ca_key nginx_enabled nginx_port nginx_home nginx_upstream
+    nginx_upstreams nginx_indexes nginx_links nameserver_enabled dnsmasq_enabled prometheus_enabled
+    prometheus_data_dir prometheus_options prometheus_reload prometheus_sd_method
+    prometheus_scrape_timeout prometheus_sd_interval prometheus_metrics_path exporter_install
+    exporter_repo_url exporter_metrics_path alertmanager_enabled alertmanager_port grafana_enabled
+    grafana_endpoint grafana_database grafana_pgurl grafana_plugin_method grafana_plugin_cache
+    grafana_plugin_list grafana_plugin_git grafana_plugins grafana_cache loki_enabled loki_endpoint
+    loki_clean loki_options loki_data_dir loki_retention service_registry dcs_exists_action
+    dcs_disable_purge dcs_safeguard dcs_clean dcs_registry consul_data_dir consul_enabled etcd_cluster
+    etcd_seq etcd_safeguard etcd_clean jupyter_enabled jupyter_username jupyter_password pgweb_enabled
+    pgweb_username meta_node node_cluster nodename_overwrite nodename_exchange node_id_from_pg
+    node_etc_hosts node_etc_hosts_default node_dns_method node_dns_options node_dns_hosts
+    node_repo_method node_repo_remove node_repo_local_urls node_repo_modules node_packages
+    node_extra_packages node_meta_packages node_meta_pip_install node_default_packages
+    node_disable_firewall node_disable_selinux node_disable_numa node_disable_swap node_static_network
+    node_disk_prefetch node_kernel_modules node_hugepage_count node_hugepage_ratio node_overcommit_ratio
+    node_sysctl_params node_data_dir node_data node_admin_ssh_exchange node_admin_pk_current
+    node_ntp_enabled node_ntp_service node_crontab_overwrite node_crontab node_exporter_enabled
+    node_exporter_options node_write_etc_hosts node_firewall_mode node_selinux_mode docker_enabled
+    docker_cgroups_driver docker_registry_mirrors docker_image_cache promtail_enabled promtail_clean
+    promtail_port promtail_options promtail_positions pg_shard pg_sindex gp_role pg_instances
+    pg_upstream pg_backup pg_hostname pg_preflight_skip pg_dbsu_password pg_dbsu_uid pg_dbsu_sudo
+    pg_dbsu_home pg_dbsu_ssh_exchange pgdg_repo pg_add_repo pg_bin_dir pg_packages pg_extensions
+    pg_exists pg_exists_action pg_disable_purge pg_safeguard pg_clean pg_fs_main pg_fs_bkup
+    pg_dummy_filesize pg_localhost pg_delay patroni_enabled patroni_mode pg_namespace
+    patroni_watchdog_mode patroni_ssl_enabled patroni_log_dir pg_provision pg_init pg_default_roles
+    pg_default_privileges pg_default_schemas pg_default_extensions pg_reload pg_default_hba_rules
+    pgbouncer_default_hba_rules pg_default_service_dest pg_default_services pg_service_provider
+    pg_vip_enabled pg_vip_address pg_vip_interface pg_dns_suffix pg_dns_target pg_checksum pg_pwd_enc
+    pg_sync_mode pg_exporter_config pg_exporter_enabled pg_exporter_params pg_exporter_url
+    pg_exporter_auto_discovery pg_exporter_exclude_database pg_exporter_include_database
+    pg_exporter_options pg_exporter_timeout pg_exporter_cache_ttls pgbouncer_exporter_enabled
+    pgbouncer_exporter_url pgbouncer_exporter_options pgbouncer_log_dir pgbouncer_auth_query
+    pgbouncer_sslmode haproxy_reload haproxy_admin_auth_enabled haproxy_exporter_port haproxy_service
+    haproxy_services vip_reload dns_mode dns_selector pgbackrest_enabled pgbackrest_method
+    pgbackrest_repo pgbackrest_log_dir pgbackrest_clean pg_weight_default pg_mode pg_key_conf
+    """.split()
+)
+
+# Keys that may appear in a cluster group or host entry besides parameters.
+GROUP_KEYS = ("hosts", "vars", "children")
+
+
+def describe(param: Param) -> str:
+    """One line of the type column in docs/inventory.md."""
+    return param.node.describe()

@@ -1,0 +1,464 @@
+"""Validation of a raw inventory: pure, declarative, every problem at once with its dotted path.
+
+Two passes over the same raw mapping. The structural pass checks each parameter against its
+schema in ``params.PARAMS`` at the level where it is written; the semantic pass checks what
+spans several values (one primary, unique seqs and IPs, port collisions, VIP subnet, roles).
+The semantic pass only looks at values of the right type, so a malformed value is reported once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jmespath
+import jmespath.exceptions
+
+from pigsalt.inventory.params import (
+    CLUSTER,
+    DEFAULT_ROLES,
+    GLOBAL,
+    GROUP_KEYS,
+    INSTANCE,
+    PARAMS,
+    PREDEFINED_ROLES,
+    RESERVED_PORTS,
+    UNIMPLEMENTED,
+)
+from pigsalt.inventory.schema import IPv4, Problem, did_you_mean, join
+
+META_GROUPS = ("meta", "infra")
+# Ports the meta node's infrastructure takes (nginx, dns, ntp, etcd, prometheus, alertmanager, grafana).
+META_PORTS = {
+    80: "nginx",
+    53: "dnsmasq",
+    123: "chrony",
+    2379: "etcd",
+    2380: "etcd peer",
+    9090: "prometheus",
+    9093: "alertmanager",
+    3000: "grafana",
+}
+RESERVED_DATABASES = ("postgres", "template0", "template1")
+DEFAULT_SERVICE_PORTS = (5433, 5434, 5436, 5438)
+
+
+@dataclass
+class Report:
+    """Errors and warnings of one validation; ``ok`` when there is no error."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return sorted({p for p in self.problems if not p.warning}, key=_order)
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return sorted({p for p in self.problems if p.warning}, key=_order)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _order(problem: Problem) -> tuple[str, str]:
+    return (problem.path, problem.message)
+
+
+def validate(raw: Any) -> Report:
+    """Check a raw inventory (``{all: {vars, children}}``) and return every problem found."""
+    report = Report()
+    out = report.problems
+    if not isinstance(raw, dict) or not isinstance(raw.get("all"), dict):
+        out.append(Problem("all", "is required: an inventory is a mapping with a top-level 'all' key"))
+        return report
+    for key in raw:
+        if key != "all":
+            out.append(Problem(str(key), f"unknown top-level key{did_you_mean(str(key), ['all'])}"))
+    top = raw["all"]
+    for key in top:
+        if key not in ("vars", "children", "hosts"):
+            out.append(Problem(join("all", key), f"unknown key{did_you_mean(str(key), ['vars', 'children'])}"))
+    if top.get("hosts"):
+        out.append(Problem("all.hosts", "hosts belong to a group under all.children (meta or a cluster)"))
+    gvars = _mapping(top.get("vars", {}), "all.vars", out)
+    _check_vars(gvars, "all.vars", GLOBAL, out)
+    children = _mapping(top.get("children", {}), "all.children", out)
+    groups = _groups(children, out)
+    _check_meta(groups, out)
+    _check_clusters(groups, gvars, out)
+    _check_nodes(groups, out)
+    _check_dcs(gvars, groups, out)
+    return report
+
+
+# --- structure ----------------------------------------------------------------------------------
+
+
+def _mapping(value: Any, path: str, out: list[Problem]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        out.append(Problem(path, f"must be a mapping, not {type(value).__name__}"))
+        return {}
+    return value
+
+
+def _check_vars(values: Mapping[str, Any], path: str, level: str, out: list[Problem]) -> None:
+    """Check each parameter at ``level``: known, allowed there, well typed."""
+    for name, value in values.items():
+        sub = join(path, name)
+        param = PARAMS.get(name)
+        if param is None:
+            if name in UNIMPLEMENTED:
+                out.append(Problem(sub, "is a Pigsty parameter pigsalt does not implement; ignored", warning=True))
+            else:
+                out.append(Problem(sub, f"unknown parameter{did_you_mean(str(name), PARAMS)}"))
+            continue
+        if level not in param.levels:
+            where = " or ".join(param.levels)
+            out.append(Problem(sub, f"cannot be set in {level}; set it in {where}"))
+            continue
+        param.node.check(value, sub, out)
+
+
+@dataclass(frozen=True)
+class _Group:
+    """A group of all.children as found, with the types already checked."""
+
+    name: str
+    path: str
+    hosts: dict[str, dict[str, Any]]
+    vars: dict[str, Any]
+    meta: bool
+
+    @property
+    def cluster(self) -> str | None:
+        name = self.vars.get("pg_cluster")
+        return name if isinstance(name, str) else None
+
+
+def _groups(children: Mapping[str, Any], out: list[Problem]) -> list[_Group]:
+    groups = []
+    for name, body in children.items():
+        path = join("all.children", name)
+        body = _mapping(body, path, out)
+        for key in body:
+            if key not in GROUP_KEYS:
+                out.append(Problem(join(path, key), f"unknown key{did_you_mean(str(key), GROUP_KEYS)}"))
+        if body.get("children"):
+            out.append(Problem(join(path, "children"), "nested groups are not supported"))
+        hosts_raw = _mapping(body.get("hosts", {}), join(path, "hosts"), out)
+        hosts: dict[str, dict[str, Any]] = {}
+        for ip, hvars in hosts_raw.items():
+            hpath = join(join(path, "hosts"), ip)
+            IPv4().check(str(ip), hpath, out)
+            hosts[str(ip)] = _mapping(hvars, hpath, out)
+        gvars = _mapping(body.get("vars", {}), join(path, "vars"), out)
+        meta = name in META_GROUPS
+        group = _Group(str(name), path, hosts, gvars, meta)
+        if not meta and group.cluster is None and "pg_cluster" not in gvars:
+            out.append(Problem(path, "has no vars.pg_cluster: not a Postgres cluster; ignored", warning=True))
+        groups.append(group)
+    return groups
+
+
+# --- semantics -----------------------------------------------------------------------------------
+
+
+def _clusters(groups: Iterable[_Group]) -> Iterator[_Group]:
+    return (g for g in groups if "pg_cluster" in g.vars)
+
+
+def _check_meta(groups: list[_Group], out: list[Problem]) -> None:
+    meta = [g for g in groups if g.meta]
+    hosts = [ip for g in meta for ip in g.hosts]
+    if not hosts:
+        out.append(Problem("all.children.meta", "is required: at least one meta node (hosts of group 'meta')"))
+    elif len(hosts) > 5:
+        out.append(Problem("all.children.meta.hosts", f"has {len(hosts)} meta nodes; at most 5 are supported"))
+    for g in meta:
+        if "pg_cluster" not in g.vars:
+            for ip, hvars in g.hosts.items():
+                for key in ("pg_seq", "pg_role"):
+                    if key in hvars:
+                        out.append(
+                            Problem(
+                                join(join(g.path, "hosts"), ip) + f".{key}",
+                                "is set but the meta group has no vars.pg_cluster",
+                            )
+                        )
+
+
+def _check_clusters(groups: list[_Group], gvars: Mapping[str, Any], out: list[Problem]) -> None:
+    names: dict[str, str] = {}
+    for g in groups:
+        if "pg_cluster" not in g.vars:
+            for ip, hvars in g.hosts.items():
+                _check_vars(
+                    {k: v for k, v in hvars.items() if k not in ("pg_seq", "pg_role")},
+                    join(join(g.path, "hosts"), ip),
+                    INSTANCE,
+                    out,
+                )
+            _check_vars(g.vars, join(g.path, "vars"), CLUSTER, out)
+            continue
+        _check_vars(g.vars, join(g.path, "vars"), CLUSTER, out)
+        name = g.cluster
+        if name is not None:
+            if not g.meta and name != g.name:
+                out.append(
+                    Problem(
+                        join(g.path, "vars.pg_cluster"),
+                        f"{name!r} differs from the group name {g.name!r}; use the same name",
+                    )
+                )
+            if name in names:
+                out.append(Problem(join(g.path, "vars.pg_cluster"), f"duplicate of cluster {name!r} in {names[name]}"))
+            names.setdefault(name, g.path)
+        if not g.hosts:
+            out.append(Problem(join(g.path, "hosts"), "a cluster needs at least one host"))
+        _check_instances(g, out)
+        effective = {**gvars, **g.vars}
+        users = _check_users(g, effective, out)
+        _check_databases(g, effective, users, out)
+        _check_services(g, gvars, out)
+        _check_vip(g, out)
+        _check_hba(g, gvars, out)
+
+
+def _check_instances(g: _Group, out: list[Problem]) -> None:
+    seqs: dict[int, str] = {}
+    primaries = []
+    for ip, hvars in g.hosts.items():
+        hpath = join(join(g.path, "hosts"), ip)
+        _check_vars(hvars, hpath, INSTANCE, out)
+        for key in ("pg_seq", "pg_role"):
+            if key not in hvars:
+                out.append(Problem(join(hpath, key), "is required for every host of a cluster"))
+        seq = hvars.get("pg_seq")
+        if isinstance(seq, int) and not isinstance(seq, bool) and seq > 0:
+            if seq in seqs:
+                out.append(Problem(join(hpath, "pg_seq"), f"duplicate of {seqs[seq]} (pg_seq {seq})"))
+            seqs.setdefault(seq, join(hpath, "pg_seq"))
+        if hvars.get("pg_role") == "primary":
+            primaries.append(ip)
+    roles_ok = all(hvars.get("pg_role") in ("primary", "replica", "offline") for hvars in g.hosts.values())
+    if g.hosts and roles_ok and len(primaries) != 1:
+        found = f"found {len(primaries)}" + (f": {', '.join(primaries)}" if primaries else "")
+        out.append(Problem(join(g.path, "hosts"), f"needs exactly one pg_role: primary ({found})"))
+
+
+def _system_users(effective: Mapping[str, Any]) -> dict[str, str]:
+    names = {}
+    for param in ("pg_admin_username", "pg_monitor_username", "pg_replication_username", "pg_dbsu"):
+        value = effective.get(param, PARAMS[param].default)
+        if isinstance(value, str):
+            names[value] = param
+    return names
+
+
+def _check_users(g: _Group, effective: Mapping[str, Any], out: list[Problem]) -> set[str]:
+    """Duplicate, reserved and undefined-role checks; returns the names of the users defined."""
+    users = effective.get("pg_users", [])
+    if not isinstance(users, list):
+        return set()
+    where = join(g.path, "vars.pg_users") if "pg_users" in g.vars else "all.vars.pg_users"
+    system = _system_users(effective)
+    names: dict[str, int] = {}
+    for i, user in enumerate(users):
+        name = user.get("name") if isinstance(user, dict) else None
+        if not isinstance(name, str):
+            continue
+        path = f"{where}[{i}].name"
+        if name in names:
+            out.append(Problem(path, f"duplicate of {where}[{names[name]}] ({name!r})"))
+        elif name in system:
+            out.append(Problem(path, f"{name!r} is a system user ({system[name]}); it is managed by pigsalt"))
+        elif name.startswith("pg_") or name in DEFAULT_ROLES or name == "public":
+            out.append(Problem(path, f"{name!r} is a reserved role name"))
+        names.setdefault(name, i)
+    known = set(names) | set(system) | set(DEFAULT_ROLES) | set(PREDEFINED_ROLES)
+    for i, user in enumerate(users):
+        roles = user.get("roles") if isinstance(user, dict) else None
+        if not isinstance(roles, list):
+            continue
+        for j, role in enumerate(roles):
+            if isinstance(role, str) and role not in known:
+                hint = did_you_mean(role, known)
+                out.append(
+                    Problem(
+                        f"{where}[{i}].roles[{j}]",
+                        f"role {role!r} is neither defined in pg_users nor a default role{hint}",
+                    )
+                )
+    return set(names) | set(system)
+
+
+def _check_databases(g: _Group, effective: Mapping[str, Any], users: set[str], out: list[Problem]) -> None:
+    dbs = effective.get("pg_databases", [])
+    if not isinstance(dbs, list):
+        return
+    where = join(g.path, "vars.pg_databases") if "pg_databases" in g.vars else "all.vars.pg_databases"
+    names: dict[str, int] = {}
+    for i, db in enumerate(dbs):
+        if not isinstance(db, dict):
+            continue
+        name = db.get("name")
+        if isinstance(name, str):
+            if name in names:
+                out.append(Problem(f"{where}[{i}].name", f"duplicate of {where}[{names[name]}] ({name!r})"))
+            elif name in RESERVED_DATABASES:
+                out.append(Problem(f"{where}[{i}].name", f"{name!r} is a reserved database name"))
+            names.setdefault(name, i)
+        owner = db.get("owner")
+        if isinstance(owner, str) and owner not in users and owner not in DEFAULT_ROLES:
+            out.append(
+                Problem(
+                    f"{where}[{i}].owner", f"owner {owner!r} is not defined in pg_users{did_you_mean(owner, users)}"
+                )
+            )
+    for i, db in enumerate(dbs):
+        template = db.get("template") if isinstance(db, dict) else None
+        if isinstance(template, str) and template not in names and template not in ("template0", "template1"):
+            out.append(Problem(f"{where}[{i}].template", f"template database {template!r} is not defined"))
+
+
+def _service_port(svc: Mapping[str, Any]) -> Any:
+    return svc.get("port", svc.get("src_port"))
+
+
+def _check_services(g: _Group, gvars: Mapping[str, Any], out: list[Problem]) -> None:
+    services: list[tuple[str, Mapping[str, Any]]] = []
+    base = g.vars.get("pg_services", gvars.get("pg_services"))
+    base_where = join(g.path, "vars.pg_services") if "pg_services" in g.vars else "all.vars.pg_services"
+    if base is None:
+        ports = dict(zip(("primary", "replica", "default", "offline"), DEFAULT_SERVICE_PORTS, strict=True))
+        services += [(f"(default service {n})", {"name": n, "port": p}) for n, p in ports.items()]
+    elif isinstance(base, list):
+        services += [(f"{base_where}[{i}]", s) for i, s in enumerate(base) if isinstance(s, dict)]
+    extra = g.vars.get("pg_services_extra", gvars.get("pg_services_extra", []))
+    extra_where = (
+        join(g.path, "vars.pg_services_extra") if "pg_services_extra" in g.vars else "all.vars.pg_services_extra"
+    )
+    if isinstance(extra, list):
+        services += [(f"{extra_where}[{i}]", s) for i, s in enumerate(extra) if isinstance(s, dict)]
+    taken: dict[int, str] = {}
+    names: dict[str, str] = {}
+    meta_cluster = g.meta or False
+    for where, svc in services:
+        name = svc.get("name")
+        if isinstance(name, str):
+            if name in names:
+                out.append(Problem(f"{where}.name", f"duplicate service name {name!r} (also {names[name]})"))
+            names.setdefault(name, where)
+        if not where.startswith("(") and _service_port(svc) is None:
+            out.append(Problem(f"{where}.port", "is required"))
+        port = _service_port(svc)
+        if not isinstance(port, int) or isinstance(port, bool):
+            continue
+        port_path = f"{where}.{'port' if 'port' in svc else 'src_port'}"
+        if port in RESERVED_PORTS:
+            out.append(Problem(port_path, f"port {port} is taken by {RESERVED_PORTS[port]}"))
+        elif meta_cluster and port in META_PORTS:
+            out.append(Problem(port_path, f"port {port} is taken by {META_PORTS[port]} on the meta node"))
+        elif port in taken:
+            out.append(Problem(port_path, f"port {port} collides with {taken[port]}"))
+        taken.setdefault(port, where)
+        for key in ("selector", "backup", "selector_backup"):
+            expr = svc.get(key)
+            if isinstance(expr, str):
+                try:
+                    jmespath.compile(expr)
+                except jmespath.exceptions.JMESPathError as err:
+                    out.append(Problem(f"{where}.{key}", f"invalid JMESPath expression: {str(err).splitlines()[0]}"))
+
+
+def _check_vip(g: _Group, out: list[Problem]) -> None:
+    mode = g.vars.get("vip_mode", "none")
+    address = g.vars.get("vip_address")
+    vpath = join(g.path, "vars")
+    if mode == "l2" and address is None:
+        out.append(Problem(join(vpath, "vip_address"), "is required with vip_mode: l2"))
+        return
+    if address is not None and mode != "l2":
+        out.append(
+            Problem(join(vpath, "vip_address"), "is set but vip_mode is not l2: no VIP will be bound", warning=True)
+        )
+    mask = g.vars.get("vip_cidrmask", PARAMS["vip_cidrmask"].default)
+    if not isinstance(address, str) or not isinstance(mask, int) or isinstance(mask, bool) or not 1 <= mask <= 32:
+        return
+    try:
+        net = ipaddress.IPv4Network(f"{address}/{mask}", strict=False)
+        vip = ipaddress.IPv4Address(address)
+    except ValueError:
+        return
+    for ip in g.hosts:
+        try:
+            member = ipaddress.IPv4Address(ip)
+        except ValueError:
+            continue
+        if member == vip:
+            out.append(Problem(join(vpath, "vip_address"), f"{address} is the address of member {ip}"))
+        elif member not in net:
+            out.append(
+                Problem(
+                    join(vpath, "vip_address"),
+                    f"{address}/{mask} does not contain member {ip}: the VIP must be in its members' subnet",
+                )
+            )
+
+
+def _check_hba(g: _Group, gvars: Mapping[str, Any], out: list[Problem]) -> None:
+    for param in ("pg_hba_rules", "pg_hba_rules_extra", "pgbouncer_hba_rules", "pgbouncer_hba_rules_extra"):
+        rules = g.vars.get(param, gvars.get(param))
+        where = join(g.path, f"vars.{param}") if param in g.vars else f"all.vars.{param}"
+        if not isinstance(rules, list):
+            continue
+        for i, rule in enumerate(rules):
+            if not isinstance(rule, dict):
+                continue
+            if isinstance(rule.get("rules"), list):
+                for j, line in enumerate(rule["rules"]):
+                    words = line.split() if isinstance(line, str) else []
+                    if words and words[0] != "local" and "trust" in words[3:]:
+                        out.append(Problem(f"{where}[{i}].rules[{j}]", "trust over the network is refused"))
+                continue
+            auth, addr = rule.get("auth"), rule.get("addr")
+            if auth == "trust" and addr != "local":
+                out.append(Problem(f"{where}[{i}].auth", "trust is allowed only with addr: local"))
+            if auth in ("peer", "ident") and addr != "local":
+                out.append(Problem(f"{where}[{i}].auth", f"{auth} works only with addr: local"))
+
+
+def _check_nodes(groups: list[_Group], out: list[Problem]) -> None:
+    owner: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for g in _clusters(groups):
+        for ip in g.hosts:
+            hpath = join(join(g.path, "hosts"), ip)
+            if ip in owner:
+                out.append(Problem(hpath, f"{ip} is already in cluster {owner[ip]}; one Postgres instance per node"))
+            owner.setdefault(ip, g.cluster or g.name)
+    for g in groups:
+        for ip, hvars in g.hosts.items():
+            name = hvars.get("nodename")
+            if isinstance(name, str):
+                hpath = join(join(join(g.path, "hosts"), ip), "nodename")
+                if name in names and names[name] != ip:
+                    out.append(Problem(hpath, f"{name!r} is already the name of node {names[name]}"))
+                names.setdefault(name, ip)
+
+
+def _check_dcs(gvars: Mapping[str, Any], groups: list[_Group], out: list[Problem]) -> None:
+    servers = gvars.get("dcs_servers")
+    meta_ips = {ip for g in groups if g.meta for ip in g.hosts}
+    if isinstance(servers, dict):
+        for name, ip in servers.items():
+            if isinstance(ip, str) and ip not in meta_ips:
+                out.append(Problem(f"all.vars.dcs_servers.{name}", f"{ip} is not a meta node"))
+        if servers and len(servers) % 2 == 0:
+            out.append(Problem("all.vars.dcs_servers", f"{len(servers)} members: use an odd number", warning=True))

@@ -1,0 +1,86 @@
+"""Turning an inventory into pillar: the pillar directory and any node's derived pillar.
+
+``build`` splits a Pigsty inventory into ``all.yml`` and ``clusters/<name>.yml`` under the
+pillar directory that the master's ext_pillar reads, so that one cluster can be edited by hand
+and the next orchestration applies it with no other step. Nothing is written unless the whole
+inventory is valid; each file is replaced atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pigsalt.fileio import write_atomic
+from pigsalt.inventory import load as loader
+from pigsalt.inventory.model import Inventory, Loaded, open_inventory
+from pigsalt.pillar import secrets as secret_store
+from pigsalt.pillar.compile import compile_node, needed_secrets
+
+HEADER = (
+    "# Written by `pigsalt pillar build`; pigsalt's ext_pillar reads this directory.\n"
+    "# Edit it by hand if you like: the next orchestration applies the change.\n"
+)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    out_dir: Path
+    written: tuple[Path, ...]
+    unchanged: tuple[Path, ...]
+    removed: tuple[Path, ...]
+    loaded: Loaded
+
+
+def _dump(data: Any) -> str:
+    return HEADER + yaml.safe_dump(data, default_flow_style=False, sort_keys=False, width=120)
+
+
+def node_pillar(inventory: Path, node: str, secrets_file: Path | None = None) -> tuple[dict[str, Any], Loaded]:
+    """The full derived pillar one node receives (what the ext_pillar returns for it)."""
+    inv, loaded = open_inventory(inventory)
+    target = inv.node(node)
+    values = secret_store.ensure(secrets_file or secret_store.secrets_path(inventory), needed_secrets(inv))
+    return compile_node(inv, target, values), loaded
+
+
+def load_secrets(inv: Inventory, inventory: Path, secrets_file: Path | None = None) -> Mapping[str, str]:
+    return secret_store.ensure(secrets_file or secret_store.secrets_path(inventory), needed_secrets(inv))
+
+
+def build(inventory: Path, out_dir: Path, secrets_file: Path | None = None) -> BuildResult:
+    """Validate, then write the pillar directory (files, generated secrets) for ``inventory``."""
+    inv, loaded = open_inventory(inventory)
+    values = load_secrets(inv, inventory, secrets_file)
+    raw = loaded.raw["all"]
+    children = raw.get("children") or {}
+    clusters = {
+        n: g
+        for n, g in children.items()
+        if "pg_cluster" in ((g or {}).get("vars") or {}) and n not in ("meta", "infra")
+    }
+    rest = {n: g for n, g in children.items() if n not in clusters}
+    files: dict[Path, str] = {
+        out_dir / loader.ALL_FILE: _dump({"all": {"vars": raw.get("vars") or {}, "children": rest}}),
+    }
+    for name, group in clusters.items():
+        files[out_dir / loader.CLUSTERS_DIR / f"{name}.yml"] = _dump({name: group})
+    written: list[Path] = []
+    unchanged: list[Path] = []
+    for path, text in files.items():
+        (written if write_atomic(path, text) else unchanged).append(path)
+    secrets_out = out_dir / secret_store.SECRETS_FILE
+    needed = {k: v for k, v in values.items() if k in needed_secrets(inv)}
+    if secrets_out.resolve() != (secrets_file or secret_store.secrets_path(inventory)).resolve():
+        merged = {**secret_store.read(secrets_out), **needed}
+        (written if secret_store.dump(merged, secrets_out) else unchanged).append(secrets_out)
+    removed = []
+    for stale in sorted((out_dir / loader.CLUSTERS_DIR).glob("*.yml")):
+        if stale not in files:
+            stale.unlink()
+            removed.append(stale)
+    return BuildResult(out_dir, tuple(written), tuple(unchanged), tuple(removed), loaded)

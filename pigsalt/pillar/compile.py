@@ -1,0 +1,262 @@
+"""The pillar of each node, compiled from the inventory model and the stored secrets.
+
+Everything is under the top-level key ``pigsty``: ``node`` (every node), ``infra`` (what every
+node needs to know of the meta nodes; the full picture only on meta nodes), and ``pg`` (only
+on nodes that run an instance). A node receives only the secrets it uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pigsalt.inventory.model import Cluster, Inventory, Node
+from pigsalt.pillar import derive
+from pigsalt.pillar.secrets import GENERATED
+
+PORTAL_NAMES = ("pigsty", "repo.pigsty", "yum.pigsty", "p.pigsty", "a.pigsty", "g.pigsty", "h.pigsty")
+ETCD_CLIENT_PORT = 2379
+ETCD_PEER_PORT = 2380
+HAPROXY_ADMIN_PORT = 9101
+
+
+def needed_secrets(inv: Inventory) -> set[str]:
+    """Generated-password parameters that some level of the inventory leaves unset."""
+    values = [inv.vars, *(c.vars for c in inv.clusters)]
+    return {name for name in GENERATED for level in values if level[name] is None}
+
+
+def _secret(values: Mapping[str, Any], name: str, secrets: Mapping[str, str]) -> str:
+    value = values[name]
+    return str(value) if value is not None else secrets[name]
+
+
+def _dcs(inv: Inventory) -> dict[str, Any]:
+    g = inv.vars
+    servers = g["dcs_servers"] or {n.name: n.ip for n in inv.meta_nodes}
+    members = [{"name": name, "ip": ip} for name, ip in sorted(servers.items())]
+    return {
+        "type": g["dcs_type"],
+        "name": g["dcs_name"],
+        "members": members,
+        "endpoints": [f"http://{m['ip']}:{ETCD_CLIENT_PORT}" for m in members],
+        "data_dir": g["etcd_data_dir"],
+        "client_port": ETCD_CLIENT_PORT,
+        "peer_port": ETCD_PEER_PORT,
+    }
+
+
+def dns_records(inv: Inventory) -> list[dict[str, str]]:
+    """Every name dnsmasq on the meta nodes answers: nodes, instances, clusters, portal names."""
+    records: dict[str, str] = {}
+    primary_meta = inv.meta_nodes[0].ip
+    for name in PORTAL_NAMES:
+        records[name] = primary_meta
+    for node in inv.nodes:
+        records[node.name] = node.ip
+        if node.instance is not None:
+            records[node.instance.name] = node.ip
+    for cluster in inv.clusters:
+        vip = cluster.vars["vip_address"] if cluster.vars["vip_mode"] == "l2" else None
+        records[cluster.name] = vip or cluster.primary.ip
+    for line in inv.vars["dns_records"]:
+        ip, *names = line.split()
+        for name in names:
+            records[name] = ip
+    return [{"name": name, "ip": ip} for name, ip in sorted(records.items())]
+
+
+def _infra(inv: Inventory, node: Node, secrets: Mapping[str, str]) -> dict[str, Any]:
+    g = inv.vars
+    meta = [{"name": n.name, "ip": n.ip} for n in inv.meta_nodes]
+    infra: dict[str, Any] = {
+        "meta_nodes": meta,
+        "repo": {
+            "name": g["repo_name"],
+            "host": "repo.pigsty",
+            "ip": meta[0]["ip"],
+            "port": g["repo_port"],
+            "url": f"http://repo.pigsty{'' if g['repo_port'] == 80 else ':' + str(g['repo_port'])}",
+        },
+        "dcs": _dcs(inv),
+    }
+    if node.meta:
+        infra["dns"] = {"records": dns_records(inv), "upstreams": list(g["dns_upstreams"])}
+        infra["prometheus"] = {"scrape_interval": g["prometheus_scrape_interval"]}
+        infra["grafana"] = {
+            "admin_username": g["grafana_admin_username"],
+            "admin_password": _secret(g, "grafana_admin_password", secrets),
+        }
+        infra["targets"] = {
+            "nodes": [{"name": n.name, "ip": n.ip, "port": n.vars["node_exporter_port"]} for n in inv.nodes],
+            "instances": [
+                {
+                    "cluster": c.name,
+                    "instance": i.name,
+                    "ip": i.ip,
+                    "pg_exporter": c.vars["pg_exporter_port"],
+                    "pgbouncer_exporter": c.vars["pgbouncer_exporter_port"],
+                    "haproxy": HAPROXY_ADMIN_PORT,
+                    "patroni": c.vars["patroni_port"],
+                }
+                for c in inv.clusters
+                for i in c.instances
+            ],
+        }
+    return infra
+
+
+def _node(inv: Inventory, node: Node) -> dict[str, Any]:
+    v = node.vars
+    meta_ips = [n.ip for n in inv.meta_nodes]
+    return {
+        "name": node.name,
+        "ip": node.ip,
+        "meta": node.meta,
+        "timezone": v["node_timezone"],
+        "tune": v["node_tune"],
+        "dns_servers": list(v["node_dns_servers"] if v["node_dns_servers"] is not None else meta_ips),
+        "ntp_servers": list(v["node_ntp_servers"] if v["node_ntp_servers"] is not None else meta_ips),
+        "exporter_port": v["node_exporter_port"],
+        "admin": {
+            "enabled": v["node_admin_enabled"],
+            "username": v["node_admin_username"],
+            "uid": v["node_admin_uid"],
+            "pk_list": list(v["node_admin_pk_list"]),
+        },
+    }
+
+
+def _user(user: Mapping[str, Any], cvars: Mapping[str, Any]) -> dict[str, Any]:
+    """A business user with every attribute explicit (Postgres defaults where unset)."""
+    return {
+        "name": user["name"],
+        **({"password": user["password"]} if "password" in user else {}),
+        "login": user.get("login", True),
+        "superuser": user.get("superuser", False),
+        "createdb": user.get("createdb", False),
+        "createrole": user.get("createrole", False),
+        "inherit": user.get("inherit", True),
+        "replication": user.get("replication", False),
+        "bypassrls": user.get("bypassrls", False),
+        "connlimit": user.get("connlimit", -1),
+        "expire_in": user.get("expire_in"),
+        "expire_at": user.get("expire_at"),
+        "comment": user.get("comment", ""),
+        "roles": sorted(user.get("roles") or []),
+        "parameters": dict(sorted((user.get("parameters") or {}).items())),
+        "pgbouncer": user.get("pgbouncer", False),
+        "pool_mode": user.get("pool_mode", cvars["pgbouncer_poolmode"]),
+        "pool_connlimit": user.get("pool_connlimit", -1),
+    }
+
+
+def _database(db: Mapping[str, Any], cvars: Mapping[str, Any]) -> dict[str, Any]:
+    extensions = [
+        {"name": e, "schema": None} if isinstance(e, str) else {"name": e["name"], "schema": e.get("schema")}
+        for e in db.get("extensions") or []
+    ]
+    return {
+        "name": db["name"],
+        "owner": db.get("owner", cvars["pg_dbsu"]),
+        "template": db.get("template", "template1"),
+        "encoding": db.get("encoding", cvars["pg_encoding"]),
+        "locale": db.get("locale", cvars["pg_locale"]),
+        "lc_collate": db.get("lc_collate", cvars["pg_lc_collate"]),
+        "lc_ctype": db.get("lc_ctype", cvars["pg_lc_ctype"]),
+        "tablespace": db.get("tablespace", "pg_default"),
+        "allowconn": db.get("allowconn", True),
+        "revokeconn": db.get("revokeconn", False),
+        "connlimit": db.get("connlimit", -1),
+        "comment": db.get("comment", ""),
+        "schemas": list(db.get("schemas") or []),
+        "extensions": extensions,
+        "parameters": dict(sorted((db.get("parameters") or {}).items())),
+        "pgbouncer": db.get("pgbouncer", True),
+        "pool_mode": db.get("pool_mode", cvars["pgbouncer_poolmode"]),
+    }
+
+
+def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]) -> dict[str, Any]:
+    c = cluster.vars
+    inst = node.instance
+    assert inst is not None
+    return {
+        "cluster": cluster.name,
+        "instance": inst.name,
+        "seq": inst.seq,
+        "role": inst.role,
+        "offline_query": inst.offline_query,
+        "weight": inst.vars["pg_weight"],
+        "members": [
+            {"name": i.name, "ip": i.ip, "seq": i.seq, "role": i.role, "offline_query": i.offline_query}
+            for i in cluster.instances
+        ],
+        "version": c["pg_version"],
+        "port": c["pg_port"],
+        "data": c["pg_data"],
+        "listen": c["pg_listen"],
+        "encoding": c["pg_encoding"],
+        "locale": c["pg_locale"],
+        "lc_collate": c["pg_lc_collate"],
+        "lc_ctype": c["pg_lc_ctype"],
+        "conf": c["pg_conf"],
+        "libs": c["pg_libs"],
+        "parameters": dict(sorted(c["pg_parameters"].items())),
+        "dbsu": c["pg_dbsu"],
+        "patroni": {
+            "port": c["patroni_port"],
+            "username": c["patroni_username"],
+            "password": _secret(c, "patroni_password", secrets),
+            **derive.patroni_timings(c["pg_rto"], c["pg_rpo"]),
+        },
+        "system_users": {
+            "admin": {"name": c["pg_admin_username"], "password": _secret(c, "pg_admin_password", secrets)},
+            "monitor": {"name": c["pg_monitor_username"], "password": _secret(c, "pg_monitor_password", secrets)},
+            "replicator": {
+                "name": c["pg_replication_username"],
+                "password": _secret(c, "pg_replication_password", secrets),
+            },
+        },
+        "users": [_user(u, c) for u in sorted(c["pg_users"], key=lambda u: u["name"])],
+        "databases": [_database(d, c) for d in sorted(c["pg_databases"], key=lambda d: d["name"])],
+        "hba": {
+            "postgres": derive.hba(node, inv, cluster),
+            "pgbouncer": derive.hba(node, inv, cluster, pgbouncer=True),
+        },
+        "pgbouncer": {
+            "enabled": c["pgbouncer_enabled"],
+            "port": c["pgbouncer_port"],
+            "pool_mode": c["pgbouncer_poolmode"],
+            "max_db_conn": c["pgbouncer_max_db_conn"],
+        },
+        "haproxy": {
+            "enabled": c["haproxy_enabled"],
+            "admin_port": HAPROXY_ADMIN_PORT,
+            "admin_username": c["haproxy_admin_username"],
+            "admin_password": _secret(c, "haproxy_admin_password", secrets),
+            "client_timeout": c["haproxy_client_timeout"],
+            "server_timeout": c["haproxy_server_timeout"],
+        },
+        "services": derive.services(cluster),
+        "vip": {
+            "mode": c["vip_mode"],
+            "address": c["vip_address"],
+            "cidrmask": c["vip_cidrmask"],
+            "interface": node.vars["vip_interface"],
+        },
+        "exporters": {"pg": c["pg_exporter_port"], "pgbouncer": c["pgbouncer_exporter_port"]},
+    }
+
+
+def compile_node(inv: Inventory, node: Node, secrets: Mapping[str, str]) -> dict[str, Any]:
+    """The ``pigsty`` pillar of one node."""
+    pillar: dict[str, Any] = {"node": _node(inv, node), "infra": _infra(inv, node, secrets)}
+    if node.instance is not None:
+        pillar["pg"] = _pg(inv, node, inv.cluster(node.instance.cluster), secrets)
+    return {"pigsty": pillar}
+
+
+def compile_all(inv: Inventory, secrets: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Every node's pillar, keyed by node name."""
+    return {node.name: compile_node(inv, node, secrets) for node in inv.nodes}

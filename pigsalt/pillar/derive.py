@@ -1,0 +1,268 @@
+"""Derived data the formulas read as finished values: Patroni timings, services, HBA lines."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jmespath
+
+from pigsalt.inventory.model import Cluster, Instance, Inventory, Node
+
+PATRONI_MIN_TTL = 20
+PATRONI_MIN_RETRY = 3
+
+# Pigsty's HAProxy server options (DOMAIN.md).
+SERVER_OPTIONS = (
+    "inter 3s fastinter 1s downinter 5s rise 3 fall 3 on-marked-down shutdown-sessions "
+    "slowstart 30s maxconn 3000 maxqueue 128 weight 100"
+)
+
+# The four default services. The replica service lists every member twice: as a normal server
+# checked with /replica and as a backup checked with /primary, so reads go to replicas and fall
+# back to whichever node is primary *now*, not to the inventory's pg_role.
+DEFAULT_SERVICES: tuple[Mapping[str, Any], ...] = (
+    {"name": "primary", "port": 5433, "dest": "pgbouncer", "check": "/primary", "selector": "[]"},
+    {
+        "name": "replica",
+        "port": 5434,
+        "dest": "pgbouncer",
+        "check": "/replica",
+        "selector": "[]",
+        "backup": "[]",
+        "backup_check": "/primary",
+    },
+    {"name": "default", "port": 5436, "dest": "postgres", "check": "/primary", "selector": "[]"},
+    {
+        "name": "offline",
+        "port": 5438,
+        "dest": "postgres",
+        "check": "/replica",
+        "selector": "[? pg_role == 'offline' || pg_offline_query]",
+        "backup": "[? pg_role == 'replica' && !pg_offline_query]",
+    },
+)
+
+ADDR_ALIASES: Mapping[str, tuple[str, ...]] = {
+    "localhost": ("127.0.0.1/32", "::1/128"),
+    "intra": ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"),
+    "world": ("0.0.0.0/0", "::/0"),
+}
+
+# Pigsalt's base HBA rules: no trust anywhere, peer only on the local socket, scram-sha-256 elsewhere.
+DEFAULT_PG_HBA: tuple[Mapping[str, Any], ...] = (
+    {"user": "${dbsu}", "db": "all", "addr": "local", "auth": "peer", "title": "dbsu on the local socket"},
+    {"user": "${dbsu}", "db": "replication", "addr": "local", "auth": "peer", "title": "dbsu replication"},
+    {"user": "${replicator}", "db": "replication", "addr": "localhost", "auth": "pwd", "title": "replication"},
+    {"user": "${replicator}", "db": "replication", "addr": "cluster", "auth": "pwd", "title": "replication"},
+    {"user": "${replicator}", "db": "postgres", "addr": "localhost", "auth": "pwd", "title": "pg_rewind"},
+    {"user": "${replicator}", "db": "postgres", "addr": "cluster", "auth": "pwd", "title": "pg_rewind"},
+    {"user": "${monitor}", "db": "all", "addr": "localhost", "auth": "pwd", "title": "monitor"},
+    {"user": "${monitor}", "db": "all", "addr": "infra", "auth": "pwd", "title": "monitor from meta"},
+    {"user": "${admin}", "db": "all", "addr": "local", "auth": "pwd", "title": "admin"},
+    {"user": "${admin}", "db": "all", "addr": "localhost", "auth": "pwd", "title": "admin"},
+    {"user": "${admin}", "db": "all", "addr": "infra", "auth": "pwd", "title": "admin from meta"},
+    {"user": "${admin}", "db": "all", "addr": "cluster", "auth": "pwd", "title": "admin through haproxy"},
+    {"user": "+dbrole_readonly", "db": "all", "addr": "localhost", "auth": "pwd", "title": "business users"},
+    {"user": "+dbrole_readonly", "db": "all", "addr": "intra", "auth": "pwd", "title": "business users"},
+    {
+        "user": "+dbrole_offline",
+        "db": "all",
+        "addr": "localhost",
+        "auth": "pwd",
+        "role": "offline",
+        "title": "offline users",
+    },
+    {
+        "user": "+dbrole_offline",
+        "db": "all",
+        "addr": "intra",
+        "auth": "pwd",
+        "role": "offline",
+        "title": "offline users",
+    },
+)
+
+DEFAULT_PGB_HBA: tuple[Mapping[str, Any], ...] = (
+    {"user": "${dbsu}", "db": "pgbouncer", "addr": "local", "auth": "peer", "title": "dbsu admin console"},
+    {"user": "all", "db": "all", "addr": "localhost", "auth": "pwd", "title": "local clients"},
+    {"user": "${monitor}", "db": "pgbouncer", "addr": "infra", "auth": "pwd", "title": "monitor from meta"},
+    {"user": "all", "db": "all", "addr": "intra", "auth": "pwd", "title": "intranet clients"},
+)
+
+
+def patroni_timings(pg_rto: int, pg_rpo: int) -> dict[str, Any]:
+    """Patroni's DCS timings from the RTO (seconds) and RPO (bytes).
+
+    ``ttl = pg_rto``; ``loop_wait = retry_timeout = ⌊ttl/3⌋`` keeps ``loop_wait + 2·retry_timeout <= ttl``
+    (Pigsty's ⌈ttl/3⌉ breaks that rule when ttl is not a multiple of 3).
+    """
+    ttl = max(pg_rto, PATRONI_MIN_TTL)
+    step = max(ttl // 3, PATRONI_MIN_RETRY)
+    return {
+        "ttl": ttl,
+        "loop_wait": step,
+        "retry_timeout": step,
+        "primary_start_timeout": step,
+        "maximum_lag_on_failover": pg_rpo,
+        "synchronous_mode": pg_rpo == 0,
+        "failsafe_mode": True,
+    }
+
+
+def _instance_facts(inst: Instance) -> dict[str, Any]:
+    """What a service selector sees of an instance (Pigsty's variable names)."""
+    return {
+        "pg_cluster": inst.cluster,
+        "pg_seq": inst.seq,
+        "pg_role": inst.role,
+        "pg_offline_query": bool(inst.vars["pg_offline_query"]),
+        "pg_weight": inst.vars["pg_weight"],
+        "ip": inst.ip,
+        "ins": inst.name,
+    }
+
+
+def _select(expr: str | None, members: Sequence[Instance]) -> list[Instance]:
+    if not expr:
+        return []
+    facts = [_instance_facts(i) for i in members]
+    chosen = jmespath.search(expr, facts) or []
+    names = {item.get("ins") for item in chosen if isinstance(item, dict)}
+    return [i for i in members if i.name in names]
+
+
+def normalize_service(svc: Mapping[str, Any]) -> dict[str, Any]:
+    """Pigsty v1's service spelling in the later one (port, dest, check, backup, …)."""
+    haproxy = svc.get("haproxy") or {}
+    return {
+        "name": svc["name"],
+        "port": svc.get("port", svc.get("src_port")),
+        "ip": svc.get("ip", svc.get("src_ip", "*")),
+        "dest": svc.get("dest", svc.get("dst_port", "default")),
+        "check": svc.get("check", svc.get("check_url", "/primary")),
+        "check_code": svc.get("check_code", 200),
+        "selector": svc.get("selector", "[]"),
+        "backup": svc.get("backup", svc.get("selector_backup")),
+        "backup_check": svc.get("backup_check"),
+        "maxconn": svc.get("maxconn", haproxy.get("maxconn", 5000)),
+        "balance": svc.get("balance", haproxy.get("balance", "roundrobin")),
+        "options": svc.get("options", haproxy.get("default_server_options", SERVER_OPTIONS)),
+    }
+
+
+def _server(inst: Instance, port: int, suffix: str = "") -> dict[str, Any]:
+    return {"name": inst.name + suffix, "ip": inst.ip, "port": port, "weight": inst.vars["pg_weight"]}
+
+
+def services(cluster: Cluster) -> list[dict[str, Any]]:
+    """Every HAProxy service of the cluster with its member and backup servers resolved."""
+    cvars = cluster.vars
+    base = cvars["pg_services"] if cvars["pg_services"] is not None else DEFAULT_SERVICES
+    pgbouncer = cvars["pgbouncer_port"] if cvars["pgbouncer_enabled"] else cvars["pg_port"]
+    ports = {"postgres": cvars["pg_port"], "pgbouncer": pgbouncer, "default": pgbouncer}
+    result = []
+    for raw in [*base, *cvars["pg_services_extra"]]:
+        svc = normalize_service(raw)
+        dest = svc.pop("dest")
+        dest_port = ports[dest] if isinstance(dest, str) else int(dest)
+        members = _select(svc["selector"], cluster.instances)
+        backups = _select(svc["backup"], cluster.instances)
+        backup_check = svc["backup_check"] or svc["check"]
+
+        same = {i.name for i in members} & {i.name for i in backups}
+        result.append(
+            {
+                **svc,
+                "name": f"{cluster.name}-{svc['name']}",
+                "service": svc["name"],
+                "dest_port": dest_port,
+                "check_port": cvars["patroni_port"],
+                "backup_check": backup_check,
+                "members": [_server(i, dest_port) for i in members],
+                "backups": [_server(i, dest_port, "-backup" if i.name in same else "") for i in backups],
+            }
+        )
+    return sorted(result, key=lambda s: s["port"])
+
+
+def _hba_addresses(addr: str, inv: Inventory, cluster: Cluster) -> list[str]:
+    if addr in ADDR_ALIASES:
+        return list(ADDR_ALIASES[addr])
+    if addr in ("infra", "admin"):
+        return [f"{n.ip}/32" for n in inv.meta_nodes]
+    if addr == "cluster":
+        return [f"{i.ip}/32" for i in cluster.instances]
+    return [str(ipaddress.ip_network(addr, strict=False))]
+
+
+def _hba_user(user: str, cvars: Mapping[str, Any]) -> str:
+    return str(
+        {
+            "${dbsu}": cvars["pg_dbsu"],
+            "${admin}": cvars["pg_admin_username"],
+            "${monitor}": cvars["pg_monitor_username"],
+            "${replicator}": cvars["pg_replication_username"],
+        }.get(user, user)
+    )
+
+
+AUTH_METHODS = {
+    "pwd": "scram-sha-256",
+    "scram": "scram-sha-256",
+    "md5": "md5",
+    "ssl": "scram-sha-256",
+    "cert": "cert",
+    "deny": "reject",
+    "trust": "trust",
+    "peer": "peer",
+    "ident": "peer",
+}
+
+
+def hba_lines(rule: Mapping[str, Any], inv: Inventory, cluster: Cluster, pgbouncer: bool = False) -> list[str]:
+    """pg_hba.conf lines for one rule (alias form or raw ``rules``)."""
+    title = rule.get("title") or ""
+    head = [f"# {title}"] if title else []
+    if "rules" in rule:
+        return head + [" ".join(str(line).split()) for line in rule["rules"]]
+    user = _hba_user(str(rule["user"]), cluster.vars)
+    if pgbouncer and user.startswith("+"):
+        # Pgbouncer's HBA has no group syntax: list the users that hold the role.
+        role = user[1:]
+        holders = sorted(u["name"] for u in cluster.vars["pg_users"] if role in (u.get("roles") or []))
+        if not holders:
+            return []
+        user = ",".join(holders)
+    auth, db = str(rule["auth"]), str(rule["db"])
+    method = AUTH_METHODS[auth]
+    if rule["addr"] == "local":
+        return [*head, f"local {db} {user} {method}"]
+    kind = "hostssl" if auth in ("ssl", "cert") else "host"
+    return head + [f"{kind} {db} {user} {addr} {method}" for addr in _hba_addresses(rule["addr"], inv, cluster)]
+
+
+def hba(node: Node, inv: Inventory, cluster: Cluster, pgbouncer: bool = False) -> dict[str, list[str]]:
+    """The complete HBA file for each role the instance can hold; the state picks its *current* role.
+
+    ``replica`` includes ``offline`` rules on offline instances and on replicas with pg_offline_query.
+    """
+    cvars = cluster.vars
+    if pgbouncer:
+        base = cvars["pgbouncer_hba_rules"] if cvars["pgbouncer_hba_rules"] is not None else DEFAULT_PGB_HBA
+        rules = [*base, *cvars["pgbouncer_hba_rules_extra"]]
+    else:
+        base = cvars["pg_hba_rules"] if cvars["pg_hba_rules"] is not None else DEFAULT_PG_HBA
+        rules = [*base, *cvars["pg_hba_rules_extra"]]
+    offline = node.instance is not None and node.instance.offline_query
+    replica_roles = {"common", "replica"} | ({"offline"} if offline else set())
+    result: dict[str, list[str]] = {"primary": [], "replica": []}
+    for rule in rules:
+        role = rule.get("role", "common")
+        lines = hba_lines(rule, inv, cluster, pgbouncer)
+        if role in ("common", "primary"):
+            result["primary"] += lines
+        if role in replica_roles:
+            result["replica"] += lines
+    return result
