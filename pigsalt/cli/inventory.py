@@ -65,6 +65,7 @@ def validate(inventory: str | None, as_json: bool) -> None:
                 + (f", {len(report.warnings)} warnings" if report.warnings else "")
             )
         else:
-            click.echo(f"{path}: {len(report.errors)} errors", err=True)
+            count = len(report.errors)
+            click.echo(f"{path}: {count} error{'s' if count > 1 else ''}", err=True)
     if not report.ok:
         raise SystemExit(2)

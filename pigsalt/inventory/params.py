@@ -392,7 +392,7 @@ _PARAMS: tuple[Param, ...] = (
         "HBA rules added to `pg_hba_rules`: `{user, db, addr, auth, title, role}`, or `{title, role, rules: "
         "[raw lines]}`. addr: local, localhost, intra, infra, cluster, admin, world or a CIDR; auth: pwd "
         "(scram-sha-256), ssl, cert, deny, trust (local only), peer/ident (local only), md5; role: common, "
-        "primary, replica, offline.",
+        "primary, replica, offline; order: position, lower first (base rules are 100, 110, …; extra rules default to 1000, so give a deny rule that must match first an order below 100).",
     ),
     _p(
         "pgbouncer_hba_rules",
@@ -627,11 +627,11 @@ _PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "node_ntp_servers",
-        ListOf(Str(r"[A-Za-z0-9.-]+", "host")),
+        ListOf(Str(r"[A-Za-z0-9.-]+|(server|pool|peer)\s+[A-Za-z0-9.-]+(\s+\S+)*", "host or chrony source line")),
         None,
         ANY_LEVEL,
         "node",
-        "NTP servers of every node. Default: the meta nodes.",
+        "NTP sources of every node: host names/IPs or chrony lines (`pool pool.ntp.org iburst`). Default: the meta nodes.",
     ),
     _p(
         "node_timezone",

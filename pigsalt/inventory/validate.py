@@ -113,7 +113,9 @@ def _check_vars(values: Mapping[str, Any], path: str, level: str, out: list[Prob
         sub = join(path, name)
         param = PARAMS.get(name)
         if param is None:
-            if name in UNIMPLEMENTED:
+            if str(name).startswith("ansible_"):
+                out.append(Problem(sub, "is an Ansible connection variable; pigsalt ignores it", warning=True))
+            elif name in UNIMPLEMENTED:
                 out.append(Problem(sub, "is a Pigsty parameter pigsalt does not implement; ignored", warning=True))
             else:
                 out.append(Problem(sub, f"unknown parameter{did_you_mean(str(name), PARAMS)}"))

@@ -208,6 +208,8 @@ def _hba_user(user: str, cvars: Mapping[str, Any]) -> str:
     )
 
 
+EXTRA_RULE_ORDER = 1000
+
 AUTH_METHODS = {
     "pwd": "scram-sha-256",
     "scram": "scram-sha-256",
@@ -255,6 +257,11 @@ def hba(node: Node, inv: Inventory, cluster: Cluster, pgbouncer: bool = False) -
     else:
         base = cvars["pg_hba_rules"] if cvars["pg_hba_rules"] is not None else DEFAULT_PG_HBA
         rules = [*base, *cvars["pg_hba_rules_extra"]]
+    # Stable sort by ``order``: base rules keep their place (100, 110, …), extra rules come after
+    # (1000) unless they ask for a smaller order, e.g. a deny rule that must match first.
+    base_order = [{"order": 100 + 10 * i, **r} for i, r in enumerate(base)]
+    extra = rules[len(base) :]
+    rules = sorted([*base_order, *({"order": EXTRA_RULE_ORDER, **r} for r in extra)], key=lambda r: r["order"])
     offline = node.instance is not None and node.instance.offline_query
     replica_roles = {"common", "replica"} | ({"offline"} if offline else set())
     result: dict[str, list[str]] = {"primary": [], "replica": []}

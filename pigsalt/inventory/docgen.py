@@ -1,0 +1,50 @@
+"""Writes docs/inventory.md from the parameter table (``make docs``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from itertools import groupby
+
+from pigsalt.inventory.params import PARAMS, UNIMPLEMENTED
+
+INTRO = """# Inventory reference
+
+pigsalt reads a Pigsty-layout inventory (`all.vars`, `all.children.meta`,
+`all.children.<cluster>.hosts.<ip>`, cluster `vars`). A parameter set on a host overrides the
+cluster's, which overrides `all.vars`, which overrides the default. "Levels" says where a
+parameter may be written. Unknown keys are errors (with a "did you mean"); the Pigsty
+parameters listed at the end are accepted with a warning and ignored.
+
+This file is generated from `pigsalt/inventory/params.py` by `make docs`; a test fails when
+it is out of date.
+"""
+
+
+def _default(value: object) -> str:
+    if value is None:
+        return "—"
+    return f"`{json.dumps(value)}`"
+
+
+def render() -> str:
+    lines = [INTRO]
+    order = list(dict.fromkeys(p.section for p in PARAMS.values()))
+    params = sorted(PARAMS.values(), key=lambda p: order.index(p.section))
+    for section, group in groupby(params, key=lambda p: p.section):
+        lines.append(f"\n## {section.capitalize()}\n")
+        lines.append("| parameter | type | default | levels | meaning |")
+        lines.append("|---|---|---|---|---|")
+        for p in group:
+            kind = p.node.describe().replace("|", "\\|")
+            meaning = p.doc.replace("|", "\\|")
+            lines.append(f"| `{p.name}` | {kind} | {_default(p.default)} | {', '.join(p.levels)} | {meaning} |")
+    lines.append("\n## Pigsty parameters pigsalt does not implement\n")
+    lines.append("Accepted with a warning that names them, then ignored. Variables starting with `ansible_` are")
+    lines.append("ignored with a warning too.\n")
+    lines.append(", ".join(f"`{name}`" for name in sorted(UNIMPLEMENTED)))
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

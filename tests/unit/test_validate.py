@@ -1,0 +1,97 @@
+"""Validation behaviour beyond the corpus: warnings, all errors at once, Pigsty v1 import."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+from pigsalt.inventory.model import check
+from pigsalt.inventory.validate import validate
+from tests.conftest import EXAMPLES
+
+
+def raw(name: str = "sandbox") -> dict:
+    return yaml.safe_load((EXAMPLES / f"{name}.yml").read_text())
+
+
+def messages(report) -> list[str]:
+    return [str(p) for p in report.errors]
+
+
+def test_examples_are_valid():
+    for path in EXAMPLES.glob("*.yml"):
+        assert validate(raw(path.stem)).ok, path
+
+
+def test_every_error_is_reported_at_once():
+    inv = raw()
+    test = inv["all"]["children"]["pg-test"]
+    test["hosts"]["10.10.10.12"]["pg_seq"] = 1
+    test["hosts"]["10.10.10.13"]["pg_role"] = "primary"
+    test["vars"]["pg_rto"] = 5
+    test["vars"]["vip_address"] = "10.10.11.3"
+    assert messages(validate(inv)) == [
+        "all.children.pg-test.hosts: needs exactly one pg_role: primary (found 2: 10.10.10.11, 10.10.10.13)",
+        "all.children.pg-test.hosts.10.10.10.12.pg_seq: duplicate of "
+        "all.children.pg-test.hosts.10.10.10.11.pg_seq (pg_seq 1)",
+        "all.children.pg-test.vars.pg_rto: 5 is out of range (20..3600 s)",
+        "all.children.pg-test.vars.vip_address: 10.10.11.3/24 does not contain member 10.10.10.11: "
+        "the VIP must be in its members' subnet",
+        "all.children.pg-test.vars.vip_address: 10.10.11.3/24 does not contain member 10.10.10.12: "
+        "the VIP must be in its members' subnet",
+        "all.children.pg-test.vars.vip_address: 10.10.11.3/24 does not contain member 10.10.10.13: "
+        "the VIP must be in its members' subnet",
+    ]
+
+
+def test_pigsty_v1_inventory_imports_with_warnings_naming_each_unimplemented_parameter():
+    report = validate(raw("pigsty-v1"))
+    assert report.ok, messages(report)
+    warned = {p.path for p in report.warnings}
+    for path in (
+        "all.vars.proxy_env",
+        "all.vars.nginx_upstream",
+        "all.vars.pg_default_roles",
+        "all.children.meta.vars.meta_node",
+        "all.children.meta.hosts.10.10.10.10.ansible_host",
+        "all.children.pg-test.vars.pg_databases[0].register_datasource",
+        "all.children.meta.vars.pg_databases[0].baseline",
+    ):
+        assert path in warned, path
+    assert all(p.warning for p in report.warnings)
+
+
+def test_warnings_alone_do_not_fail():
+    inv = raw()
+    inv["all"]["vars"]["pg_exists_action"] = "clean"
+    report = validate(inv)
+    assert report.ok
+    assert [str(p) for p in report.warnings] == [
+        "all.vars.pg_exists_action: is a Pigsty parameter pigsalt does not implement; ignored"
+    ]
+
+
+def test_validation_is_pure(monkeypatch):
+    """No sockets, no files: validating must not touch either."""
+    import socket
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("validation opened a socket or a file")
+
+    inv = raw("services")
+    monkeypatch.setattr(socket, "socket", forbidden)
+    monkeypatch.setattr("builtins.open", forbidden)
+    assert validate(copy.deepcopy(inv)).ok
+
+
+def test_duplicate_yaml_key_is_an_error_with_its_path(tmp_path: Path):
+    text = (EXAMPLES / "sandbox.yml").read_text().replace(
+        "10.10.10.13: {nodename: node-3, pg_seq: 3, pg_role: offline}",
+        "10.10.10.13: {nodename: node-3, pg_seq: 3, pg_role: offline}\n        10.10.10.12: {pg_seq: 4, pg_role: replica}",
+    )
+    path = tmp_path / "inv.yml"
+    path.write_text(text)
+    errors = [str(p) for p in check(path).report.errors]
+    assert "all.children.pg-test.hosts.10.10.10.12: duplicate key (lines 34 and 36)" in errors
