@@ -31,7 +31,9 @@ def mask_secrets(data: Any) -> Any:
     return data
 
 
-@click.group()
+@click.group(
+    epilog="Examples:\n\n\b\n  pigsalt pillar build\n  pigsalt pillar show node-1",
+)
 def pillar() -> None:
     """Turn the inventory into Salt pillar, or show what a node receives."""
 

@@ -487,8 +487,8 @@ _PARAMS: tuple[Param, ...] = (
     ),
     _p("pg_encoding", Str(r"[A-Za-z0-9_]+", "encoding"), "UTF8", GROUP_LEVELS, "postgres", "Cluster encoding."),
     _p("pg_locale", Str(r"[A-Za-z0-9_.@-]+", "locale"), "C.UTF-8", GROUP_LEVELS, "postgres", "Cluster locale."),
-    _p("pg_lc_collate", Str(r"[A-Za-z0-9_.@-]+", "locale"), "C.UTF-8", GROUP_LEVELS, "postgres", "LC_COLLATE."),
-    _p("pg_lc_ctype", Str(r"[A-Za-z0-9_.@-]+", "locale"), "C.UTF-8", GROUP_LEVELS, "postgres", "LC_CTYPE."),
+    _p("pg_lc_collate", Str(r"[A-Za-z0-9_.@-]+", "locale"), "C.UTF-8", GROUP_LEVELS, "postgres", "Cluster LC_COLLATE (sort order)."),
+    _p("pg_lc_ctype", Str(r"[A-Za-z0-9_.@-]+", "locale"), "C.UTF-8", GROUP_LEVELS, "postgres", "Cluster LC_CTYPE (character classes)."),
     _p(
         "pg_conf", Enum(("oltp", "olap", "crit", "tiny")), "oltp", GROUP_LEVELS, "postgres", "Postgres tuning template."
     ),
