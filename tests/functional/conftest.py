@@ -1,0 +1,47 @@
+"""A local Salt minion (no master, no daemon) that renders the project's SLS files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import salt.client
+import salt.config
+
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="session")
+def salt_caller(tmp_path_factory: pytest.TempPathFactory) -> salt.client.Caller:
+    root = tmp_path_factory.mktemp("salt-local")
+    empty_pillar = root / "pillar"
+    empty_pillar.mkdir()
+    opts = salt.config.minion_config(None)
+    opts.update(
+        {
+            "id": "functional",
+            "root_dir": str(root),
+            "cachedir": str(root / "cache"),
+            "pki_dir": str(root / "pki"),
+            "sock_dir": str(root / "sock"),
+            "log_file": str(root / "minion.log"),
+            "file_client": "local",
+            "file_roots": {"base": [str(ROOT / "salt")]},
+            "pillar_roots": {"base": [str(empty_pillar)]},
+            "module_dirs": [str(ROOT / "_modules")],
+            "states_dirs": [str(ROOT / "_states")],
+        }
+    )
+    return salt.client.Caller(mopts=opts)
+
+
+def project_sls() -> list[str]:
+    """Every SLS under salt/ as a dotted name (``node.hostname``), top.sls excepted."""
+    names = []
+    for path in sorted((ROOT / "salt").rglob("*.sls")):
+        rel = path.relative_to(ROOT / "salt").with_suffix("")
+        if rel == Path("top"):
+            continue
+        parts = rel.parts[:-1] if rel.name == "init" else rel.parts
+        names.append(".".join(parts))
+    return names
