@@ -153,6 +153,11 @@ HAPROXY_OPTIONS = Struct(
     },
 )
 
+LISTEN_ADDRESS = OneOf(
+    ((lambda v: v == "*", Enum(("*",))), (lambda v: isinstance(v, str), IPv4())),
+    "'*' or an IPv4 address",
+)
+
 # Services accept Pigsty v1's form (src_port, dst_port, check_url, selector_backup, haproxy)
 # and the later one (port, dest, check, backup); both become one Service model.
 SERVICE = Struct(
@@ -160,7 +165,7 @@ SERVICE = Struct(
     fields={
         "name": Str(CLUSTER_NAME, "service name"),
         "port": Int(min=1, max=65535),
-        "ip": Str(r"\*|\d+\.\d+\.\d+\.\d+", "listen address"),
+        "ip": LISTEN_ADDRESS,
         "dest": OneOf(
             (
                 (lambda v: isinstance(v, str), Enum(("postgres", "pgbouncer", "default"))),
@@ -177,7 +182,7 @@ SERVICE = Struct(
         "balance": Enum(("roundrobin", "leastconn", "source", "first")),
         "options": Str(),
         # Pigsty v1 spellings.
-        "src_ip": Str(r"\*|\d+\.\d+\.\d+\.\d+", "listen address"),
+        "src_ip": LISTEN_ADDRESS,
         "src_port": Int(min=1, max=65535),
         "dst_port": OneOf(
             (
@@ -392,7 +397,8 @@ _PARAMS: tuple[Param, ...] = (
         "HBA rules added to `pg_hba_rules`: `{user, db, addr, auth, title, role}`, or `{title, role, rules: "
         "[raw lines]}`. addr: local, localhost, intra, infra, cluster, admin, world or a CIDR; auth: pwd "
         "(scram-sha-256), ssl, cert, deny, trust (local only), peer/ident (local only), md5; role: common, "
-        "primary, replica, offline; order: position, lower first (base rules are 100, 110, …; extra rules default to 1000, so give a deny rule that must match first an order below 100).",
+        "primary, replica, offline; order: position, lower first (base rules are 100, 110, …; extra rules "
+        "default to 1000, so give a deny rule that must match first an order below 100).",
     ),
     _p(
         "pgbouncer_hba_rules",
@@ -487,8 +493,22 @@ _PARAMS: tuple[Param, ...] = (
     ),
     _p("pg_encoding", Str(r"[A-Za-z0-9_]+", "encoding"), "UTF8", GROUP_LEVELS, "postgres", "Cluster encoding."),
     _p("pg_locale", Str(r"[A-Za-z0-9_.@-]+", "locale"), "C.UTF-8", GROUP_LEVELS, "postgres", "Cluster locale."),
-    _p("pg_lc_collate", Str(r"[A-Za-z0-9_.@-]+", "locale"), "C.UTF-8", GROUP_LEVELS, "postgres", "Cluster LC_COLLATE (sort order)."),
-    _p("pg_lc_ctype", Str(r"[A-Za-z0-9_.@-]+", "locale"), "C.UTF-8", GROUP_LEVELS, "postgres", "Cluster LC_CTYPE (character classes)."),
+    _p(
+        "pg_lc_collate",
+        Str(r"[A-Za-z0-9_.@-]+", "locale"),
+        "C.UTF-8",
+        GROUP_LEVELS,
+        "postgres",
+        "Cluster LC_COLLATE (sort order).",
+    ),
+    _p(
+        "pg_lc_ctype",
+        Str(r"[A-Za-z0-9_.@-]+", "locale"),
+        "C.UTF-8",
+        GROUP_LEVELS,
+        "postgres",
+        "Cluster LC_CTYPE (character classes).",
+    ),
     _p(
         "pg_conf", Enum(("oltp", "olap", "crit", "tiny")), "oltp", GROUP_LEVELS, "postgres", "Postgres tuning template."
     ),
@@ -631,7 +651,8 @@ _PARAMS: tuple[Param, ...] = (
         None,
         ANY_LEVEL,
         "node",
-        "NTP sources of every node: host names/IPs or chrony lines (`pool pool.ntp.org iburst`). Default: the meta nodes.",
+        "NTP sources of every node: host names/IPs or chrony lines (`pool pool.ntp.org iburst`). "
+        "Default: the meta nodes.",
     ),
     _p(
         "node_timezone",

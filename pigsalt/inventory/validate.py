@@ -9,6 +9,7 @@ The semantic pass only looks at values of the right type, so a malformed value i
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +91,7 @@ def validate(raw: Any) -> Report:
     groups = _groups(children, out)
     _check_meta(groups, out)
     _check_clusters(groups, gvars, out)
+    _check_vips(groups, out)
     _check_nodes(groups, out)
     _check_dcs(gvars, groups, out)
     return report
@@ -136,6 +138,7 @@ class _Group:
     hosts: dict[str, dict[str, Any]]
     vars: dict[str, Any]
     meta: bool
+    hosts_given: bool
 
     @property
     def cluster(self) -> str | None:
@@ -157,15 +160,27 @@ def _groups(children: Mapping[str, Any], out: list[Problem]) -> list[_Group]:
         hosts: dict[str, dict[str, Any]] = {}
         for ip, hvars in hosts_raw.items():
             hpath = join(join(path, "hosts"), ip)
-            IPv4().check(str(ip), hpath, out)
+            _check_host_address(str(ip), hpath, out)
             hosts[str(ip)] = _mapping(hvars, hpath, out)
         gvars = _mapping(body.get("vars", {}), join(path, "vars"), out)
         meta = name in META_GROUPS
-        group = _Group(str(name), path, hosts, gvars, meta)
+        hosts_ok = isinstance(body.get("hosts", {}), dict) or body.get("hosts") is None
+        group = _Group(str(name), path, hosts, gvars, meta, hosts_ok)
         if not meta and group.cluster is None and "pg_cluster" not in gvars:
             out.append(Problem(path, "has no vars.pg_cluster: not a Postgres cluster; ignored", warning=True))
         groups.append(group)
     return groups
+
+
+def _check_host_address(ip: str, path: str, out: list[Problem]) -> None:
+    found: list[Problem] = []
+    IPv4().check(ip, path, found)
+    out.extend(found)
+    if found:
+        return
+    addr = ipaddress.IPv4Address(ip)
+    if addr.is_loopback or addr.is_unspecified or addr.is_multicast or addr.is_link_local:
+        out.append(Problem(path, f"{ip} cannot be a node's address (loopback, unspecified, multicast or link-local)"))
 
 
 # --- semantics -----------------------------------------------------------------------------------
@@ -197,6 +212,7 @@ def _check_meta(groups: list[_Group], out: list[Problem]) -> None:
 
 def _check_clusters(groups: list[_Group], gvars: Mapping[str, Any], out: list[Problem]) -> None:
     names: dict[str, str] = {}
+    meta_ips = {ip for g in groups if g.meta for ip in g.hosts}
     for g in groups:
         if "pg_cluster" not in g.vars:
             for ip, hvars in g.hosts.items():
@@ -221,14 +237,13 @@ def _check_clusters(groups: list[_Group], gvars: Mapping[str, Any], out: list[Pr
             if name in names:
                 out.append(Problem(join(g.path, "vars.pg_cluster"), f"duplicate of cluster {name!r} in {names[name]}"))
             names.setdefault(name, g.path)
-        if not g.hosts:
+        if g.hosts_given and not g.hosts:
             out.append(Problem(join(g.path, "hosts"), "a cluster needs at least one host"))
         _check_instances(g, out)
         effective = {**gvars, **g.vars}
         users = _check_users(g, effective, out)
         _check_databases(g, effective, users, out)
-        _check_services(g, gvars, out)
-        _check_vip(g, out)
+        _check_services(g, gvars, bool(meta_ips & set(g.hosts)), out)
         _check_hba(g, gvars, out)
 
 
@@ -297,7 +312,30 @@ def _check_users(g: _Group, effective: Mapping[str, Any], out: list[Problem]) ->
                         f"role {role!r} is neither defined in pg_users nor a default role{hint}",
                     )
                 )
+    _check_membership_cycles(users, where, set(names), out)
     return set(names) | set(system)
+
+
+def _check_membership_cycles(users: list[Any], where: str, defined: set[str], out: list[Problem]) -> None:
+    """A user may not be a member of itself, directly or through other users."""
+    edges: dict[str, list[str]] = {}
+    index: dict[str, int] = {}
+    for i, user in enumerate(users):
+        if isinstance(user, dict) and isinstance(user.get("name"), str) and isinstance(user.get("roles"), list):
+            edges[user["name"]] = [r for r in user["roles"] if isinstance(r, str) and r in defined]
+            index.setdefault(user["name"], i)
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for role in edges.get(start, []):
+            if role == target or (role not in seen and reaches(role, target, seen | {role})):
+                return True
+        return False
+
+    for name, i in index.items():
+        if name in edges.get(name, []):
+            out.append(Problem(f"{where}[{i}].roles", f"{name!r} cannot be a member of itself"))
+        elif reaches(name, name, {name}):
+            out.append(Problem(f"{where}[{i}].roles", f"circular role membership through {name!r}"))
 
 
 def _check_databases(g: _Group, effective: Mapping[str, Any], users: set[str], out: list[Problem]) -> None:
@@ -325,7 +363,9 @@ def _check_databases(g: _Group, effective: Mapping[str, Any], users: set[str], o
             )
     for i, db in enumerate(dbs):
         template = db.get("template") if isinstance(db, dict) else None
-        if isinstance(template, str) and template not in names and template not in ("template0", "template1"):
+        if isinstance(template, str) and template == db.get("name"):
+            out.append(Problem(f"{where}[{i}].template", f"database {template!r} cannot be its own template"))
+        elif isinstance(template, str) and template not in names and template not in ("template0", "template1"):
             out.append(Problem(f"{where}[{i}].template", f"template database {template!r} is not defined"))
 
 
@@ -333,7 +373,28 @@ def _service_port(svc: Mapping[str, Any]) -> Any:
     return svc.get("port", svc.get("src_port"))
 
 
-def _check_services(g: _Group, gvars: Mapping[str, Any], out: list[Problem]) -> None:
+def _effective(name: str, g: _Group, gvars: Mapping[str, Any]) -> Any:
+    """A cluster-level parameter's value if it has the right type, else its default."""
+    value = g.vars.get(name, gvars.get(name, PARAMS[name].default))
+    found: list[Problem] = []
+    PARAMS[name].node.check(value, "", found)
+    return PARAMS[name].default if found else value
+
+
+def _reserved_ports(g: _Group, gvars: Mapping[str, Any], on_meta: bool) -> dict[int, str]:
+    ports = {p: n for p, n in RESERVED_PORTS.items() if n != "patroni"}
+    patroni = _effective("patroni_port", g, gvars)
+    if RESERVED_PORTS.get(patroni, "patroni") == "patroni" and patroni not in DEFAULT_SERVICE_PORTS:
+        # Otherwise the clash is reported once, on patroni_port.
+        ports[patroni] = "patroni"
+    if on_meta:
+        meta = {p: f"{n} on the meta node" for p, n in META_PORTS.items() if n != "nginx"}
+        meta[gvars.get("repo_port", 80) if isinstance(gvars.get("repo_port"), int) else 80] = "nginx on the meta node"
+        ports.update(meta)
+    return ports
+
+
+def _check_services(g: _Group, gvars: Mapping[str, Any], on_meta: bool, out: list[Problem]) -> None:
     services: list[tuple[str, Mapping[str, Any]]] = []
     base = g.vars.get("pg_services", gvars.get("pg_services"))
     base_where = join(g.path, "vars.pg_services") if "pg_services" in g.vars else "all.vars.pg_services"
@@ -348,28 +409,20 @@ def _check_services(g: _Group, gvars: Mapping[str, Any], out: list[Problem]) -> 
     )
     if isinstance(extra, list):
         services += [(f"{extra_where}[{i}]", s) for i, s in enumerate(extra) if isinstance(s, dict)]
+    reserved = _reserved_ports(g, gvars, on_meta)
+    patroni = _effective("patroni_port", g, gvars)
+    if (patroni in RESERVED_PORTS and RESERVED_PORTS[patroni] != "patroni") or patroni in DEFAULT_SERVICE_PORTS:
+        where = join(g.path, "vars.patroni_port") if "patroni_port" in g.vars else "all.vars.patroni_port"
+        taken_by = RESERVED_PORTS.get(patroni, "a default service")
+        out.append(Problem(where, f"port {patroni} is taken by {taken_by}"))
     taken: dict[int, str] = {}
     names: dict[str, str] = {}
-    meta_cluster = g.meta or False
     for where, svc in services:
         name = svc.get("name")
         if isinstance(name, str):
             if name in names:
                 out.append(Problem(f"{where}.name", f"duplicate service name {name!r} (also {names[name]})"))
             names.setdefault(name, where)
-        if not where.startswith("(") and _service_port(svc) is None:
-            out.append(Problem(f"{where}.port", "is required"))
-        port = _service_port(svc)
-        if not isinstance(port, int) or isinstance(port, bool):
-            continue
-        port_path = f"{where}.{'port' if 'port' in svc else 'src_port'}"
-        if port in RESERVED_PORTS:
-            out.append(Problem(port_path, f"port {port} is taken by {RESERVED_PORTS[port]}"))
-        elif meta_cluster and port in META_PORTS:
-            out.append(Problem(port_path, f"port {port} is taken by {META_PORTS[port]} on the meta node"))
-        elif port in taken:
-            out.append(Problem(port_path, f"port {port} collides with {taken[port]}"))
-        taken.setdefault(port, where)
         for key in ("selector", "backup", "selector_backup"):
             expr = svc.get(key)
             if isinstance(expr, str):
@@ -377,41 +430,96 @@ def _check_services(g: _Group, gvars: Mapping[str, Any], out: list[Problem]) -> 
                     jmespath.compile(expr)
                 except jmespath.exceptions.JMESPathError as err:
                     out.append(Problem(f"{where}.{key}", f"invalid JMESPath expression: {str(err).splitlines()[0]}"))
+        port = _service_port(svc)
+        if port is None:
+            if not where.startswith("("):
+                out.append(Problem(f"{where}.port", "is required"))
+            continue
+        if not isinstance(port, int) or isinstance(port, bool):
+            continue
+        port_path = f"{where}.{'port' if 'port' in svc else 'src_port'}"
+        if port in reserved:
+            out.append(Problem(port_path, f"port {port} is taken by {reserved[port]}"))
+        elif port in taken:
+            out.append(Problem(port_path, f"port {port} collides with {taken[port]}"))
+        taken.setdefault(port, where)
 
 
-def _check_vip(g: _Group, out: list[Problem]) -> None:
-    mode = g.vars.get("vip_mode", "none")
-    address = g.vars.get("vip_address")
-    vpath = join(g.path, "vars")
-    if mode == "l2" and address is None:
-        out.append(Problem(join(vpath, "vip_address"), "is required with vip_mode: l2"))
-        return
-    if address is not None and mode != "l2":
-        out.append(
-            Problem(join(vpath, "vip_address"), "is set but vip_mode is not l2: no VIP will be bound", warning=True)
-        )
-    mask = g.vars.get("vip_cidrmask", PARAMS["vip_cidrmask"].default)
-    if not isinstance(address, str) or not isinstance(mask, int) or isinstance(mask, bool) or not 1 <= mask <= 32:
-        return
-    try:
-        net = ipaddress.IPv4Network(f"{address}/{mask}", strict=False)
-        vip = ipaddress.IPv4Address(address)
-    except ValueError:
-        return
-    for ip in g.hosts:
+def _check_vips(groups: list[_Group], out: list[Problem]) -> None:
+    """Each VIP: required with l2, inside its members' subnet, no node's address, used once."""
+    node_ips = {ip for g in groups for ip in g.hosts}
+    vips: dict[str, str] = {}
+    for g in _clusters(groups):
+        mode = g.vars.get("vip_mode", "none")
+        address = g.vars.get("vip_address")
+        path = join(g.path, "vars.vip_address")
+        if mode == "l2" and address is None:
+            out.append(Problem(path, "is required with vip_mode: l2"))
+            continue
+        if address is not None and mode != "l2":
+            out.append(Problem(path, "is set but vip_mode is not l2: no VIP will be bound", warning=True))
+        mask = g.vars.get("vip_cidrmask", PARAMS["vip_cidrmask"].default)
+        if not isinstance(address, str) or not isinstance(mask, int) or isinstance(mask, bool) or not 1 <= mask <= 32:
+            continue
         try:
-            member = ipaddress.IPv4Address(ip)
+            net = ipaddress.IPv4Network(f"{address}/{mask}", strict=False)
+            vip = ipaddress.IPv4Address(address)
         except ValueError:
             continue
-        if member == vip:
-            out.append(Problem(join(vpath, "vip_address"), f"{address} is the address of member {ip}"))
-        elif member not in net:
-            out.append(
-                Problem(
-                    join(vpath, "vip_address"),
-                    f"{address}/{mask} does not contain member {ip}: the VIP must be in its members' subnet",
+        if address in vips:
+            out.append(Problem(path, f"{address} is already the VIP of {vips[address]}"))
+        vips.setdefault(address, g.cluster or g.name)
+        if address in node_ips:
+            out.append(Problem(path, f"{address} is the address of node {address}"))
+        if mask <= 30 and vip in (net.network_address, net.broadcast_address):
+            out.append(Problem(path, f"{address} is the network or broadcast address of {net}"))
+        for ip in g.hosts:
+            try:
+                member = ipaddress.IPv4Address(ip)
+            except ValueError:
+                continue
+            if member not in net:
+                out.append(
+                    Problem(
+                        path, f"{address}/{mask} does not contain member {ip}: the VIP must be in its members' subnet"
+                    )
                 )
+
+
+HBA_METHODS = frozenset("trust reject scram-sha-256 md5 password gss sspi ident peer ldap radius cert pam bsd".split())
+
+
+def _check_hba_line(line: str, path: str, out: list[Problem]) -> None:
+    """A raw pg_hba.conf line: enough fields, a known method, no trust or peer over the network."""
+    words = line.split()
+    local = words[0] == "local"
+    need = 4 if local else 5
+    if len(words) < need:
+        out.append(
+            Problem(
+                path,
+                f"needs at least {need} fields: {'local DB USER METHOD' if local else 'TYPE DB USER ADDRESS METHOD'}",
             )
+        )
+        return
+    method_at = 3
+    if not local:
+        address = words[3]
+        method_at = 4
+        if "/" in address:
+            try:
+                ipaddress.ip_network(address, strict=False)
+            except ValueError:
+                out.append(Problem(path, f"{address!r} is not a CIDR network"))
+        elif len(words) > 5 and re.fullmatch(r"[0-9.]+", words[4]):
+            method_at = 5  # address and netmask as two fields
+    method = words[method_at] if method_at < len(words) else ""
+    if method not in HBA_METHODS:
+        out.append(Problem(path, f"unknown authentication method {method!r}{did_you_mean(method, HBA_METHODS)}"))
+    elif not local and method == "trust":
+        out.append(Problem(path, "trust over the network is refused"))
+    elif not local and method == "peer":
+        out.append(Problem(path, "peer works only on local lines"))
 
 
 def _check_hba(g: _Group, gvars: Mapping[str, Any], out: list[Problem]) -> None:
@@ -425,15 +533,19 @@ def _check_hba(g: _Group, gvars: Mapping[str, Any], out: list[Problem]) -> None:
                 continue
             if isinstance(rule.get("rules"), list):
                 for j, line in enumerate(rule["rules"]):
-                    words = line.split() if isinstance(line, str) else []
-                    if words and words[0] != "local" and "trust" in words[3:]:
-                        out.append(Problem(f"{where}[{i}].rules[{j}]", "trust over the network is refused"))
+                    if isinstance(line, str) and line.split():
+                        _check_hba_line(line, f"{where}[{i}].rules[{j}]", out)
                 continue
             auth, addr = rule.get("auth"), rule.get("addr")
             if auth == "trust" and addr != "local":
                 out.append(Problem(f"{where}[{i}].auth", "trust is allowed only with addr: local"))
             if auth in ("peer", "ident") and addr != "local":
                 out.append(Problem(f"{where}[{i}].auth", f"{auth} works only with addr: local"))
+            if isinstance(addr, str) and "/" in addr:
+                try:
+                    ipaddress.ip_network(addr, strict=False)
+                except ValueError:
+                    out.append(Problem(f"{where}[{i}].addr", f"{addr!r} is not a CIDR network"))
 
 
 def _check_nodes(groups: list[_Group], out: list[Problem]) -> None:
@@ -458,9 +570,18 @@ def _check_nodes(groups: list[_Group], out: list[Problem]) -> None:
 def _check_dcs(gvars: Mapping[str, Any], groups: list[_Group], out: list[Problem]) -> None:
     servers = gvars.get("dcs_servers")
     meta_ips = {ip for g in groups if g.meta for ip in g.hosts}
-    if isinstance(servers, dict):
-        for name, ip in servers.items():
-            if isinstance(ip, str) and ip not in meta_ips:
-                out.append(Problem(f"all.vars.dcs_servers.{name}", f"{ip} is not a meta node"))
-        if servers and len(servers) % 2 == 0:
-            out.append(Problem("all.vars.dcs_servers", f"{len(servers)} members: use an odd number", warning=True))
+    if not isinstance(servers, dict):
+        return
+    seen: dict[str, str] = {}
+    for name, ip in servers.items():
+        found: list[Problem] = []
+        IPv4().check(ip, "", found)
+        if found:
+            continue
+        if ip in seen:
+            out.append(Problem(f"all.vars.dcs_servers.{name}", f"{ip} is already member {seen[ip]}"))
+        elif ip not in meta_ips:
+            out.append(Problem(f"all.vars.dcs_servers.{name}", f"{ip} is not a meta node"))
+        seen.setdefault(ip, str(name))
+    if servers and len(servers) % 2 == 0:
+        out.append(Problem("all.vars.dcs_servers", f"{len(servers)} members: use an odd number", warning=True))

@@ -92,7 +92,8 @@ def test_duplicate_yaml_key_is_an_error_with_its_path(tmp_path: Path):
         .read_text()
         .replace(
             "10.10.10.13: {nodename: node-3, pg_seq: 3, pg_role: offline}",
-            "10.10.10.13: {nodename: node-3, pg_seq: 3, pg_role: offline}\n        10.10.10.12: {pg_seq: 4, pg_role: replica}",
+            "10.10.10.13: {nodename: node-3, pg_seq: 3, pg_role: offline}\n"
+            "        10.10.10.12: {pg_seq: 4, pg_role: replica}",
         )
     )
     path = tmp_path / "inv.yml"
