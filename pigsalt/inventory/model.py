@@ -6,6 +6,7 @@ default in ``params.PARAMS``); derived values (instance names, node names) are p
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -139,12 +140,16 @@ class Inventory:
         raise UnknownNode(f"node {key!r} is not in the inventory (nodes: {names})")
 
     def cluster(self, name: str) -> Cluster:
-        for cluster in self.clusters:
-            if cluster.name == name:
-                return cluster
+        found = self._by_name.get(name)
+        if found is not None:
+            return found
         raise PigsaltError(f"cluster {name!r} is not in the inventory ({', '.join(c.name for c in self.clusters)})")
 
-    @property
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Cluster]:
+        return {c.name: c for c in self.clusters}
+
+    @functools.cached_property
     def meta_nodes(self) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.meta)
 

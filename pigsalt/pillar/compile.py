@@ -7,7 +7,7 @@ on nodes that run an instance). A node receives only the secrets it uses.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pigsalt.inventory.model import Cluster, Inventory, Node
@@ -66,7 +66,7 @@ def dns_records(inv: Inventory) -> list[dict[str, str]]:
     return [{"name": name, "ip": ip} for name, ip in sorted(records.items())]
 
 
-def _infra(inv: Inventory, node: Node, secrets: Mapping[str, str]) -> dict[str, Any]:
+def _infra(inv: Inventory, node: Node, secrets: Mapping[str, str], memo: _Memo) -> dict[str, Any]:
     g = inv.vars
     meta = [{"name": n.name, "ip": n.ip} for n in inv.meta_nodes]
     infra: dict[str, Any] = {
@@ -78,7 +78,7 @@ def _infra(inv: Inventory, node: Node, secrets: Mapping[str, str]) -> dict[str, 
             "port": g["repo_port"],
             "url": f"http://repo.pigsty{'' if g['repo_port'] == 80 else ':' + str(g['repo_port'])}",
         },
-        "dcs": _dcs(inv),
+        "dcs": memo.get(("dcs",), lambda: _dcs(inv)),
     }
     if node.meta:
         infra["dns"] = {"records": dns_records(inv), "upstreams": list(g["dns_upstreams"])}
@@ -177,7 +177,22 @@ def _database(db: Mapping[str, Any], cvars: Mapping[str, Any]) -> dict[str, Any]
     }
 
 
-def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]) -> dict[str, Any]:
+class _Memo:
+    """Per-cluster results shared by the cluster's nodes while compiling a whole inventory.
+
+    The shared values are the same objects in every node's pillar: treat them as read-only.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, ...], Any] = {}
+
+    def get(self, key: tuple[str, ...], make: Callable[[], Any]) -> Any:
+        if key not in self.values:
+            self.values[key] = make()
+        return self.values[key]
+
+
+def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str], memo: _Memo) -> dict[str, Any]:
     c = cluster.vars
     inst = node.instance
     assert inst is not None
@@ -220,10 +235,13 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
         },
         "users": [_user(u, c) for u in sorted(c["pg_users"], key=lambda u: u["name"])],
         "databases": [_database(d, c) for d in sorted(c["pg_databases"], key=lambda d: d["name"])],
-        "hba": {
-            "postgres": derive.hba(node, inv, cluster),
-            "pgbouncer": derive.hba(node, inv, cluster, pgbouncer=True),
-        },
+        "hba": memo.get(
+            ("hba", cluster.name, str(inst.offline_query)),
+            lambda: {
+                "postgres": derive.hba(node, inv, cluster),
+                "pgbouncer": derive.hba(node, inv, cluster, pgbouncer=True),
+            },
+        ),
         "pgbouncer": {
             "enabled": c["pgbouncer_enabled"],
             "port": c["pgbouncer_port"],
@@ -238,7 +256,7 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
             "client_timeout": c["haproxy_client_timeout"],
             "server_timeout": c["haproxy_server_timeout"],
         },
-        "services": derive.services(cluster),
+        "services": memo.get(("services", cluster.name), lambda: derive.services(cluster)),
         "vip": {
             "mode": c["vip_mode"],
             "address": c["vip_address"],
@@ -249,14 +267,16 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
     }
 
 
-def compile_node(inv: Inventory, node: Node, secrets: Mapping[str, str]) -> dict[str, Any]:
+def compile_node(inv: Inventory, node: Node, secrets: Mapping[str, str], memo: _Memo | None = None) -> dict[str, Any]:
     """The ``pigsty`` pillar of one node."""
-    pillar: dict[str, Any] = {"node": _node(inv, node), "infra": _infra(inv, node, secrets)}
+    memo = memo or _Memo()
+    pillar: dict[str, Any] = {"node": _node(inv, node), "infra": _infra(inv, node, secrets, memo)}
     if node.instance is not None:
-        pillar["pg"] = _pg(inv, node, inv.cluster(node.instance.cluster), secrets)
+        pillar["pg"] = _pg(inv, node, inv.cluster(node.instance.cluster), secrets, memo)
     return {"pigsty": pillar}
 
 
 def compile_all(inv: Inventory, secrets: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """Every node's pillar, keyed by node name."""
-    return {node.name: compile_node(inv, node, secrets) for node in inv.nodes}
+    memo = _Memo()
+    return {node.name: compile_node(inv, node, secrets, memo) for node in inv.nodes}

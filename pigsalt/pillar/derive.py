@@ -124,11 +124,16 @@ def _instance_facts(inst: Instance) -> dict[str, Any]:
     }
 
 
+_COMPILED: dict[str, Any] = {}
+
+
 def _select(expr: str | None, members: Sequence[Instance]) -> list[Instance]:
     if not expr:
         return []
     facts = [_instance_facts(i) for i in members]
-    chosen = jmespath.search(expr, facts) or []
+    if expr not in _COMPILED:
+        _COMPILED[expr] = jmespath.compile(expr)
+    chosen = _COMPILED[expr].search(facts) or []
     names = {item.get("ins") for item in chosen if isinstance(item, dict)}
     return [i for i in members if i.name in names]
 
