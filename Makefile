@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := gcc python3-dev python3-venv ruby
+LINT_PATHS := $(wildcard pigsalt _modules _states tests)
+APT_PACKAGES := gcc python3-dev python3-venv ruby systemd-container mmdebstrap python3-pip python3-setuptools python3-wheel
 
 .PHONY: help deps venv lint test test-unit test-functional test-integration test-e2e demo bench-pillar lock docs clean
 
@@ -27,8 +28,8 @@ $(STAMP): setup.cfg pyproject.toml requirements/constraints.txt | $(VENV)/.apt
 	touch $@
 
 lint: venv
-	$(BIN)/ruff check pigsalt _modules _states tests
-	$(BIN)/ruff format --check pigsalt _modules _states tests
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy pigsalt
 
 test: lint
@@ -46,6 +47,10 @@ demo: venv
 
 bench-pillar: venv
 	$(BIN)/python -m tests.bench.pillar
+
+.PHONY: bench-sandbox
+bench-sandbox: venv
+	$(BIN)/python -m tests.bench.sandbox
 
 docs: venv
 	$(BIN)/python -m pigsalt.inventory.docgen > docs/inventory.md

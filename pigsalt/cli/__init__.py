@@ -27,3 +27,8 @@ from pigsalt.cli.pillar import pillar  # noqa: E402
 main.add_command(init)
 main.add_command(validate)
 main.add_command(pillar)
+from pigsalt.cli.master import master  # noqa: E402
+from pigsalt.cli.sandbox import sandbox  # noqa: E402
+
+main.add_command(master)
+main.add_command(sandbox)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+import salt.utils.crypt
 
 from pigsalt.errors import PigsaltError
 from pigsalt.sandbox.salt import (
@@ -13,6 +17,7 @@ from pigsalt.sandbox.salt import (
     parse_json_output,
     parse_local_finger,
     parse_ping,
+    pem_finger,
 )
 
 FP1 = "aa:bb"
@@ -41,12 +46,27 @@ def test_missing_key_on_either_side() -> None:
     assert decide_keys(["node-1", "node-2"], {"node-2": FP1}, master) == KeyDecision(missing=("node-1", "node-2"))
 
 
-def test_parse_fingerprints() -> None:
-    text = '{"local": {"master.pem": "x", "master.pub": "y"}, "minions_pre": {"node-1": "aa:bb"}}'
-    assert parse_fingerprints(text) == {
-        "local": {"master.pem": "x", "master.pub": "y"},
-        "minions_pre": {"node-1": "aa:bb"},
-    }
+PEM = (
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAsT8IZXkcLSJhLLMFU+Ul\n"
+    "0wIDAQAB\n"
+    "-----END PUBLIC KEY-----\n"
+)
+
+
+def test_pem_finger_is_what_key_finger_prints_on_the_node(tmp_path: Path) -> None:
+    # The node's file ends with a newline; the master stores the text without it.
+    (tmp_path / "minion.pub").write_text(PEM)
+    expected = salt.utils.crypt.pem_finger(str(tmp_path / "minion.pub"), sum_type="sha256")
+    assert pem_finger(PEM) == expected
+    assert pem_finger(PEM.rstrip("\n")) == expected
+    # salt-key -f hashes the whole stored text instead (saltstack/salt#69970).
+    assert salt.utils.crypt.pem_finger(key=PEM.rstrip("\n").encode(), sum_type="sha256") != expected
+
+
+def test_parse_fingerprints_from_printed_keys() -> None:
+    text = json.dumps({"local": {"master.pub": PEM}, "minions_pre": {"node-1": PEM.rstrip("\n")}})
+    assert parse_fingerprints(text) == {"minions_pre": {"node-1": pem_finger(PEM)}}
 
 
 def test_parse_json_output_merges_one_object_per_line() -> None:

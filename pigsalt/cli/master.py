@@ -1,0 +1,141 @@
+"""``pigsalt master``: configure a Salt master (and its minions) for a pigsalt project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pigsalt import master as master_lib
+from pigsalt.errors import PigsaltError
+
+_path = click.Path(file_okay=False, path_type=Path)
+
+
+@click.group(
+    epilog="Examples:\n\n\b\n  pigsalt master setup --print\n  pigsalt master setup --project /srv/pigsalt\n"
+    "  pigsalt master minion-config --master 10.10.10.10 --id node-1"
+)
+def master() -> None:
+    """Configure the Salt master and minions for this project."""
+
+
+@master.command(
+    epilog="Examples:\n\n\b\n  pigsalt master setup --print\n"
+    "  pigsalt master setup --project /srv/pigsalt --inventory /srv/pigsalt/pillar/inventory\n"
+    "  systemctl restart salt-master"
+)
+@click.option(
+    "--project",
+    "project_dir",
+    type=_path,
+    default=None,
+    help="The pigsalt project (salt/, pillar/, _modules/, _states/); default: this checkout.",
+)
+@click.option(
+    "--inventory",
+    "inventory_dir",
+    type=_path,
+    default=None,
+    help="Compiled inventory for the ext_pillar (default: <project>/pillar/inventory).",
+)
+@click.option(
+    "--config-dir",
+    type=_path,
+    default=master_lib.DEFAULT_CONFIG_DIR,
+    show_default=True,
+    help="Salt's configuration directory.",
+)
+@click.option(
+    "--extensions-dir",
+    type=_path,
+    default=master_lib.DEFAULT_EXTENSIONS_DIR,
+    show_default=True,
+    help="Where the _modules/_states links for the fileserver go.",
+)
+@click.option("--worker-threads", type=click.IntRange(1, 64), default=None, help="Master worker threads.")
+@click.option("--print", "print_only", is_flag=True, help="Show the configuration; write nothing.")
+def setup(
+    project_dir: Path | None,
+    inventory_dir: Path | None,
+    config_dir: Path,
+    extensions_dir: Path,
+    worker_threads: int | None,
+    print_only: bool,
+) -> None:
+    """Write <config-dir>/master.d/pigsalt.conf: file_roots, pillar_roots, ext_pillar, reactors.
+
+    Keys are never accepted automatically (auto_accept and open_mode off).
+    Restart salt-master afterwards.
+    """
+    project = project_dir or master_lib.default_project_dir()
+    if project is None:
+        raise PigsaltError("cannot tell where the pigsalt project is; pass --project DIR")
+    project = project.absolute()
+    settings = master_lib.MasterSettings(
+        project_dir=project,
+        inventory_dir=(inventory_dir or project / "pillar" / "inventory").absolute(),
+        config_dir=config_dir,
+        extensions_dir=extensions_dir,
+        worker_threads=worker_threads,
+    )
+    if print_only:
+        click.echo(f"# {settings.config_file}")
+        click.echo(master_lib.render_master_config(settings), nl=False)
+        return
+    result = master_lib.setup(settings)
+    if result.changed:
+        click.echo(f"wrote {result.config_file} and {result.extensions_dir}; restart salt-master")
+    else:
+        click.echo(f"{result.config_file}: already in the desired state")
+
+
+@master.command(
+    "minion-config",
+    epilog="Examples:\n\n\b\n  pigsalt master minion-config --master 10.10.10.10 --id node-1\n"
+    "  pigsalt master minion-config --master 10.10.10.10 --id node-1 --print",
+)
+@click.option("--master", "master_addr", required=True, help="Address of the Salt master.")
+@click.option("--id", "minion_id", required=True, help="The minion id (the node's name).")
+@click.option(
+    "--master-finger", default=None, help="Fingerprint of the master's public key to pin (salt-key -F master)."
+)
+@click.option(
+    "--acceptance-wait",
+    "acceptance_wait_time",
+    type=click.IntRange(1, 3600),
+    default=None,
+    help="Seconds between the minion's checks whether its key was accepted (Salt's default: 10).",
+)
+@click.option(
+    "--config-dir",
+    type=_path,
+    default=master_lib.DEFAULT_CONFIG_DIR,
+    show_default=True,
+    help="Salt's configuration directory.",
+)
+@click.option("--print", "print_only", is_flag=True, help="Show the configuration; write nothing.")
+def minion_config(
+    master_addr: str,
+    minion_id: str,
+    master_finger: str | None,
+    acceptance_wait_time: int | None,
+    config_dir: Path,
+    print_only: bool,
+) -> None:
+    """Write <config-dir>/minion.d/pigsalt.conf pointing the minion at the master."""
+    settings = master_lib.MinionSettings(
+        master=master_addr,
+        minion_id=minion_id,
+        config_dir=config_dir,
+        master_finger=master_finger,
+        acceptance_wait_time=acceptance_wait_time,
+    )
+    if print_only:
+        click.echo(f"# {settings.config_file}")
+        click.echo(master_lib.render_minion_config(settings), nl=False)
+        return
+    if master_lib.write_minion_config(settings):
+        click.echo(f"wrote {settings.config_file}; restart salt-minion")
+    else:
+        click.echo(f"{settings.config_file}: already in the desired state")

@@ -1,0 +1,98 @@
+"""The e2e tier: real Debian nodes with systemd (``pigsalt sandbox``).
+
+The sandbox comes up once per session and goes down at the end, unless
+PIGSALT_KEEP_SANDBOX=1 (then it stays for the next run, which reuses it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import pigsalt.sandbox as sb
+from pigsalt.cli.inventory import default_inventory_text
+from pigsalt.inventory.model import open_inventory
+from pigsalt.pillar.build import build
+from pigsalt.sandbox.layout import SandboxPaths, layout_from_inventory
+
+KEEP_ENV = "PIGSALT_KEEP_SANDBOX"
+# Runs last: it takes the sandbox down.
+LAST_TESTS = ("test_down_leaves_nothing_behind",)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: runs on real sandbox nodes (systemd-nspawn, root)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    last = [item for item in items if item.name in LAST_TESTS]
+    items[:] = [item for item in items if item.name not in LAST_TESTS] + last
+
+
+def why_no_sandbox(paths: SandboxPaths) -> str | None:
+    """Why the sandbox cannot run here, or None when it can."""
+    if os.geteuid() != 0:
+        return "the sandbox needs root"
+    if shutil.which("systemd-nspawn") is None:
+        return "systemd-nspawn is missing (apt-get install systemd-container)"
+    if not Path("/sys/fs/cgroup/unified").is_dir() and not Path("/sys/fs/cgroup/cgroup.procs").is_file():
+        return "no cgroup hierarchy for systemd-nspawn"
+    if shutil.which("mmdebstrap") is None and not any(paths.images.glob("base-*")):
+        return "mmdebstrap is missing and no image is cached (apt-get install mmdebstrap)"
+    return None
+
+
+class Sandbox:
+    """The running sandbox as tests use it: the default inventory's nodes, its pillar built."""
+
+    def __init__(self, paths: SandboxPaths, work: Path) -> None:
+        self.paths = paths
+        inventory = work / "pigsty.yml"
+        inventory.write_text(default_inventory_text())
+        self.inventory_dir = work / "pillar"
+        build(inventory, self.inventory_dir)
+        self.inventory, _ = open_inventory(self.inventory_dir)
+        self.layout = layout_from_inventory(self.inventory)
+
+    def is_up(self) -> bool:
+        st = sb.status(self.paths, ask_salt=False)
+        return st.exists and st.phase == "up" and all(n.running for n in st.nodes)
+
+    def ensure_up(self) -> None:
+        if not self.is_up():
+            sb.up(self.layout, paths=self.paths, inventory_dir=self.inventory_dir)
+
+    def run(
+        self, node: str, *command: str, check: bool = False, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``command`` inside ``node``."""
+        return sb.node_run(sb.leader(node, self.paths), list(command), check=check, timeout=timeout)
+
+    def salt(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        """``salt ARGS`` on the master node."""
+        return self.run(self.layout.master, "salt", *args, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def sandbox_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    paths = SandboxPaths()
+    reason = why_no_sandbox(paths)
+    if reason:
+        pytest.skip(reason)
+    handle = Sandbox(paths, tmp_path_factory.mktemp("e2e-inventory"))
+    handle.ensure_up()
+    yield handle
+    if os.environ.get(KEEP_ENV) != "1":
+        sb.down(paths=paths)
+
+
+@pytest.fixture
+def sandbox(sandbox_session: Sandbox) -> Sandbox:
+    """The sandbox, up (brought back if an earlier test took it down)."""
+    sandbox_session.ensure_up()
+    return sandbox_session

@@ -1,0 +1,198 @@
+"""The sandbox itself: nodes with systemd, Salt through the master, cut/heal, clean down."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+import pigsalt.sandbox as sb
+from pigsalt.sandbox import network
+from pigsalt.sandbox.state import load_state
+from pigsalt.sandbox.system import CGROUP_HIERARCHIES, CGROUP_NAME, CGROUP_ROOT, mounts, proc_stat
+
+if TYPE_CHECKING:  # the fixture's type; conftest is not importable as a module here
+    from conftest import Sandbox
+
+pytestmark = pytest.mark.e2e
+
+PIGSALT = [str(Path(sys.executable).parent / "pigsalt")]
+UNIT = "pigsalt-e2e-sleeper"
+
+
+def salt_json(sandbox: Sandbox, *args: str) -> dict[str, object]:
+    result = sandbox.salt("--out=json", "--static", *args)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert isinstance(data, dict)
+    return data
+
+
+def test_every_minion_answers_through_the_master(sandbox: Sandbox) -> None:
+    assert salt_json(sandbox, "*", "test.ping") == {name: True for name in sandbox.layout.names}
+
+
+def test_every_minion_receives_its_pillar_from_the_inventory(sandbox: Sandbox) -> None:
+    names = salt_json(sandbox, "*", "pillar.get", "pigsty:node:name", "unmask=True")
+    assert names == {name: name for name in sandbox.layout.names}
+    instances = salt_json(sandbox, "*", "pillar.get", "pigsty:pg:instance", "unmask=True")
+    assert instances == {"meta": "pg-meta-1", "node-1": "pg-test-1", "node-2": "pg-test-2", "node-3": "pg-test-3"}
+
+
+def test_nodes_run_systemd_with_their_own_identity(sandbox: Sandbox) -> None:
+    machine_ids = set()
+    for node in sandbox.layout.nodes:
+        assert sandbox.run(node.name, "systemctl", "is-system-running").stdout.strip() in ("running", "degraded")
+        assert sandbox.run(node.name, "hostname").stdout.strip() == node.name
+        assert f"inet {node.ip}/24" in sandbox.run(node.name, "ip", "-4", "addr", "show", "host0").stdout
+        assert "default" not in sandbox.run(node.name, "ip", "route").stdout
+        machine_ids.add(sandbox.run(node.name, "cat", "/etc/machine-id").stdout.strip())
+    assert len(machine_ids) == len(sandbox.layout.nodes)
+
+
+def test_service_running_state_starts_a_unit_in_a_node(sandbox: Sandbox) -> None:
+    unit = "[Unit]\nDescription=pigsalt e2e\n\n[Service]\nExecStart=/bin/sleep infinity\n"
+    path = f"/etc/systemd/system/{UNIT}.service"
+    sandbox.run("node-1", "sh", "-c", 'printf "%s" "$1" > "$2"', "sh", unit, path, check=True)
+    assert sandbox.run("node-1", "systemctl", "is-active", UNIT).stdout.strip() != "active"
+    running = salt_json(sandbox, "node-1", "state.single", "service.running", f"name={UNIT}")
+    (state,) = running["node-1"].values()  # type: ignore[union-attr]
+    assert state["result"] is True, state
+    assert sandbox.run("node-1", "systemctl", "is-active", UNIT).stdout.strip() == "active"
+    sandbox.run("node-1", "systemctl", "stop", UNIT, check=True)
+
+
+def test_cut_isolates_a_node_and_heal_restores_it(sandbox: Sandbox) -> None:
+    def reaches(src: str, dst: str) -> bool:
+        ip = str(sandbox.layout.node(dst).ip)
+        return sandbox.run(src, "ping", "-c", "1", "-W", "1", ip).returncode == 0
+
+    assert reaches("node-1", "node-3")
+    sb.cut("node-3", sandbox.paths)
+    try:
+        assert not reaches("node-1", "node-3")
+        assert not reaches("node-3", "meta")
+        assert not network.link_is_up("vb-node-3")
+        assert [n.cut for n in sb.status(sandbox.paths, ask_salt=False).nodes] == [False, False, False, True]
+    finally:
+        sb.heal("node-3", sandbox.paths)
+    deadline = time.monotonic() + 10
+    while not reaches("node-1", "node-3"):
+        assert time.monotonic() < deadline, "node-3 still unreachable 10 s after heal"
+    assert reaches("node-3", "meta")
+
+
+def test_exec_passes_the_exit_code_through(sandbox: Sandbox) -> None:
+    result = subprocess.run(
+        [*PIGSALT, "sandbox", "exec", "node-2", "--", "sh", "-c", "echo inside $(hostname); exit 7"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (7, "inside node-2\n")
+
+
+def test_status_shows_nodes_memory_and_minions(sandbox: Sandbox) -> None:
+    st = sb.status(sandbox.paths)
+    assert st.exists and st.master is True and st.guard_route and st.bridge and st.repo_server
+    assert [(n.name, n.ip, n.running, n.minion) for n in st.nodes] == [
+        (n.name, str(n.ip), True, True) for n in sandbox.layout.nodes
+    ]
+    assert all(n.memory and n.memory > 10 * 2**20 for n in st.nodes)
+    assert st.memory is not None and st.memory < 2**30
+
+
+def test_master_is_configured_by_master_setup(sandbox: Sandbox) -> None:
+    config = sandbox.run("meta", "cat", "/etc/salt/master.d/pigsalt.conf", check=True).stdout
+    assert "Written by `pigsalt master setup`" in config
+    assert "- pigsalt:\n    inventory: /srv/pigsalt/inventory\n" in config
+    assert "auto_accept: false\n" in config
+    points = sandbox.run(
+        "meta",
+        "/opt/pigsalt/salt/bin/python",
+        "-c",
+        "from importlib.metadata import entry_points as e; print([p.value for p in e(group='salt.loader')])",
+        check=True,
+    ).stdout
+    assert "pigsalt.saltext" in points
+    assert sandbox.run("meta", "touch", "/srv/pigsalt/project/salt/x").returncode != 0  # read-only
+
+
+def test_apt_sees_only_the_offline_repository(sandbox: Sandbox) -> None:
+    update = sandbox.run("node-2", "apt-get", "update", timeout=120)
+    assert update.returncode == 0, update.stdout + update.stderr
+    assert f"{sandbox.layout.repo_url}/apt" in update.stdout
+    assert "deb.debian.org" not in update.stdout
+    sources = sandbox.run("node-2", "apt-get", "indextargets", "--format", "$(URI)").stdout.split()
+    assert sources and all(uri.startswith(f"{sandbox.layout.repo_url}/apt/") for uri in sources)
+
+
+def test_up_is_idempotent(sandbox: Sandbox) -> None:
+    assert sb.up(sandbox.layout, paths=sandbox.paths, inventory_dir=sandbox.inventory_dir).already_up
+
+
+def test_up_recovers_after_a_crash(sandbox: Sandbox) -> None:
+    state = load_state(sandbox.paths)
+    assert state is not None
+    ref = state.nodes["node-2"]
+    subprocess.run(["kill", "-KILL", str(ref.pid)], check=True)
+    sandbox.paths.state_file.unlink()  # as if `up` died before writing it
+    result = sb.up(sandbox.layout, paths=sandbox.paths, inventory_dir=sandbox.inventory_dir)
+    assert not result.already_up
+    assert salt_json(sandbox, "*", "test.ping") == {name: True for name in sandbox.layout.names}
+
+
+def test_down_leaves_nothing_behind(sandbox: Sandbox) -> None:
+    layout = sandbox.layout
+    # While the sandbox exists, a packet for the subnet never takes the default route.
+    subprocess.run(["ip", "link", "set", layout.bridge, "down"], check=True)
+    assert _refused(network.route_get("10.10.10.99"))
+    state = load_state(sandbox.paths)
+    assert state is not None
+    pids = [ref.pid for ref in state.nodes.values()] + [state.http.pid if state.http else 0]
+
+    assert sb.down(paths=sandbox.paths) == []
+
+    assert not network.link_exists(layout.bridge)
+    assert network.leftover_veths(layout) == []
+    assert not network.has_guard_route(layout)
+    assert not _refused(network.route_get("10.10.10.99"))
+    assert [m for m in mounts() if str(sandbox.paths.root) in str(m.mountpoint) or "pigsalt" in m.source] == []
+    assert [h for h in CGROUP_HIERARCHIES if (CGROUP_ROOT / h / CGROUP_NAME).exists()] == []
+    live = [pid for pid in pids if (stat := proc_stat(pid)) is not None and stat.alive]
+    assert live == []
+    assert _sandbox_processes() == []
+    assert not sandbox.paths.state_file.exists()
+    assert sb.leftovers(sandbox.paths, layout) == []
+    # And again: down is idempotent.
+    assert sb.down(paths=sandbox.paths) == []
+
+
+def _refused(route: str) -> bool:
+    """`ip route get` met the unreachable guard route."""
+    return "unreachable" in route or "No route to host" in route
+
+
+def _sandbox_processes() -> list[str]:
+    """Live processes that belong to a sandbox (nspawn on its roots, the repo server)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        stat = proc_stat(int(entry.name))
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if (
+            stat is not None
+            and stat.alive
+            and ("/var/lib/pigsalt/sandbox/nodes" in cmdline or "http.server --bind 10.10.10.1" in cmdline)
+        ):
+            found.append(f"{entry.name}: {cmdline}")
+    return found

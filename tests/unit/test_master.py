@@ -1,0 +1,177 @@
+"""`pigsalt master setup` and `minion-config`: rendering, writing, the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from pigsalt.cli import main
+from pigsalt.errors import PigsaltError
+from pigsalt.master import (
+    MasterSettings,
+    MinionSettings,
+    Reactor,
+    find_reactors,
+    master_config,
+    render_master_config,
+    render_minion_config,
+    setup,
+)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    for name in ("salt", "pillar", "_modules", "_states"):
+        (root / name).mkdir(parents=True)
+    return root
+
+
+def settings_for(project: Path, tmp_path: Path, **kwargs: object) -> MasterSettings:
+    return MasterSettings(
+        project_dir=project,
+        inventory_dir=project / "pillar" / "inventory",
+        config_dir=tmp_path / "etc-salt",
+        extensions_dir=tmp_path / "extensions",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_master_config(project: Path, tmp_path: Path) -> None:
+    assert master_config(settings_for(project, tmp_path)) == {
+        "file_roots": {"base": [str(project / "salt"), str(tmp_path / "extensions")]},
+        "pillar_roots": {"base": [str(project / "pillar")]},
+        "ext_pillar": [{"pigsalt": {"inventory": str(project / "pillar" / "inventory")}}],
+        "auto_accept": False,
+        "open_mode": False,
+    }
+
+
+def test_reactors_from_the_project(project: Path, tmp_path: Path) -> None:
+    reactor = project / "salt" / "reactor"
+    reactor.mkdir()
+    (reactor / "failover.sls").write_text("# reactor-tag: pigsalt/patroni/failover\nx: {}\n")
+    (reactor / "node_up.sls").write_text("y: {}\n")
+    assert find_reactors(project / "salt") == [
+        Reactor("pigsalt/patroni/failover", "salt://reactor/failover.sls"),
+        Reactor("pigsalt/node_up", "salt://reactor/node_up.sls"),
+    ]
+    config = master_config(settings_for(project, tmp_path, worker_threads=2))
+    assert config["reactor"] == [
+        {"pigsalt/patroni/failover": ["salt://reactor/failover.sls"]},
+        {"pigsalt/node_up": ["salt://reactor/node_up.sls"]},
+    ]
+    assert config["worker_threads"] == 2
+
+
+def test_rendered_config_is_yaml_with_a_header(project: Path, tmp_path: Path) -> None:
+    settings = settings_for(project, tmp_path)
+    text = render_master_config(settings)
+    assert text.startswith("# Written by `pigsalt master setup`")
+    assert yaml.safe_load(text) == master_config(settings)
+
+
+def test_setup_writes_config_and_links_then_changes_nothing(project: Path, tmp_path: Path) -> None:
+    settings = settings_for(project, tmp_path)
+    first = setup(settings)
+    assert first.changed
+    assert yaml.safe_load(settings.config_file.read_text()) == master_config(settings)
+    links = {p.name: p.readlink() for p in settings.extensions_dir.iterdir()}
+    assert links == {"_modules": project / "_modules", "_states": project / "_states"}
+    assert not setup(settings).changed
+
+
+def test_setup_links_optional_extension_dirs_and_drops_stale_ones(project: Path, tmp_path: Path) -> None:
+    settings = settings_for(project, tmp_path)
+    (project / "_utils").mkdir()
+    setup(settings)
+    assert (settings.extensions_dir / "_utils").readlink() == project / "_utils"
+    (project / "_utils").rmdir()
+    assert setup(settings).changed
+    assert sorted(p.name for p in settings.extensions_dir.iterdir()) == ["_modules", "_states"]
+
+
+def test_setup_refuses_an_incomplete_project(tmp_path: Path) -> None:
+    (tmp_path / "p" / "salt").mkdir(parents=True)
+    with pytest.raises(PigsaltError) as err:
+        setup(settings_for(tmp_path / "p", tmp_path))
+    assert err.value.message == (
+        f"{tmp_path / 'p'} is not a pigsalt project: missing "
+        f"{tmp_path / 'p' / 'pillar'}, {tmp_path / 'p' / '_modules'}, {tmp_path / 'p' / '_states'}"
+    )
+
+
+def test_setup_refuses_to_replace_a_real_directory(project: Path, tmp_path: Path) -> None:
+    settings = settings_for(project, tmp_path)
+    (settings.extensions_dir / "_modules").mkdir(parents=True)
+    with pytest.raises(PigsaltError, match="exists and is not a symlink"):
+        setup(settings)
+
+
+def test_minion_config() -> None:
+    text = render_minion_config(MinionSettings(master="10.10.10.10", minion_id="node-1", acceptance_wait_time=1))
+    assert text.startswith("# Written by `pigsalt master minion-config`")
+    assert yaml.safe_load(text) == {"master": "10.10.10.10", "id": "node-1", "acceptance_wait_time": 1}
+    assert yaml.safe_load(render_minion_config(MinionSettings("m", "n", master_finger="aa:bb"))) == {
+        "master": "m",
+        "id": "n",
+        "master_finger": "aa:bb",
+    }
+
+
+def test_minion_config_rejects_a_bad_id() -> None:
+    with pytest.raises(PigsaltError, match="minion id 'a b'"):
+        render_minion_config(MinionSettings("10.10.10.10", "a b"))
+
+
+def test_cli_setup_print_writes_nothing(project: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["master", "setup", "--print", "--project", str(project), "--config-dir", str(tmp_path / "etc")]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"# {tmp_path / 'etc' / 'master.d' / 'pigsalt.conf'}\n# Written by")
+    assert f"inventory: {project / 'pillar' / 'inventory'}" in result.output
+    assert not (tmp_path / "etc").exists()
+
+
+def test_cli_setup_writes_and_says_so(project: Path, tmp_path: Path) -> None:
+    args = [
+        "master",
+        "setup",
+        "--project",
+        str(project),
+        "--config-dir",
+        str(tmp_path / "etc"),
+        "--extensions-dir",
+        str(tmp_path / "ext"),
+    ]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert (
+        first.output == f"wrote {tmp_path / 'etc/master.d/pigsalt.conf'} and {tmp_path / 'ext'}; restart salt-master\n"
+    )
+    again = CliRunner().invoke(main, args)
+    assert again.output == f"{tmp_path / 'etc/master.d/pigsalt.conf'}: already in the desired state\n"
+
+
+def test_cli_setup_error_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["master", "setup", "--project", str(tmp_path), "--print"])
+    assert result.exit_code == 0  # --print does not check the project
+    result = CliRunner().invoke(
+        main, ["master", "setup", "--project", str(tmp_path), "--config-dir", str(tmp_path / "etc")]
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: {tmp_path} is not a pigsalt project: missing ")
+
+
+def test_cli_minion_config(tmp_path: Path) -> None:
+    args = ["master", "minion-config", "--master", "10.10.10.10", "--id", "node-1", "--config-dir", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load((tmp_path / "minion.d" / "pigsalt.conf").read_text()) == {
+        "master": "10.10.10.10",
+        "id": "node-1",
+    }
