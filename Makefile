@@ -38,12 +38,15 @@ test: lint
 test-unit test-functional test-integration test-e2e: venv
 	$(BIN)/pytest tests/$(subst test-,,$@)
 
+# The main job: the default inventory on four sandbox nodes, driven through the Salt master.
 demo: venv
-	$(BIN)/pigsalt init --force -i build/demo/pigsty.yml
-	$(BIN)/pigsalt validate -i build/demo/pigsty.yml
-	$(BIN)/pigsalt pillar build -i build/demo/pigsty.yml -o build/demo/pillar
-	@echo "demo: the default inventory is validated and compiled into build/demo/pillar."
-	@echo "demo: the sandbox (real nodes) lands with the sandbox issue; until then the demo stops here."
+	@test -f pigsty.yml || $(BIN)/pigsalt init
+	$(BIN)/pigsalt validate
+	$(BIN)/pigsalt sandbox up
+	$(BIN)/pigsalt sandbox exec meta -- salt --out=txt '*' test.ping
+	$(BIN)/pigsalt sandbox exec meta -- salt --out=txt '*' saltutil.sync_all
+	$(BIN)/pigsalt sandbox exec meta -- salt --state-output=terse '*' state.apply
+	@echo "demo: the sandbox is up (pigsalt sandbox status; pigsalt sandbox down removes it)."
 
 bench-pillar: venv
 	$(BIN)/python -m tests.bench.pillar

@@ -18,6 +18,7 @@ from pigsalt.inventory.model import open_inventory
 from pigsalt.master import default_project_dir
 from pigsalt.pillar.build import build as build_pillar
 from pigsalt.sandbox.layout import layout_from_inventory
+from pigsalt.sandbox.system import require_root
 
 EPILOG = """Examples:
 
@@ -124,6 +125,7 @@ def sandbox() -> None:
 def up(inventory: str | None, project_dir: Path | None) -> None:
     """Compile the inventory into <project>/pillar/inventory, build the image if needed, boot one
     node per inventory node (named by `nodename`), start Salt and accept the minions."""
+    require_root()
     inventory_path = resolve_inventory(inventory)
     project = project_dir or default_project_dir()
     if project is None:
