@@ -15,10 +15,11 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol, cast
 
+from pigsalt.debian import host_sources
 from pigsalt.errors import PigsaltError
 from pigsalt.sandbox.layout import SandboxPaths
 from pigsalt.sandbox.system import (
@@ -38,11 +39,6 @@ BUILD_VERSION = 3
 SALT_VERSION = "3008.3"
 SALT_VENV = "/opt/pigsalt/salt"
 SUITE = "bookworm"
-MIRRORS = (
-    "deb http://deb.debian.org/debian bookworm main",
-    "deb http://deb.debian.org/debian bookworm-updates main",
-    "deb http://deb.debian.org/debian-security bookworm-security main",
-)
 BASE_PACKAGES = (
     "dbus",
     "iproute2",
@@ -118,7 +114,10 @@ class PackageSource:
 @dataclass(frozen=True)
 class BaseRecipe:
     suite: str = SUITE
-    mirrors: tuple[str, ...] = MIRRORS
+    # The host's own Debian archives (pigsalt.debian); the image is rebuilt if they change.
+    mirrors: tuple[str, ...] = field(
+        default_factory=lambda: tuple(line for src in host_sources(SUITE) for line in src.lines())
+    )
     packages: tuple[str, ...] = BASE_PACKAGES
     build_version: int = BUILD_VERSION
 

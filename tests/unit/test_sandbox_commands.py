@@ -57,7 +57,8 @@ def test_wheel_names_leave_out_pigsalt(tmp_path: Path) -> None:
 
 
 def test_mmdebstrap_argv() -> None:
-    argv = mmdebstrap_argv(BaseRecipe(packages=("systemd", "python3")), Path("/x/base"))
+    mirror = "deb http://mirror.invalid/debian bookworm main"
+    argv = mmdebstrap_argv(BaseRecipe(packages=("systemd", "python3"), mirrors=(mirror,)), Path("/x/base"))
     assert argv[:5] == [
         "mmdebstrap",
         "--mode=root",
@@ -66,7 +67,7 @@ def test_mmdebstrap_argv() -> None:
         "--aptopt=Acquire::Retries=3",
     ]
     assert argv[5:7] == ["bookworm", "/x/base"]
-    assert argv[7] == "deb http://deb.debian.org/debian bookworm main"
+    assert argv[7:] == [mirror]
 
 
 def test_nspawn_run_argv_has_no_network_and_binds_read_only() -> None:

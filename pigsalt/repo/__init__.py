@@ -1,0 +1,35 @@
+"""The offline repository: every .deb and wheel a pigsalt deployment installs, signed, in one tree.
+
+Build it on a machine that reaches a Debian mirror and PyPI; copy it (``--tarball``) to the
+meta node, which serves it at ``http://repo.pigsty/``. See docs/repo.md.
+"""
+
+from __future__ import annotations
+
+from pigsalt.repo.build import (
+    DEFAULT_CACHE_DIR,
+    DEFAULT_REPO_DIR,
+    KEYRING_NAME,
+    RepoInfo,
+    RepoStatus,
+    build_repo,
+    ensure_repo,
+    read_repo,
+    repo_status,
+    write_tarball,
+)
+from pigsalt.repo.signing import DEFAULT_KEY_DIR
+
+__all__ = [
+    "DEFAULT_CACHE_DIR",
+    "DEFAULT_KEY_DIR",
+    "DEFAULT_REPO_DIR",
+    "KEYRING_NAME",
+    "RepoInfo",
+    "RepoStatus",
+    "build_repo",
+    "ensure_repo",
+    "read_repo",
+    "repo_status",
+    "write_tarball",
+]
