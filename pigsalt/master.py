@@ -9,9 +9,14 @@ from ``pigsalt master minion-config``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import shutil
+import subprocess
+import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,3 +230,78 @@ def render_minion_config(settings: MinionSettings) -> str:
 def write_minion_config(settings: MinionSettings) -> bool:
     """Write the minion config; report whether it changed."""
     return _write_if_changed(settings.config_file, render_minion_config(settings))
+
+
+# --- minion keys ---------------------------------------------------------------------------
+
+DEFAULT_PKI_DIR = Path("/etc/salt/pki/master")
+_FINGER_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){15,63}$")
+
+
+def pem_finger(pem: str) -> str:
+    """The fingerprint ``salt-call --local key.finger`` prints on the minion for this key.
+
+    Salt 3008.3's ``salt-key -f`` hashes the key text differently (saltstack/salt#69970), so
+    the master's side is computed here from the key file with the minion's algorithm:
+    SHA-256 of the PEM body lines, with their newlines, as ``aa:bb:…``.
+    """
+    lines = [line for line in pem.replace("\r\n", "\n").splitlines(keepends=True) if line.strip()]
+    body = "".join(line if line.endswith("\n") else line + "\n" for line in lines[1:-1])
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    minion_id: str
+    finger: str
+    already: bool
+
+
+def accept_minion(
+    minion_id: str,
+    finger: str,
+    pki_dir: Path = DEFAULT_PKI_DIR,
+    salt_key: Sequence[str] | None = None,
+) -> AcceptResult:
+    """Accept ``minion_id``'s pending key only if it has ``finger`` (what the node printed).
+
+    A key already accepted with that fingerprint is fine; any other mismatch is refused and
+    changes nothing.
+    """
+    finger = finger.strip().lower()
+    if not _FINGER_RE.match(finger):
+        raise PigsaltError(f"--finger {finger!r}: expected the aa:bb:… output of `salt-call --local key.finger`")
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", minion_id):
+        raise PigsaltError(f"minion id {minion_id!r}: use letters, digits, '.', '_', '-'")
+    accepted = pki_dir / "minions" / minion_id
+    pending = pki_dir / "minions_pre" / minion_id
+    if accepted.is_file():
+        held = pem_finger(accepted.read_text())
+        if held != finger:
+            raise PigsaltError(f"{minion_id}: the accepted key has fingerprint {held}, not {finger}; check the node")
+        return AcceptResult(minion_id, finger, already=True)
+    if not pending.is_file():
+        raise PigsaltError(f"{minion_id}: no pending key on this master ({pending}); is its minion running?")
+    held = pem_finger(pending.read_text())
+    if held != finger:
+        raise PigsaltError(f"{minion_id}: refusing the pending key: it has fingerprint {held}, the node has {finger}")
+    command = [*(salt_key or [_salt_key()]), "--yes", f"--accept={minion_id}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0 or not accepted.is_file():
+        reason = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["the key did not move to minions/"]
+        raise PigsaltError(f"{minion_id}: salt-key could not accept the key: {reason[0]}")
+    if pem_finger(accepted.read_text()) != finger:
+        raise PigsaltError(f"{minion_id}: the key changed while it was accepted; run `salt-key -d {minion_id}`")
+    return AcceptResult(minion_id, finger, already=False)
+
+
+def _salt_key() -> str:
+    """salt-key of the Salt this Python runs in, else the one on PATH."""
+    beside = Path(sys.executable).parent / "salt-key"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("salt-key")
+    if found is None:
+        raise PigsaltError("salt-key not found: run this on the Salt master")
+    return found

@@ -14,7 +14,8 @@ _path = click.Path(file_okay=False, path_type=Path)
 
 @click.group(
     epilog="Examples:\n\n\b\n  pigsalt master setup --print\n  pigsalt master setup --project /srv/pigsalt\n"
-    "  pigsalt master minion-config --master 10.10.10.10 --id node-1"
+    "  pigsalt master minion-config --master 10.10.10.10 --id node-1\n"
+    "  pigsalt master accept node-1 --finger 5c:1e:…"
 )
 def master() -> None:
     """Configure the Salt master and minions for this project."""
@@ -139,3 +140,30 @@ def minion_config(
         click.echo(f"wrote {settings.config_file}; restart salt-minion")
     else:
         click.echo(f"{settings.config_file}: already in the desired state")
+
+
+@master.command(
+    epilog="Examples:\n\n\b\n  # on node-1: salt-call --local key.finger   -> 5c:1e:…\n"
+    "  pigsalt master accept node-1 --finger 5c:1e:…",
+)
+@click.argument("minion_id")
+@click.option("--finger", required=True, help="What `salt-call --local key.finger` printed on the node.")
+@click.option(
+    "--pki-dir",
+    type=_path,
+    default=master_lib.DEFAULT_PKI_DIR,
+    show_default=True,
+    help="The master's key directory.",
+)
+def accept(minion_id: str, finger: str, pki_dir: Path) -> None:
+    """Accept MINION_ID's key only if it has the fingerprint the node itself printed.
+
+    Compares with the key the master holds (computed the way `key.finger` does: Salt 3008.3's
+    `salt-key -f` prints a different hash for the same key), then runs `salt-key --accept`.
+    A mismatch is refused and changes nothing.
+    """
+    result = master_lib.accept_minion(minion_id, finger, pki_dir)
+    if result.already:
+        click.echo(f"{minion_id}: already accepted with {result.finger}")
+    else:
+        click.echo(f"{minion_id}: accepted ({result.finger})")

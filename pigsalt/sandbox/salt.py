@@ -13,7 +13,6 @@ is therefore read as key text (``salt-key --print-all``) and fingerprinted here 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pigsalt.errors import PigsaltError
+from pigsalt.master import pem_finger
 from pigsalt.sandbox.image import SALT_VENV
 from pigsalt.sandbox.nodes import node_run
 
@@ -67,14 +67,6 @@ def parse_json_output(text: str) -> dict[str, object]:
     if not isinstance(data, dict):
         raise PigsaltError(f"unexpected Salt output: {text[:200]}")
     return data
-
-
-def pem_finger(pem: str) -> str:
-    """Salt's ``key.finger``: SHA-256 of the PEM body lines (with their newlines), as aa:bb:..."""
-    lines = [line for line in pem.replace("\r\n", "\n").splitlines(keepends=True) if line.strip()]
-    body = "".join(line if line.endswith("\n") else line + "\n" for line in lines[1:-1])
-    digest = hashlib.sha256(body.encode()).hexdigest()
-    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
 def parse_fingerprints(text: str) -> dict[str, dict[str, str]]:
@@ -159,6 +151,11 @@ def master_setup_argv() -> list[str]:
     ]
 
 
+def master_accept_argv(minion_id: str, finger: str) -> list[str]:
+    """``pigsalt master accept`` as run inside the master node (the command users run)."""
+    return [f"{SALT_VENV}/bin/pigsalt", "master", "accept", minion_id, "--finger", finger]
+
+
 def start_master(leader: int) -> None:
     node_run(leader, master_setup_argv(), timeout=120)
     node_run(leader, ["systemctl", "restart", "salt-master.service"], timeout=120)
@@ -204,7 +201,9 @@ def accept_keys(
     decision = decide_keys(ids, fingers, master_fingerprints(master_leader))
     _raise_for(decision)
     if decision.accept:
-        node_run(master_leader, ["salt-key", "--yes", "--accept", ",".join(decision.accept)], timeout=60)
+        # The command a user runs on a real master: it compares once more and accepts one key.
+        for minion_id in decision.accept:
+            node_run(master_leader, master_accept_argv(minion_id, fingers[minion_id]), timeout=120)
         # Read back what the master now holds as accepted.
         check = decide_keys(ids, fingers, master_fingerprints(master_leader))
         _raise_for(check)

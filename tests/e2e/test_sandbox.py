@@ -18,7 +18,7 @@ from pigsalt.sandbox.state import load_state
 from pigsalt.sandbox.system import CGROUP_HIERARCHIES, CGROUP_NAME, CGROUP_ROOT, mounts, proc_stat
 
 if TYPE_CHECKING:  # the fixture's type; conftest is not importable as a module here
-    from conftest import Sandbox
+    from tests.e2e.conftest import Sandbox
 
 pytestmark = pytest.mark.e2e
 

@@ -8,6 +8,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from pigsalt import master as master_lib
 from pigsalt.cli import main
 from pigsalt.errors import PigsaltError
 from pigsalt.master import (
@@ -175,3 +176,53 @@ def test_cli_minion_config(tmp_path: Path) -> None:
         "master": "10.10.10.10",
         "id": "node-1",
     }
+
+
+# --- accepting minion keys by fingerprint ---------------------------------------------------
+
+KEY = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAtest\nIDAQAB\n-----END PUBLIC KEY-----\n"
+
+
+def _pki(tmp_path: Path) -> Path:
+    pki = tmp_path / "pki"
+    (pki / "minions_pre").mkdir(parents=True)
+    (pki / "minions").mkdir()
+    (pki / "minions_pre" / "node-1").write_text(KEY)
+    return pki
+
+
+def _fake_salt_key(tmp_path: Path, pki: Path) -> list[str]:
+    """A stand-in for salt-key that moves the pending key, as salt-key --accept does."""
+    script = tmp_path / "salt-key"
+    script.write_text(f'#!/bin/sh\nid="${{2#--accept=}}"\nmv "{pki}/minions_pre/$id" "{pki}/minions/$id"\n')
+    script.chmod(0o755)
+    return [str(script)]
+
+
+def test_accept_moves_the_key_only_when_the_fingerprint_matches(tmp_path: Path) -> None:
+    pki = _pki(tmp_path)
+    finger = master_lib.pem_finger(KEY)
+    result = master_lib.accept_minion("node-1", finger, pki, salt_key=_fake_salt_key(tmp_path, pki))
+    assert result == master_lib.AcceptResult("node-1", finger, already=False)
+    assert (pki / "minions" / "node-1").is_file()
+    again = master_lib.accept_minion("node-1", finger, pki, salt_key=["false"])
+    assert again.already
+
+
+def test_accept_refuses_a_different_key_and_changes_nothing(tmp_path: Path) -> None:
+    pki = _pki(tmp_path)
+    wrong = ":".join(["ab"] * 32)
+    with pytest.raises(
+        PigsaltError, match=r"node-1: refusing the pending key: it has fingerprint .* the node has ab:ab"
+    ):
+        master_lib.accept_minion("node-1", wrong, pki, salt_key=_fake_salt_key(tmp_path, pki))
+    assert (pki / "minions_pre" / "node-1").is_file()
+    assert not (pki / "minions" / "node-1").exists()
+
+
+def test_accept_without_a_pending_key_or_with_a_malformed_finger(tmp_path: Path) -> None:
+    pki = _pki(tmp_path)
+    with pytest.raises(PigsaltError, match="node-9: no pending key"):
+        master_lib.accept_minion("node-9", master_lib.pem_finger(KEY), pki)
+    with pytest.raises(PigsaltError, match="expected the aa:bb"):
+        master_lib.accept_minion("node-1", "not-a-finger", pki)

@@ -9,6 +9,7 @@ import pytest
 import salt.utils.crypt
 
 from pigsalt.errors import PigsaltError
+from pigsalt.master import pem_finger
 from pigsalt.sandbox.salt import (
     KeyDecision,
     decide_keys,
@@ -17,7 +18,6 @@ from pigsalt.sandbox.salt import (
     parse_json_output,
     parse_local_finger,
     parse_ping,
-    pem_finger,
 )
 
 FP1 = "aa:bb"
