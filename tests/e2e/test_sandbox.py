@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,9 +15,7 @@ from pigsalt.debian import host_sources
 from pigsalt.sandbox import network
 from pigsalt.sandbox.state import load_state
 from pigsalt.sandbox.system import CGROUP_HIERARCHIES, CGROUP_NAME, CGROUP_ROOT, mounts, proc_stat
-
-if TYPE_CHECKING:  # the fixture's type; conftest is not importable as a module here
-    from tests.e2e.conftest import Sandbox
+from tests.e2e.conftest import Sandbox
 
 pytestmark = pytest.mark.e2e
 
