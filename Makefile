@@ -59,7 +59,9 @@ docs: venv
 	$(BIN)/python -m pigsalt.inventory.docgen > docs/inventory.md
 
 lock: venv
-	$(BIN)/pip freeze --exclude-editable | grep -v '^pigsalt' > requirements/constraints.txt
+	{ echo "# Locked versions for pigsalt and its test tools (pip install -c requirements/constraints.txt)."; \
+	  echo "# Regenerate with: make lock"; \
+	  $(BIN)/pip freeze --exclude-editable | grep -v '^pigsalt'; } > requirements/constraints.txt
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -22,15 +22,10 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 # Command groups register here, one line each.
 from pigsalt.cli.inventory import init, validate  # noqa: E402
+from pigsalt.cli.master import master  # noqa: E402
 from pigsalt.cli.pillar import pillar  # noqa: E402
 from pigsalt.cli.repo import repo  # noqa: E402
-
-main.add_command(init)
-main.add_command(validate)
-main.add_command(pillar)
-main.add_command(repo)
-from pigsalt.cli.master import master  # noqa: E402
 from pigsalt.cli.sandbox import sandbox  # noqa: E402
 
-main.add_command(master)
-main.add_command(sandbox)
+for command in (init, validate, pillar, repo, master, sandbox):
+    main.add_command(command)
