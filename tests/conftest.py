@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -33,6 +34,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
     event_listener.platform = Loopback  # type: ignore[attr-defined]
     log_server.platform = Loopback  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Salt's log handlers flush after pytest has closed its streams; do not print those tracebacks."""
+    logging.raiseExceptions = False
 
 
 def copy_example(name: str, dest: Path) -> Path:
