@@ -149,11 +149,19 @@ def up(inventory: str | None, project_dir: Path | None) -> None:
         )
 
 
-@sandbox.command(epilog="Examples:\n\n\b\n  pigsalt sandbox down")
-def down() -> None:
-    """Stop and remove the nodes, mounts, cgroups, bridge, repository server and guard route."""
+@sandbox.command(epilog="Examples:\n\n\b\n  pigsalt sandbox down\n  pigsalt sandbox down --remove-guard-route")
+@click.option(
+    "--remove-guard-route",
+    is_flag=True,
+    help="Also remove the 'unreachable' route for the sandbox subnet (kept by default, so that "
+    "nothing sent to the subnet ever leaves this machine).",
+)
+def down(remove_guard_route: bool) -> None:
+    """Stop and remove the nodes, mounts, cgroups, bridge and repository server.
+
+    The guard route for the subnet stays unless --remove-guard-route."""
     with StepDisplay() as display:
-        problems = sb.down(progress=display)
+        problems = sb.down(progress=display, remove_guard=remove_guard_route)
         elapsed = display.elapsed
     if problems:
         raise PigsaltError("sandbox not fully removed: " + "; ".join(problems))

@@ -257,25 +257,31 @@ def leftovers(paths: SandboxPaths, layout: Layout = DEFAULT_LAYOUT) -> list[str]
     if network.link_exists(layout.bridge):
         found.append(f"bridge {layout.bridge}")
     found += [f"veth {v}" for v in network.leftover_veths(layout)]
-    if network.has_guard_route(layout):
-        found.append(f"guard route unreachable {layout.subnet}")
     if paths.nodes.is_dir() and any(paths.nodes.iterdir()):
         found.append(f"node directories in {paths.nodes}")
     return found
 
 
 def down(
-    layout: Layout | None = None, *, paths: SandboxPaths | None = None, progress: Progress = no_progress
+    layout: Layout | None = None,
+    *,
+    paths: SandboxPaths | None = None,
+    progress: Progress = no_progress,
+    remove_guard: bool = False,
 ) -> list[str]:
-    """Remove the sandbox; return what was left that could not be removed (empty: clean)."""
+    """Remove the sandbox; return what was left that could not be removed (empty: clean).
+
+    The guard route stays unless ``remove_guard``: after ``down`` a packet for the sandbox
+    subnet is still refused on this machine instead of following the default route out.
+    """
     paths = paths or SandboxPaths()
     require_root()
     with locked(paths):
         state = load_state(paths)
-        return _down(paths, layout or (state.layout if state else DEFAULT_LAYOUT), progress)
+        return _down(paths, layout or (state.layout if state else DEFAULT_LAYOUT), progress, remove_guard)
 
 
-def _down(paths: SandboxPaths, layout: Layout, progress: Progress) -> list[str]:
+def _down(paths: SandboxPaths, layout: Layout, progress: Progress, remove_guard: bool = False) -> list[str]:
     state = load_state(paths)
     layouts = [layout] + ([state.layout] if state and state.layout != layout else [])
 
@@ -328,12 +334,13 @@ def _down(paths: SandboxPaths, layout: Layout, progress: Progress) -> list[str]:
         except PigsaltError as err:
             problems.append(str(err))
 
-    # Last: until here a packet for the subnet must not find the default route.
+    # Last, and only when asked: a packet for the subnet must never find the default route.
     if not problems:
-        for lay in layouts:
-            network.remove_guard_route(lay)
+        if remove_guard:
+            for lay in layouts:
+                network.remove_guard_route(lay)
         clear_state(paths)
-    else:
+    elif remove_guard:
         problems.append("guard route and state file kept until the rest is gone")
     return problems
 

@@ -158,8 +158,9 @@ def test_down_leaves_nothing_behind(sandbox: Sandbox) -> None:
 
     assert not network.link_exists(layout.bridge)
     assert network.leftover_veths(layout) == []
-    assert not network.has_guard_route(layout)
-    assert not _refused(network.route_get("10.10.10.99"))
+    # The guard route stays: after down, the subnet is still refused on this machine.
+    assert network.has_guard_route(layout)
+    assert _refused(network.route_get("10.10.10.99"))
     assert [m for m in mounts() if str(sandbox.paths.root) in str(m.mountpoint) or "pigsalt" in m.source] == []
     assert [h for h in CGROUP_HIERARCHIES if (CGROUP_ROOT / h / CGROUP_NAME).exists()] == []
     live = [pid for pid in pids if (stat := proc_stat(pid)) is not None and stat.alive]
