@@ -14,6 +14,11 @@ from pigsalt.inventory.model import Cluster, Inventory, Node
 from pigsalt.pillar import derive
 from pigsalt.pillar.secrets import GENERATED
 
+# Where the offline repository lives on meta nodes, and the keyring nodes verify it with.
+REPO_DIR = "/var/lib/pigsalt/repo"
+REPO_KEYRING = "/etc/apt/keyrings/pigsalt-archive-keyring.gpg"
+# Nginx on meta reverse-proxies these names to local services.
+PORTAL_PROXIES = {"p.pigsty": 9090, "a.pigsty": 9093, "g.pigsty": 3000}
 PORTAL_NAMES = ("pigsty", "repo.pigsty", "yum.pigsty", "p.pigsty", "a.pigsty", "g.pigsty", "h.pigsty")
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
@@ -74,14 +79,30 @@ def _infra(inv: Inventory, node: Node, secrets: Mapping[str, str], memo: _Memo) 
         "repo": {
             "name": g["repo_name"],
             "host": "repo.pigsty",
+            "aliases": ["yum.pigsty"],
             "ip": meta[0]["ip"],
             "port": g["repo_port"],
             "url": f"http://repo.pigsty{'' if g['repo_port'] == 80 else ':' + str(g['repo_port'])}",
+            "dir": REPO_DIR,
+            "keyring": REPO_KEYRING,
         },
         "dcs": memo.get(("dcs",), lambda: _dcs(inv)),
     }
     if node.meta:
         infra["dns"] = {"records": dns_records(inv), "upstreams": list(g["dns_upstreams"])}
+        infra["ntp"] = {"clients": [n.ip for n in inv.nodes if n.ip != node.ip]}
+        infra["nginx"] = {
+            "port": g["repo_port"],
+            "portal": "pigsty",
+            "proxies": [
+                {"name": name, "upstream": f"http://127.0.0.1:{port}"} for name, port in PORTAL_PROXIES.items()
+            ],
+            "haproxy_index": [
+                {"cluster": c.name, "instance": i.name, "url": f"http://{i.ip}:{HAPROXY_ADMIN_PORT}/"}
+                for c in inv.clusters
+                for i in c.instances
+            ],
+        }
         infra["prometheus"] = {"scrape_interval": g["prometheus_scrape_interval"]}
         infra["grafana"] = {
             "admin_username": g["grafana_admin_username"],
@@ -118,6 +139,8 @@ def _node(inv: Inventory, node: Node) -> dict[str, Any]:
         "dns_servers": list(v["node_dns_servers"] if v["node_dns_servers"] is not None else meta_ips),
         "ntp_servers": list(v["node_ntp_servers"] if v["node_ntp_servers"] is not None else meta_ips),
         "exporter_port": v["node_exporter_port"],
+        # Names a node must resolve before DNS is up (the repository first of all).
+        "etc_hosts": [{"ip": meta_ips[0], "names": ["repo.pigsty", "yum.pigsty", "pigsty"]}],
         "admin": {
             "enabled": v["node_admin_enabled"],
             "username": v["node_admin_username"],

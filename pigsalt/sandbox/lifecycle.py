@@ -209,6 +209,8 @@ def _master_binds(
         binds.append(nodes.Bind(inventory, salt.INVENTORY_IN_MASTER, read_only=False))
     else:
         (root / salt.INVENTORY_IN_MASTER.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    # The whole offline repository, where a real meta node keeps it (the infra formula serves it).
+    binds.append(nodes.Bind(packages.path, salt.REPO_IN_MASTER))
     binds.append(nodes.Bind(packages.pypi_dir, salt.PYPI_IN_MASTER))
     binds.append(nodes.Bind(packages.pigsalt_wheel.parent, salt.WHEEL_IN_MASTER))
     return binds

@@ -29,6 +29,7 @@ from pigsalt.sandbox.nodes import node_run
 PROJECT_IN_MASTER = "/srv/pigsalt/project"
 INVENTORY_IN_MASTER = "/srv/pigsalt/inventory"
 PYPI_IN_MASTER = "/srv/pigsalt/pypi"
+REPO_IN_MASTER = "/var/lib/pigsalt/repo"
 WHEEL_IN_MASTER = "/srv/pigsalt/wheel"
 MASTER_WORKER_THREADS = 2
 
