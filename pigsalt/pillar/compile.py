@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pigsalt.inventory.model import Cluster, Inventory, Node
-from pigsalt.pillar import derive
+from pigsalt.pillar import derive, tune
 from pigsalt.pillar.secrets import GENERATED
 
 # Where the offline repository lives on meta nodes, and the keyring nodes verify it with.
@@ -136,6 +136,8 @@ def _node(inv: Inventory, node: Node) -> dict[str, Any]:
         "meta": node.meta,
         "timezone": v["node_timezone"],
         "tune": v["node_tune"],
+        "sysctl": tune.sysctl(v["node_tune"]),
+        "limits": dict(tune.LIMITS),
         "dns_servers": list(v["node_dns_servers"] if v["node_dns_servers"] is not None else meta_ips),
         "ntp_servers": list(v["node_ntp_servers"] if v["node_ntp_servers"] is not None else meta_ips),
         "exporter_port": v["node_exporter_port"],
