@@ -1,11 +1,23 @@
-"""Execution module ``pigsalt``: what a node is in the inventory, read from its pillar.
+"""Execution module ``pigsalt``: a node's identity, and waits on facts for the orchestrations.
 
-Runs on every minion; it needs nothing but Salt (no pigsalt package on the node).
+Runs on every minion and needs nothing but Salt and the Python standard library. Every wait
+has a timeout and fails with a message naming what was awaited and the last thing seen, so an
+orchestration step stops with the node and the cause instead of sleeping.
 """
 
 from __future__ import annotations
 
+import random
+import socket
+import struct
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from typing import Any
+
+from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "pigsalt"
 
@@ -25,8 +37,6 @@ def identity() -> dict[str, Any]:
     """
     pigsty = __pillar__.get("pigsty")  # type: ignore[name-defined]  # noqa: F821
     if not pigsty:
-        from salt.exceptions import CommandExecutionError
-
         raise CommandExecutionError("this minion has no pigsty pillar: it is not in the inventory")
     node = pigsty["node"]
     pg = pigsty.get("pg")
@@ -39,3 +49,137 @@ def identity() -> dict[str, Any]:
         "seq": pg["seq"] if pg else None,
         "inventory_role": pg["role"] if pg else None,
     }
+
+
+def _wait(what: str, probe: Callable[[], tuple[bool, str]], timeout: float, interval: float) -> dict[str, Any]:
+    start = time.monotonic()
+    last = "not tried"
+    while True:
+        ok, last = probe()
+        elapsed = round(time.monotonic() - start, 2)
+        if ok:
+            return {"ready": True, "what": what, "elapsed": elapsed, "seen": last}
+        if elapsed >= float(timeout):
+            raise CommandExecutionError(f"{what}: not ready after {timeout} s (last: {last})")
+        time.sleep(float(interval))
+
+
+def wait_tcp(host: str, port: int, timeout: float = 60, interval: float = 0.5) -> dict[str, Any]:
+    """Wait until ``host:port`` accepts a TCP connection.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt meta pigsalt.wait_tcp 10.10.10.10 2379 timeout=60
+    """
+
+    def probe() -> tuple[bool, str]:
+        try:
+            with socket.create_connection((host, int(port)), timeout=2):
+                return True, "connected"
+        except OSError as err:
+            return False, str(err)
+
+    return _wait(f"tcp {host}:{port}", probe, timeout, interval)
+
+
+def wait_http(url: str, status: int = 200, timeout: float = 60, interval: float = 0.5) -> dict[str, Any]:
+    """Wait until a GET of ``url`` answers with ``status``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt meta pigsalt.wait_http http://127.0.0.1/ timeout=30
+    """
+
+    def probe() -> tuple[bool, str]:
+        try:
+            with urllib.request.urlopen(url, timeout=3) as answer:
+                code = answer.status
+        except urllib.error.HTTPError as err:
+            code = err.code
+        except (urllib.error.URLError, OSError) as err:
+            return False, str(getattr(err, "reason", err))
+        return code == int(status), f"HTTP {code}"
+
+    return _wait(f"GET {url}", probe, timeout, interval)
+
+
+def _dns_query(name: str, server: str, port: int = 53) -> list[str]:
+    """The A records ``server`` gives for ``name`` (one UDP query, no recursion needed)."""
+    ident = random.randint(0, 0xFFFF)
+    header = struct.pack(">HHHHHH", ident, 0x0100, 1, 0, 0, 0)
+    qname = b"".join(bytes([len(part)]) + part.encode() for part in name.rstrip(".").split(".")) + b"\0"
+    packet = header + qname + struct.pack(">HH", 1, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2)
+        sock.sendto(packet, (server, int(port)))
+        data, _ = sock.recvfrom(4096)
+    rid, flags, _qd, ancount, _ns, _ar = struct.unpack(">HHHHHH", data[:12])
+    if rid != ident:
+        raise OSError("answer to another query")
+    if flags & 0x000F:
+        raise OSError(f"rcode {flags & 0x000F}")
+    pos = 12 + len(qname) + 4
+    found = []
+    for _ in range(ancount):
+        if data[pos] & 0xC0 == 0xC0:
+            pos += 2
+        else:
+            while data[pos]:
+                pos += data[pos] + 1
+            pos += 1
+        rtype, _rclass, _ttl, length = struct.unpack(">HHIH", data[pos : pos + 10])
+        pos += 10
+        if rtype == 1 and length == 4:
+            found.append(socket.inet_ntoa(data[pos : pos + 4]))
+        pos += length
+    return found
+
+
+def wait_dns(
+    name: str, server: str, expect: str | None = None, timeout: float = 60, interval: float = 0.5
+) -> dict[str, Any]:
+    """Wait until DNS ``server`` answers ``name`` (with address ``expect`` when given).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt node-1 pigsalt.wait_dns pg-test-1 10.10.10.10 expect=10.10.10.11
+    """
+
+    def probe() -> tuple[bool, str]:
+        try:
+            addresses = _dns_query(name, server)
+        except OSError as err:
+            return False, str(err)
+        ok = bool(addresses) and (expect is None or expect in addresses)
+        return ok, ",".join(addresses) or "no A record"
+
+    return _wait(f"DNS {name} at {server}", probe, timeout, interval)
+
+
+def wait_cmd(cmd: list[str], timeout: float = 60, interval: float = 1) -> dict[str, Any]:
+    """Wait until the command (an argument list, no shell) exits 0.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt meta pigsalt.wait_cmd '["etcdctl", "endpoint", "health"]' timeout=60
+    """
+    if isinstance(cmd, str) or not cmd:
+        raise CommandExecutionError("cmd must be a non-empty argument list")
+
+    def probe() -> tuple[bool, str]:
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            return False, str(err)
+        out = (done.stdout + done.stderr).strip().splitlines()
+        return done.returncode == 0, (out[-1] if out else f"exit {done.returncode}")
+
+    return _wait(" ".join(cmd), probe, timeout, interval)
