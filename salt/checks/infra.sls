@@ -1,0 +1,33 @@
+{#- Facts that say the meta node's infrastructure works. Applied by pigsty.infra after the
+    formulas; every state waits (with a timeout) and changes nothing. #}
+{%- set pigsty = pillar['pigsty'] %}
+{%- set node = pigsty['node'] %}
+{%- set infra = pigsty['infra'] %}
+{%- if node['meta'] %}
+
+checks-nginx-repository-http:
+  pigsalt_wait.http:
+    - name: http://{{ node['ip'] }}:{{ infra['nginx']['port'] }}/apt/Release
+    - timeout: 60
+
+checks-dnsmasq-repository-dns:
+  pigsalt_wait.dns:
+    - name: {{ infra['repo']['host'] }}
+    - server: {{ node['ip'] }}
+    - expect: {{ infra['repo']['ip'] }}
+    - timeout: 60
+
+checks-chrony-tracking-command:
+  pigsalt_wait.command:
+    - name: chrony answers
+    - cmd: [chronyc, -n, tracking]
+    - timeout: 60
+{%- for member in infra['dcs']['members'] if member['ip'] == node['ip'] %}
+
+checks-etcd-health-command:
+  pigsalt_wait.command:
+    - name: etcd endpoint health
+    - cmd: [etcdctl, --endpoints=http://{{ node['ip'] }}:{{ infra['dcs']['client_port'] }}, endpoint, health]
+    - timeout: 60
+{%- endfor %}
+{%- endif %}

@@ -1,0 +1,33 @@
+{#- The node baseline on database nodes (and meta nodes): APT source, baseline (host name,
+    DNS client, time zone, admin user, tuning, node_exporter), NTP; then checks.node.
+
+    Run on the master, after pigsty.infra:
+      salt-run state.orch pigsty.node                                  # every node
+      salt-run state.orch pigsty.node pillar='{"pg_cluster": "pg-test"}'
+      salt-run state.orch pigsty.node pillar='{"nodes": "node-1,node-2"}' #}
+{%- set cluster = salt['pillar.get']('pg_cluster') %}
+{%- set nodes = salt['pillar.get']('nodes') %}
+{%- if cluster %}
+{%- set target = 'I@pigsty:pg:cluster:' ~ cluster %}
+{%- elif nodes %}
+{%- set target = 'L@' ~ nodes %}
+{%- else %}
+{%- set target = 'I@pigsty:node:name:*' %}
+{%- endif %}
+{%- set steps = ['repo', 'node', 'chrony', 'checks.node'] %}
+
+pigsty-node-modules-sync:
+  salt.function:
+    - name: saltutil.sync_all
+    - tgt: '{{ target }}'
+    - tgt_type: compound
+{%- for step in steps %}
+
+pigsty-node-{{ step | replace('.', '-') }}-state:
+  salt.state:
+    - tgt: '{{ target }}'
+    - tgt_type: compound
+    - sls: [{{ step }}]
+    - require:
+      - salt: {{ 'pigsty-node-modules-sync' if loop.first else 'pigsty-node-' ~ (steps[loop.index0 - 1] | replace('.', '-')) ~ '-state' }}
+{%- endfor %}
