@@ -13,6 +13,8 @@ help:
 	@echo "make demo          set everything up and run the main job"
 	@echo "make test          lint + every test tier"
 	@echo "make bench-pillar  compile 1,000 clusters x 3 nodes, report time and memory"
+	@echo "make bench-sandbox cold up / down of the four-node sandbox"
+	@echo "make bench-infra   pigsty.infra + pigsty.node on a fresh sandbox, and the rerun"
 
 # Host packages (root; installs only what is missing).
 deps: $(VENV)/.apt
@@ -51,7 +53,11 @@ demo: venv
 bench-pillar: venv
 	$(BIN)/python -m tests.bench.pillar
 
-.PHONY: bench-sandbox
+.PHONY: bench-sandbox bench-infra
+bench-infra: venv
+	$(BIN)/python -m tests.bench.infra
+
+
 bench-sandbox: venv
 	$(BIN)/python -m tests.bench.sandbox
 

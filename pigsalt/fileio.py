@@ -7,26 +7,33 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o644) -> bool:
-    """Write ``text`` to ``path`` with ``mode`` unless it already holds exactly that; True when written.
-
-    The file is never half-written: readers see the old content or the new one.
-    """
-    try:
-        if path.read_text(encoding="utf-8") == text and (path.stat().st_mode & 0o777) == mode:
-            return False
-    except (FileNotFoundError, UnicodeDecodeError):
-        pass
+def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data``: readers see the old content or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    """``write_bytes_atomic`` for UTF-8 text."""
+    write_bytes_atomic(path, text.encode("utf-8"), mode)
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o644) -> bool:
+    """Write ``text`` to ``path`` with ``mode`` unless it already holds exactly that; True when written."""
+    try:
+        if path.read_text(encoding="utf-8") == text and (path.stat().st_mode & 0o777) == mode:
+            return False
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    write_text_atomic(path, text, mode)
     return True

@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from pigsalt.errors import PigsaltError
+from pigsalt.fileio import write_atomic
 
 DEFAULT_CONFIG_DIR = Path("/etc/salt")
 DEFAULT_EXTENSIONS_DIR = Path("/var/lib/pigsalt/master/extensions")
@@ -143,25 +143,6 @@ def extension_links(settings: MasterSettings) -> dict[str, Path]:
     }
 
 
-def _write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
-    try:
-        if path.read_text() == text:
-            return False
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return True
-
-
 def _link(link: Path, target: Path) -> bool:
     if link.is_symlink():
         if Path(os.readlink(link)) == target:
@@ -176,7 +157,7 @@ def _link(link: Path, target: Path) -> bool:
 def setup(settings: MasterSettings) -> SetupResult:
     """Write the master config and the extension links; report whether anything changed."""
     check_project(settings)
-    changed = _write_if_changed(settings.config_file, render_master_config(settings))
+    changed = write_atomic(settings.config_file, render_master_config(settings))
     settings.extensions_dir.mkdir(parents=True, exist_ok=True)
     wanted = extension_links(settings)
     for name, target in wanted.items():
@@ -229,7 +210,7 @@ def render_minion_config(settings: MinionSettings) -> str:
 
 def write_minion_config(settings: MinionSettings) -> bool:
     """Write the minion config; report whether it changed."""
-    return _write_if_changed(settings.config_file, render_minion_config(settings))
+    return write_atomic(settings.config_file, render_minion_config(settings))
 
 
 # --- minion keys ---------------------------------------------------------------------------

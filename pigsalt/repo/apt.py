@@ -21,7 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pigsalt.errors import PigsaltError
-from pigsalt.repo._util import run, write_bytes_atomic, write_text_atomic
+from pigsalt.fileio import write_bytes_atomic, write_text_atomic
+from pigsalt.repo._util import run
 from pigsalt.repo.recipe import Recipe
 
 #: apt patterns for the minbase set (what ``mmdebstrap --variant=minbase`` installs).

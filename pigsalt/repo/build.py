@@ -29,8 +29,9 @@ from typing import Any
 
 import pigsalt
 from pigsalt.errors import PigsaltError
+from pigsalt.fileio import write_text_atomic
 from pigsalt.repo import apt as apt_mod
-from pigsalt.repo._util import Progress, say, tree_size, write_text_atomic
+from pigsalt.repo._util import Progress, say, tree_size
 from pigsalt.repo.pypi import (
     SOURCE_PACKAGE,
     WheelBuilder,

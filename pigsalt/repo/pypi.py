@@ -19,7 +19,8 @@ from email.parser import HeaderParser
 from pathlib import Path
 
 from pigsalt.errors import PigsaltError
-from pigsalt.repo._util import file_digest, run, write_text_atomic
+from pigsalt.fileio import write_text_atomic
+from pigsalt.repo._util import file_digest, run
 from pigsalt.repo.recipe import Recipe
 
 # What a wheel of pigsalt needs from the source tree (and what the source hash covers).

@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 
 from pigsalt.errors import PigsaltError
-from pigsalt.repo._util import Progress, run, run_bytes, say, write_bytes_atomic
+from pigsalt.fileio import write_bytes_atomic
+from pigsalt.repo._util import Progress, run, run_bytes, say
 
 DEFAULT_KEY_DIR = Path("/var/lib/pigsalt/repo-key")
 KEY_UID = "pigsalt offline repository <repo@pigsty>"
