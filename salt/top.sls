@@ -1,6 +1,13 @@
-# Highstate: every node in the inventory gets the node baseline. Database clusters and the
-# meta node's infrastructure are applied by the orchestrations (pigsty.infra, pigsty.cluster).
+# Highstate: what every node of the inventory converges to. The orchestrations (pigsty.infra,
+# pigsty.node) apply the same formulas in order and wait on health between them.
 base:
-  'pigsty:node:name':
-    - match: pillar
+  'I@pigsty:node:name:*':
+    - match: compound
+    - repo
     - node
+    - chrony
+  'I@pigsty:node:meta:True':
+    - match: compound
+    - nginx
+    - dns
+    - etcd

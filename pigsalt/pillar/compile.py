@@ -36,15 +36,20 @@ def _secret(values: Mapping[str, Any], name: str, secrets: Mapping[str, str]) ->
     return str(value) if value is not None else secrets[name]
 
 
+def _dcs_members(inv: Inventory) -> list[dict[str, str]]:
+    servers = inv.vars["dcs_servers"] or {n.name: n.ip for n in inv.meta_nodes}
+    return [{"name": name, "ip": ip} for name, ip in sorted(servers.items())]
+
+
 def _dcs(inv: Inventory) -> dict[str, Any]:
     g = inv.vars
-    servers = g["dcs_servers"] or {n.name: n.ip for n in inv.meta_nodes}
-    members = [{"name": name, "ip": ip} for name, ip in sorted(servers.items())]
+    members = _dcs_members(inv)
     return {
         "type": g["dcs_type"],
         "name": g["dcs_name"],
         "members": members,
         "endpoints": [f"http://{m['ip']}:{ETCD_CLIENT_PORT}" for m in members],
+        "initial_cluster": ",".join(f"{m['name']}=http://{m['ip']}:{ETCD_PEER_PORT}" for m in members),
         "data_dir": g["etcd_data_dir"],
         "client_port": ETCD_CLIENT_PORT,
         "peer_port": ETCD_PEER_PORT,
@@ -86,7 +91,11 @@ def _infra(inv: Inventory, node: Node, secrets: Mapping[str, str], memo: _Memo) 
             "dir": REPO_DIR,
             "keyring": REPO_KEYRING,
         },
-        "dcs": memo.get(("dcs",), lambda: _dcs(inv)),
+        "dcs": {
+            **memo.get(("dcs",), lambda: _dcs(inv)),
+            # This node's own DCS member entry, or None when it is not a member.
+            "member": next((m for m in _dcs_members(inv) if m["ip"] == node.ip), None),
+        },
     }
     if node.meta:
         infra["dns"] = {"records": dns_records(inv), "upstreams": list(g["dns_upstreams"])}
@@ -139,7 +148,12 @@ def _node(inv: Inventory, node: Node) -> dict[str, Any]:
         "sysctl": tune.sysctl(v["node_tune"]),
         "limits": dict(tune.LIMITS),
         "dns_servers": list(v["node_dns_servers"] if v["node_dns_servers"] is not None else meta_ips),
-        "ntp_servers": list(v["node_ntp_servers"] if v["node_ntp_servers"] is not None else meta_ips),
+        # A node never syncs from itself (a lone meta node serves its own clock).
+        "ntp_servers": [
+            server
+            for server in (v["node_ntp_servers"] if v["node_ntp_servers"] is not None else meta_ips)
+            if server not in (node.ip, node.name)
+        ],
         "exporter_port": v["node_exporter_port"],
         # Names a node must resolve before DNS is up (the repository first of all).
         "etc_hosts": [{"ip": meta_ips[0], "names": ["repo.pigsty", "yum.pigsty", "pigsty"]}],

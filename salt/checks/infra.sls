@@ -22,12 +22,12 @@ checks-chrony-tracking-command:
     - name: chrony answers
     - cmd: [chronyc, -n, tracking]
     - timeout: 60
-{%- for member in infra['dcs']['members'] if member['ip'] == node['ip'] %}
+{%- if infra['dcs']['member'] %}
 
 checks-etcd-health-command:
   pigsalt_wait.command:
     - name: etcd endpoint health
     - cmd: [etcdctl, --endpoints=http://{{ node['ip'] }}:{{ infra['dcs']['client_port'] }}, endpoint, health]
     - timeout: 60
-{%- endfor %}
+{%- endif %}
 {%- endif %}

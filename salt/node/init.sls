@@ -1,2 +1,7 @@
 include:
   - node.hostname
+  - node.dns
+  - node.timezone
+  - node.admin
+  - node.tune
+  - node.exporter

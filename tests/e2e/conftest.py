@@ -29,9 +29,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: runs on real sandbox nodes (systemd-nspawn, root)")
 
 
+# The sandbox's own tests see the nodes as `up` leaves them; the formulas' tests change them.
+MODULE_ORDER = ("test_sandbox", "test_infra")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    last = [item for item in items if item.name in LAST_TESTS]
-    items[:] = [item for item in items if item.name not in LAST_TESTS] + last
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        position = MODULE_ORDER.index(module) if module in MODULE_ORDER else len(MODULE_ORDER)
+        return (item.name in LAST_TESTS, position)
+
+    items.sort(key=rank)
 
 
 def why_no_sandbox(paths: SandboxPaths) -> str | None:

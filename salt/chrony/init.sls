@@ -1,0 +1,4 @@
+include:
+  - chrony.install
+  - chrony.config
+  - chrony.service

@@ -1,0 +1,5 @@
+{#- chrony, Debian's package. #}
+
+chrony-pkg-installed:
+  pkg.installed:
+    - name: chrony

@@ -1,0 +1,4 @@
+include:
+  - dns.install
+  - dns.config
+  - dns.service

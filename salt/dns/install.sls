@@ -1,0 +1,3 @@
+dns-pkg-installed:
+  pkg.installed:
+    - name: dnsmasq

@@ -1,0 +1,52 @@
+{#- The member's identity and the initial cluster, as environment for Debian's etcd.service. #}
+{%- set node = pillar['pigsty']['node'] %}
+{%- set dcs = pillar['pigsty']['infra']['dcs'] %}
+{%- set member = dcs.member %}
+
+include:
+  - etcd.install
+
+{%- if member %}
+
+{#- Only the data directory belongs to etcd: makedirs would give its parents (/data, shared
+    with other services) the same owner and mode. #}
+etcd-data-parent-file-directory:
+  file.directory:
+    - name: {{ salt['file.dirname'](dcs.data_dir) }}
+    - makedirs: True
+
+etcd-data-dir-file-directory:
+  file.directory:
+    - name: {{ dcs.data_dir }}
+    - user: etcd
+    - group: etcd
+    - mode: '0700'
+    - require:
+      - file: etcd-data-parent-file-directory
+      - pkg: etcd-pkg-installed
+
+etcd-default-file-managed:
+  file.managed:
+    - name: /etc/default/etcd
+    - mode: '0644'
+    - contents: |
+        # Managed by Salt (etcd.config) from the inventory: edit the inventory, not this file.
+        # The initial-cluster settings only matter for a member's first start.
+        ETCD_NAME={{ member.name }}
+        ETCD_DATA_DIR={{ dcs.data_dir }}
+        ETCD_LISTEN_CLIENT_URLS=http://{{ node.ip }}:{{ dcs.client_port }},http://127.0.0.1:{{ dcs.client_port }}
+        ETCD_ADVERTISE_CLIENT_URLS=http://{{ node.ip }}:{{ dcs.client_port }}
+        ETCD_LISTEN_PEER_URLS=http://{{ node.ip }}:{{ dcs.peer_port }}
+        ETCD_INITIAL_ADVERTISE_PEER_URLS=http://{{ node.ip }}:{{ dcs.peer_port }}
+        ETCD_INITIAL_CLUSTER={{ dcs.initial_cluster }}
+        ETCD_INITIAL_CLUSTER_TOKEN={{ dcs.name }}
+        ETCD_INITIAL_CLUSTER_STATE=new
+        ETCDCTL_API=3
+    - require:
+      - pkg: etcd-pkg-installed
+{%- else %}
+
+etcd-config-test-nop:
+  test.nop:
+    - name: etcd runs on DCS members only
+{%- endif %}

@@ -1,0 +1,31 @@
+{#- Wait until this member answers as healthy (it has a leader and commits a proposal).
+    The check is the `unless`, so a healthy member makes no change, with test=True too;
+    `retry` runs it again every 2 s for 60 s before the state fails with its comment. #}
+{%- set node = pillar['pigsty']['node'] %}
+{%- set dcs = pillar['pigsty']['infra']['dcs'] %}
+{%- set endpoint = 'http://' ~ node.ip ~ ':' ~ dcs.client_port %}
+
+include:
+  - etcd.service
+
+{%- if dcs.member %}
+
+etcd-health-cmd-run:
+  cmd.run:
+    - name: >-
+        echo "changed=no comment='etcd member {{ endpoint }} does not answer etcdctl endpoint health'";
+        exit 1
+    - stateful: True
+    - unless: ETCDCTL_API=3 etcdctl --endpoints={{ endpoint }} --command-timeout=3s endpoint health
+    - retry:
+        attempts: 30
+        interval: 2
+        until: True
+    - require:
+      - service: etcd-service-running
+{%- else %}
+
+etcd-health-test-nop:
+  test.nop:
+    - name: etcd runs on DCS members only
+{%- endif %}

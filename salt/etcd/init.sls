@@ -1,0 +1,5 @@
+include:
+  - etcd.install
+  - etcd.config
+  - etcd.service
+  - etcd.health

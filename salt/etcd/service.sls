@@ -1,0 +1,25 @@
+{%- set node = pillar['pigsty']['node'] %}
+{%- set dcs = pillar['pigsty']['infra']['dcs'] %}
+
+include:
+  - etcd.config
+
+{%- if dcs.member %}
+
+{#- With several members, apply this to all of them at once: a member reports itself started
+    only once the cluster has a quorum. #}
+etcd-service-running:
+  service.running:
+    - name: etcd
+    - enable: True
+    - unmask: True
+    - require:
+      - file: etcd-data-dir-file-directory
+    - watch:
+      - file: etcd-default-file-managed
+{%- else %}
+
+etcd-service-test-nop:
+  test.nop:
+    - name: etcd runs on DCS members only
+{%- endif %}

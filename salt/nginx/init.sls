@@ -1,0 +1,4 @@
+include:
+  - nginx.install
+  - nginx.config
+  - nginx.service

@@ -1,0 +1,29 @@
+{#- prometheus-node-exporter (Debian's package) on node_exporter_port. #}
+{%- set node = pillar['pigsty']['node'] %}
+
+{#- Without recommends: the -collectors package adds apt/smartmon textfile timers we do not use. #}
+node-exporter-pkg-installed:
+  pkg.installed:
+    - name: prometheus-node-exporter
+    - install_recommends: False
+
+{#- Debian's unit runs `prometheus-node-exporter $ARGS` with this file as EnvironmentFile. #}
+node-exporter-defaults-file-managed:
+  file.managed:
+    - name: /etc/default/prometheus-node-exporter
+    - user: root
+    - group: root
+    - mode: '0644'
+    - contents: |
+        # Managed by pigsalt (salt://node/exporter.sls)
+        ARGS="--web.listen-address=:{{ node.exporter_port }}"
+    - require:
+      - pkg: node-exporter-pkg-installed
+
+node-exporter-service-running:
+  service.running:
+    - name: prometheus-node-exporter
+    - enable: True
+    - watch:
+      - pkg: node-exporter-pkg-installed
+      - file: node-exporter-defaults-file-managed

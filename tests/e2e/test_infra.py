@@ -1,0 +1,71 @@
+"""pigsty.infra and pigsty.node on the sandbox, checked from the nodes (issue: core infrastructure)."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+
+from tests.e2e.conftest import Sandbox
+from tests.e2e.orch import OrchRun, run_orch
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def deployed(sandbox_session: Sandbox) -> tuple[OrchRun, OrchRun]:
+    sandbox_session.ensure_up()
+    infra = run_orch(sandbox_session, "pigsty.infra")
+    assert infra.ok, infra.failed or infra.raw[-2000:]
+    node = run_orch(sandbox_session, "pigsty.node")
+    assert node.ok, node.failed or node.raw[-2000:]
+    return infra, node
+
+
+def test_apt_installs_through_repo_pigsty_only(sandbox: Sandbox, deployed: tuple[OrchRun, OrchRun]) -> None:
+    sources = sandbox.run("node-2", "apt-get", "indextargets", "--format", "$(URI)").stdout.split()
+    assert sources and all(uri.startswith("http://repo.pigsty/apt/") for uri in sources), sources
+    install = sandbox.run("node-2", "apt-get", "install", "-y", "jq", timeout=300)
+    assert install.returncode == 0, install.stdout[-1000:] + install.stderr[-1000:]
+    assert sandbox.run("node-2", "jq", "--version").returncode == 0
+
+
+def test_instance_names_resolve_through_meta(sandbox: Sandbox, deployed: tuple[OrchRun, OrchRun]) -> None:
+    assert "nameserver 10.10.10.10" in sandbox.run("node-3", "cat", "/etc/resolv.conf").stdout
+    for name, ip in (("pg-test-1", "10.10.10.11"), ("pg-test", "10.10.10.3"), ("repo.pigsty", "10.10.10.10")):
+        found = sandbox.run("node-3", "getent", "ahostsv4", name).stdout.split()
+        assert found and found[0] == ip, (name, found)
+
+
+def test_nodes_sync_time_from_meta(sandbox: Sandbox, deployed: tuple[OrchRun, OrchRun]) -> None:
+    sources = sandbox.run("node-1", "chronyc", "-n", "sources").stdout
+    assert "10.10.10.10" in sources, sources
+
+
+def test_etcd_is_healthy(sandbox: Sandbox, deployed: tuple[OrchRun, OrchRun]) -> None:
+    health = sandbox.run("meta", "etcdctl", "--endpoints=http://10.10.10.10:2379", "endpoint", "health")
+    assert health.returncode == 0 and "is healthy" in (health.stdout + health.stderr), health
+
+
+def test_node_exporter_answers_on_every_node(sandbox: Sandbox, deployed: tuple[OrchRun, OrchRun]) -> None:
+    for node in sandbox.layout.nodes:  # from the host, over the sandbox bridge
+        with urllib.request.urlopen(f"http://{node.ip}:9100/metrics", timeout=10) as answer:
+            assert answer.status == 200
+            assert b"node_cpu_seconds_total" in answer.read(), node.name
+
+
+def test_portal_and_repository_answer_through_nginx(sandbox: Sandbox, deployed: tuple[OrchRun, OrchRun]) -> None:
+    for host, path in (("repo.pigsty", "/apt/Release"), ("pigsty", "/"), ("h.pigsty", "/")):
+        request = urllib.request.Request(f"http://10.10.10.10{path}", headers={"Host": host})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 200, host
+            body = answer.read()
+        if host == "h.pigsty":
+            assert b"http://10.10.10.11:9101/" in body
+
+
+def test_second_run_changes_nothing(sandbox: Sandbox, deployed: tuple[OrchRun, OrchRun]) -> None:
+    for mods in ("pigsty.infra", "pigsty.node"):
+        again = run_orch(sandbox, mods)
+        assert again.ok, again.failed
+        assert again.changed == [], f"{mods} changed on its second run: {again.changed}"

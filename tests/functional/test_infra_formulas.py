@@ -1,0 +1,71 @@
+"""The infrastructure formulas (repo, nginx, dns, etcd) render what each kind of node needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pigsalt.pillar.build import node_pillar
+
+
+def show(salt_caller, sls: str, inventory: Path, node: str) -> dict:
+    result = salt_caller.cmd("state.show_sls", sls, pillar=node_pillar(inventory, node)[0])
+    assert isinstance(result, dict), result
+    return result
+
+
+def arg(state: dict, module: str, key: str):
+    """The value of ``key`` among a rendered state's arguments."""
+    return next(item[key] for item in state[module] if isinstance(item, dict) and key in item)
+
+
+def test_meta_reads_its_local_repository_and_installs_the_key(salt_caller, sandbox_inventory):
+    result = show(salt_caller, "repo", sandbox_inventory, "meta")
+    sources = arg(result["repo-sources-file-managed"], "file", "contents")
+    assert "URIs: file:/var/lib/pigsalt/repo/apt/\n" in sources
+    assert "Signed-By: /etc/apt/keyrings/pigsalt-archive-keyring.gpg\n" in sources
+    keyring = result["repo-keyring-file-managed"]["file"]
+    assert {"source": "/var/lib/pigsalt/repo/apt/pigsalt-archive-keyring.gpg"} in keyring
+
+
+def test_other_nodes_use_the_repository_through_nginx(salt_caller, sandbox_inventory):
+    result = show(salt_caller, "repo", sandbox_inventory, "node-2")
+    assert "URIs: http://repo.pigsty/apt/\n" in arg(result["repo-sources-file-managed"], "file", "contents")
+    assert "repo-keyring-file-managed" not in result
+    hosts = result["repo-etc-hosts-10.10.10.10-host-present"]["host"]
+    assert {"names": ["repo.pigsty", "yum.pigsty", "pigsty"]} in hosts
+    assert arg(result["repo-sources-dir-file-directory"], "file", "clean") is True
+
+
+def test_dns_refuses_to_forward_without_upstreams(salt_caller, sandbox_inventory):
+    conf = arg(show(salt_caller, "dns", sandbox_inventory, "meta")["dns-conf-file-managed"], "file", "contents")
+    assert "listen-address=10.10.10.10,127.0.0.1\n" in conf
+    assert "no-resolv\n" in conf and "server=" not in conf
+    assert not [line for line in conf.splitlines() if line.startswith("dhcp-")]
+
+
+def test_dns_forwards_to_the_given_upstreams(salt_caller, example):
+    result = show(salt_caller, "dns", example("services"), "meta-1")
+    assert "server=10.0.0.53\n" in arg(result["dns-conf-file-managed"], "file", "contents")
+    records = arg(result["dns-records-file-managed"], "file", "contents")
+    assert "\n10.10.10.10 repo.pigsty\n" in records
+
+
+def test_etcd_members_know_the_whole_initial_cluster(salt_caller, example):
+    inventory = example("services")
+    env = arg(show(salt_caller, "etcd", inventory, "meta-2")["etcd-default-file-managed"], "file", "contents")
+    assert "ETCD_NAME=meta-2\n" in env
+    assert (
+        "ETCD_INITIAL_CLUSTER=meta-1=http://10.10.10.10:2380,meta-2=http://10.10.10.20:2380,meta-3=http://10.10.10.21:2380\n"
+        in env
+    )
+
+
+def test_infra_formulas_do_nothing_on_database_nodes(salt_caller, sandbox_inventory):
+    assert set(show(salt_caller, "etcd", sandbox_inventory, "node-1")) == {
+        "etcd-install-test-nop",
+        "etcd-config-test-nop",
+        "etcd-service-test-nop",
+        "etcd-health-test-nop",
+    }
+    assert "nginx-pigsty-conf-file-managed" not in show(salt_caller, "nginx", sandbox_inventory, "node-1")
+    assert "dns-conf-file-managed" not in show(salt_caller, "dns", sandbox_inventory, "node-1")
