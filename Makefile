@@ -46,9 +46,9 @@ demo: venv
 	$(BIN)/pigsalt validate
 	$(BIN)/pigsalt sandbox up
 	$(BIN)/pigsalt sandbox exec meta -- salt --out=txt '*' test.ping
-	$(BIN)/pigsalt sandbox exec meta -- salt --out=txt '*' saltutil.sync_all
-	$(BIN)/pigsalt sandbox exec meta -- salt --state-output=terse '*' state.apply
-	@echo "demo: the sandbox is up (pigsalt sandbox status; pigsalt sandbox down removes it)."
+	$(BIN)/pigsalt sandbox exec meta -- salt-run --state-output=terse state.orch pigsty.deploy
+	@echo "demo: deployed. Portal: curl -H 'Host: pigsty' http://10.10.10.10/ ;" \
+	      "pigsalt sandbox status; pigsalt sandbox down removes the nodes."
 
 bench-pillar: venv
 	$(BIN)/python -m tests.bench.pillar
