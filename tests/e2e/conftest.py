@@ -34,9 +34,10 @@ MODULE_ORDER = ("test_sandbox", "test_infra")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> tuple[int, int]:
+    def rank(item: pytest.Item) -> tuple[bool, int]:
+        """Other tiers first, then the e2e modules in MODULE_ORDER, then the test that takes it down."""
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
-        position = MODULE_ORDER.index(module) if module in MODULE_ORDER else len(MODULE_ORDER)
+        position = 1 + MODULE_ORDER.index(module) if module in MODULE_ORDER else 0
         return (item.name in LAST_TESTS, position)
 
     items.sort(key=rank)
