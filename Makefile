@@ -46,7 +46,7 @@ demo: venv
 	$(BIN)/pigsalt validate
 	$(BIN)/pigsalt sandbox up
 	$(BIN)/pigsalt sandbox exec meta -- salt --out=txt '*' test.ping
-	$(BIN)/pigsalt sandbox exec meta -- salt-run --state-output=terse state.orch pigsty.deploy
+	$(BIN)/pigsalt sandbox exec meta -- salt-run --log-level=error --state-output=terse state.orch pigsty.deploy
 	@echo "demo: deployed. Portal: curl -H 'Host: pigsty' http://10.10.10.10/ ;" \
 	      "pigsalt sandbox status; pigsalt sandbox down removes the nodes."
 
