@@ -30,7 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # The sandbox's own tests see the nodes as `up` leaves them; the formulas' tests change them.
-MODULE_ORDER = ("test_sandbox", "test_infra")
+MODULE_ORDER = ("test_sandbox", "test_infra", "test_cluster")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

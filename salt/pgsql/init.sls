@@ -1,0 +1,4 @@
+include:
+  - pgsql.install
+  - pgsql.config
+  - pgsql.service

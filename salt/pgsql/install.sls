@@ -1,0 +1,88 @@
+{#- PostgreSQL 15 (Debian's packages) and Patroni 4.1.5 (a virtualenv from the offline
+    repository's wheelhouse) rather than Debian's Patroni 3.0.2.
+
+    The reason is NOT the dead-primary health check: DOMAIN.md ("Baseline") saw 3.0.2's
+    `/primary` answer 200 while the postmaster was dead, and 4.1.5 does the same. Measured on
+    the sandbox (2 trials, `kill -9` of pg-test-1's postmaster, polled every ~0.6 s): `/primary`
+    and `/readiness` answered 200 for the whole 5.5-8 s until Patroni's next HA loop noticed
+    and restarted Postgres (the state the REST API reports is the HA loop's, so the window
+    can last up to loop_wait).
+    HAProxy must therefore not rely on Patroni alone to take a dead primary out (a later step).
+    4.1.5 is chosen because it is maintained upstream, supports `/replica?replication_state=
+    streaming` (the orchestration's proof that a replica streams), and ships as wheels
+    (psycopg 3 binary) that install without compiling. #}
+{%- set repo = pillar['pigsty']['infra']['repo'] %}
+{%- set patroni_venv = '/opt/pigsalt/patroni' %}
+{%- set patroni_version = '4.1.5' %}
+{%- if pillar['pigsty'].get('pg') %}
+
+{#- Debian's postinst creates and starts a cluster `main` unless this is set first; a node
+    whose Postgres belongs to Patroni must never have one. #}
+pgsql-createcluster-file-managed:
+  file.managed:
+    - name: /etc/postgresql-common/createcluster.conf
+    - makedirs: True
+    - mode: '0644'
+    - contents: |
+        # Managed by Salt (pgsql.install): Patroni owns this node's only cluster (/pg/data).
+        create_main_cluster = false
+
+pgsql-postgres-pkg-installed:
+  pkg.installed:
+    - pkgs:
+      - postgresql-15
+      - postgresql-client-15
+      - python3-venv
+    - require:
+      - file: pgsql-createcluster-file-managed
+
+pgsql-patroni-venv-cmd-run:
+  cmd.run:
+    - name: python3 -m venv {{ patroni_venv }}
+    - creates: {{ patroni_venv }}/bin/python
+    - require:
+      - pkg: pgsql-postgres-pkg-installed
+
+{#- From the repository's simple index only (--index-url): nodes have no other source. #}
+pgsql-patroni-pip-cmd-run:
+  cmd.run:
+    - name: >-
+        {{ patroni_venv }}/bin/pip install --quiet --no-cache-dir --disable-pip-version-check
+        --index-url {{ repo.url }}/pypi/simple --trusted-host {{ repo.host }}
+        'patroni[etcd3]=={{ patroni_version }}' 'psycopg[binary]'
+    - unless: test "$({{ patroni_venv }}/bin/patroni --version 2>/dev/null)" = 'patroni {{ patroni_version }}'
+    - require:
+      - cmd: pgsql-patroni-venv-cmd-run
+
+pgsql-patroni-unit-file-managed:
+  file.managed:
+    - name: /etc/systemd/system/patroni.service
+    - mode: '0644'
+    - contents: |
+        # Managed by Salt (pgsql.install).
+        [Unit]
+        Description=Patroni: PostgreSQL high availability ({{ pillar['pigsty']['pg']['instance'] }})
+        After=network-online.target
+        Wants=network-online.target
+
+        [Service]
+        Type=simple
+        User=postgres
+        Group=postgres
+        ExecStart={{ patroni_venv }}/bin/patroni /etc/patroni/patroni.yml
+        ExecReload=/bin/kill -HUP $MAINPID
+        # Stopping Patroni must not kill Postgres under it: Patroni stops it itself.
+        KillMode=process
+        TimeoutSec=30
+        Restart=on-failure
+
+        [Install]
+        WantedBy=multi-user.target
+    - require:
+      - cmd: pgsql-patroni-pip-cmd-run
+{%- else %}
+
+pgsql-install-test-nop:
+  test.nop:
+    - name: pgsql runs on nodes that hold a Postgres instance only
+{%- endif %}

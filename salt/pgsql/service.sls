@@ -1,0 +1,25 @@
+{#- Patroni, which starts and supervises Postgres. A changed configuration is applied with a
+    reload (SIGHUP): restarting Patroni in place would restart the primary. #}
+
+include:
+  - pgsql.config
+{%- if pillar['pigsty'].get('pg') %}
+
+pgsql-patroni-service-running:
+  service.running:
+    - name: patroni
+    - enable: True
+    - reload: True
+    - require:
+      - file: pgsql-patroni-unit-file-managed
+      - file: pgsql-data-parent-file-directory
+      - file: pgsql-bootstrap-sql-file-managed
+      - file: pgsql-bootstrap-script-file-managed
+    - watch:
+      - file: pgsql-patroni-config-file-managed
+{%- else %}
+
+pgsql-service-test-nop:
+  test.nop:
+    - name: pgsql runs on nodes that hold a Postgres instance only
+{%- endif %}
