@@ -8,16 +8,13 @@ sandbox subnet is refused on the host instead of following the default route out
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from pigsalt.sandbox.layout import GUARD_METRIC, Layout, SandboxNode
 from pigsalt.sandbox.system import (
     ProcStat,
-    create_cgroup,
-    join_cgroups,
-    proc_stat,
     run,
+    spawn_in_cgroup,
 )
 
 # The HTTP server serves the offline repository; it runs with Debian's Python, the
@@ -117,18 +114,7 @@ def http_server_argv(layout: Layout, directory: Path) -> list[str]:
 
 def start_http_server(layout: Layout, directory: Path, log: Path) -> ProcStat:
     """Serve ``directory`` on the bridge address; the server runs in the sandbox cgroup."""
-    cgroups = create_cgroup("http")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            http_server_argv(layout, directory),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=join_cgroups(cgroups),
-        )
-    stat = proc_stat(proc.pid)
+    stat = spawn_in_cgroup("http", http_server_argv(layout, directory), log)
     if stat is None:
         raise RuntimeError("the repository server exited at once")
     return stat

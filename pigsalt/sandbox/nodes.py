@@ -22,11 +22,10 @@ from pigsalt.sandbox.layout import Layout, SandboxNode, SandboxPaths
 from pigsalt.sandbox.system import (
     ProcStat,
     children,
-    create_cgroup,
-    join_cgroups,
     ns_pid,
     proc_stat,
     run,
+    spawn_in_cgroup,
 )
 
 KEYRING_IN_NODE = "/etc/apt/keyrings/pigsalt-archive-keyring.gpg"
@@ -160,18 +159,8 @@ def prepare_root(node: SandboxNode, layout: Layout, root: Path, packages: Packag
 
 def start_node(node: SandboxNode, layout: Layout, paths: SandboxPaths, binds: Sequence[Bind] = ()) -> ProcStat:
     """Start nspawn for ``node`` in the node's own cgroup; return the nspawn process."""
-    cgroups = create_cgroup(node.name)
     log = paths.node_dir(node.name) / "console.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            nspawn_boot_argv(node, layout, paths.node_root(node.name), binds),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=join_cgroups(cgroups),
-        )
-    stat = proc_stat(proc.pid)
+    stat = spawn_in_cgroup(node.name, nspawn_boot_argv(node, layout, paths.node_root(node.name), binds), log)
     if stat is None:
         raise PigsaltError(f"node {node.name}: systemd-nspawn exited at once (see {log})")
     return stat

@@ -200,6 +200,25 @@ def create_cgroup(group: str) -> list[Path]:
     return dirs
 
 
+def spawn_in_cgroup(group: str, argv: Sequence[str], log: Path) -> ProcStat | None:
+    """Start ``argv`` detached, in its own sandbox cgroup ``group``, its output appended to ``log``.
+
+    Returns the process, or None when it exited at once.
+    """
+    cgroups = create_cgroup(group)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=join_cgroups(cgroups),
+        )
+    return proc_stat(proc.pid)
+
+
 def join_cgroups(dirs: Sequence[Path]) -> Callable[[], None]:
     """A ``preexec_fn`` that moves the child into ``dirs`` before it execs."""
     procs = [str(d / "cgroup.procs") for d in dirs]
