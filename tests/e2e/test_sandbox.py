@@ -70,7 +70,14 @@ def test_cut_isolates_a_node_and_heal_restores_it(sandbox: Sandbox) -> None:
         ip = str(sandbox.layout.node(dst).ip)
         return sandbox.run(src, "ping", "-c", "1", "-W", "1", ip).returncode == 0
 
-    assert reaches("node-1", "node-3")
+    def eventually(src: str, dst: str, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not reaches(src, dst):
+            if time.monotonic() >= deadline:
+                return False
+        return True
+
+    assert eventually("node-1", "node-3", 30), "node-3 unreachable before the cut"
     sb.cut("node-3", sandbox.paths)
     try:
         assert not reaches("node-1", "node-3")
@@ -79,10 +86,8 @@ def test_cut_isolates_a_node_and_heal_restores_it(sandbox: Sandbox) -> None:
         assert [n.cut for n in sb.status(sandbox.paths, ask_salt=False).nodes] == [False, False, False, True]
     finally:
         sb.heal("node-3", sandbox.paths)
-    deadline = time.monotonic() + 10
-    while not reaches("node-1", "node-3"):
-        assert time.monotonic() < deadline, "node-3 still unreachable 10 s after heal"
-    assert reaches("node-3", "meta")
+    assert eventually("node-1", "node-3", 30), "node-3 still unreachable 30 s after heal"
+    assert eventually("node-3", "meta", 30), "meta unreachable from node-3 30 s after heal"
 
 
 def test_exec_passes_the_exit_code_through(sandbox: Sandbox) -> None:
