@@ -11,6 +11,16 @@ from pigsalt.errors import PigsaltError
 
 _path = click.Path(file_okay=False, path_type=Path)
 
+# Options the commands share, defined once.
+config_dir_option = click.option(
+    "--config-dir",
+    type=_path,
+    default=master_lib.DEFAULT_CONFIG_DIR,
+    show_default=True,
+    help="Salt's configuration directory.",
+)
+print_option = click.option("--print", "print_only", is_flag=True, help="Show the configuration; write nothing.")
+
 
 @click.group(
     epilog="Examples:\n\n\b\n  pigsalt master setup --print\n  pigsalt master setup --project /srv/pigsalt\n"
@@ -40,13 +50,7 @@ def master() -> None:
     default=None,
     help="Compiled inventory for the ext_pillar (default: <project>/pillar/inventory).",
 )
-@click.option(
-    "--config-dir",
-    type=_path,
-    default=master_lib.DEFAULT_CONFIG_DIR,
-    show_default=True,
-    help="Salt's configuration directory.",
-)
+@config_dir_option
 @click.option(
     "--extensions-dir",
     type=_path,
@@ -55,7 +59,7 @@ def master() -> None:
     help="Where the _modules/_states links for the fileserver go.",
 )
 @click.option("--worker-threads", type=click.IntRange(1, 64), default=None, help="Master worker threads.")
-@click.option("--print", "print_only", is_flag=True, help="Show the configuration; write nothing.")
+@print_option
 def setup(
     project_dir: Path | None,
     inventory_dir: Path | None,
@@ -108,14 +112,8 @@ def setup(
     default=None,
     help="Seconds between the minion's checks whether its key was accepted (Salt's default: 10).",
 )
-@click.option(
-    "--config-dir",
-    type=_path,
-    default=master_lib.DEFAULT_CONFIG_DIR,
-    show_default=True,
-    help="Salt's configuration directory.",
-)
-@click.option("--print", "print_only", is_flag=True, help="Show the configuration; write nothing.")
+@config_dir_option
+@print_option
 def minion_config(
     master_addr: str,
     minion_id: str,
