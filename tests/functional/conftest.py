@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import salt.client
@@ -11,15 +12,12 @@ import salt.config
 from tests.conftest import ROOT
 
 
-@pytest.fixture(scope="session")
-def salt_caller(tmp_path_factory: pytest.TempPathFactory) -> salt.client.Caller:
-    root = tmp_path_factory.mktemp("salt-local")
-    empty_pillar = root / "pillar"
-    empty_pillar.mkdir()
-    opts = salt.config.minion_config(None)
+def local_minion_opts(root: Path, minion_id: str, pillar_dir: Path) -> dict[str, Any]:
+    """Options of a masterless minion under ``root`` that serves the project's salt/ tree."""
+    opts: dict[str, Any] = salt.config.minion_config(None)
     opts.update(
         {
-            "id": "functional",
+            "id": minion_id,
             "root_dir": str(root),
             "cachedir": str(root / "cache"),
             "pki_dir": str(root / "pki"),
@@ -27,11 +25,20 @@ def salt_caller(tmp_path_factory: pytest.TempPathFactory) -> salt.client.Caller:
             "log_file": str(root / "minion.log"),
             "file_client": "local",
             "file_roots": {"base": [str(ROOT / "salt")]},
-            "pillar_roots": {"base": [str(empty_pillar)]},
+            "pillar_roots": {"base": [str(pillar_dir)]},
             "module_dirs": [str(ROOT / "_modules")],
             "states_dirs": [str(ROOT / "_states")],
         }
     )
+    return opts
+
+
+@pytest.fixture(scope="session")
+def salt_caller(tmp_path_factory: pytest.TempPathFactory) -> salt.client.Caller:
+    root = tmp_path_factory.mktemp("salt-local")
+    empty_pillar = root / "pillar"
+    empty_pillar.mkdir()
+    opts = local_minion_opts(root, "functional", empty_pillar)
     return salt.client.Caller(mopts=opts)
 
 

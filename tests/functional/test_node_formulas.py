@@ -25,6 +25,7 @@ import salt.config
 
 from pigsalt.pillar.build import node_pillar
 from tests.conftest import ROOT, copy_example
+from tests.functional.conftest import local_minion_opts
 
 DROPIN = "/etc/systemd/system/chrony.service.d/pigsalt-container.conf"
 PillarOf = Callable[[str, str], dict[str, Any]]
@@ -36,23 +37,8 @@ def child_minion(root: Path, virtual: str) -> salt.client.Caller:
     conf = root / "minion"
     # Static grains beat core grains, but the loader reads them from the config file only.
     conf.write_text(json.dumps({"grains": {"virtual": virtual, "virtual_subtype": ""}}))
-    opts = salt.config.minion_config(None)
-    opts.update(
-        {
-            "id": f"functional-{virtual}",
-            "conf_file": str(conf),
-            "root_dir": str(root),
-            "cachedir": str(root / "cache"),
-            "pki_dir": str(root / "pki"),
-            "sock_dir": str(root / "sock"),
-            "log_file": str(root / "minion.log"),
-            "file_client": "local",
-            "file_roots": {"base": [str(ROOT / "salt")]},
-            "pillar_roots": {"base": [str(root / "pillar")]},
-            "module_dirs": [str(ROOT / "_modules")],
-            "states_dirs": [str(ROOT / "_states")],
-        }
-    )
+    opts = local_minion_opts(root, f"functional-{virtual}", root / "pillar")
+    opts["conf_file"] = str(conf)
     return salt.client.Caller(mopts=opts)
 
 
