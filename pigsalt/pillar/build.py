@@ -48,6 +48,12 @@ def node_pillar(inventory: Path, node: str, secrets_file: Path | None = None) ->
     return compile_node(inv, target, values), loaded
 
 
+def master_pillar(inventory: Path) -> dict[str, Any]:
+    """What the orchestrations read on the master (its own pillar): the clusters to deploy."""
+    inv, _ = open_inventory(inventory)
+    return {"pigsty_master": {"clusters": [c.name for c in inv.clusters]}}
+
+
 def load_secrets(inv: Inventory, inventory: Path, secrets_file: Path | None = None) -> Mapping[str, str]:
     return secret_store.ensure(secrets_file or secret_store.secrets_path(inventory), needed_secrets(inv))
 

@@ -8,6 +8,7 @@ on nodes that run an instance). A node receives only the secrets it uses.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import PurePosixPath
 from typing import Any
 
 from pigsalt.inventory.model import Cluster, Inventory, Node
@@ -235,6 +236,8 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
     c = cluster.vars
     inst = node.instance
     assert inst is not None
+    users = [_user(u, c) for u in sorted(c["pg_users"], key=lambda u: u["name"])]
+    databases = [_database(d, c) for d in sorted(c["pg_databases"], key=lambda d: d["name"])]
     return {
         "cluster": cluster.name,
         "instance": inst.name,
@@ -249,6 +252,9 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
         "version": c["pg_version"],
         "port": c["pg_port"],
         "data": c["pg_data"],
+        # Outside the data directory (which pg_basebackup copies from the primary): each member's
+        # own rules, written by Salt, never by Patroni (it leaves an explicit hba_file alone).
+        "hba_file": str(PurePosixPath(c["pg_data"]).parent / "conf" / "pg_hba.conf"),
         "listen": c["pg_listen"],
         "encoding": c["pg_encoding"],
         "locale": c["pg_locale"],
@@ -272,8 +278,9 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
                 "password": _secret(c, "pg_replication_password", secrets),
             },
         },
-        "users": [_user(u, c) for u in sorted(c["pg_users"], key=lambda u: u["name"])],
-        "databases": [_database(d, c) for d in sorted(c["pg_databases"], key=lambda d: d["name"])],
+        "default_roles": [_user(r, c) for r in derive.DEFAULT_ROLES],
+        "users": users,
+        "databases": databases,
         "hba": memo.get(
             ("hba", cluster.name, str(inst.offline_query)),
             lambda: {
@@ -286,6 +293,10 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
             "port": c["pgbouncer_port"],
             "pool_mode": c["pgbouncer_poolmode"],
             "max_db_conn": c["pgbouncer_max_db_conn"],
+            # Who may log in through Pgbouncer (its auth_file): the monitor (SHOW commands for
+            # the exporter) and every user with `pgbouncer: true`.
+            "auth_users": sorted({c["pg_monitor_username"], *(u["name"] for u in users if u["pgbouncer"])}),
+            "databases": [{"name": d["name"], "pool_mode": d["pool_mode"]} for d in databases if d["pgbouncer"]],
         },
         "haproxy": {
             "enabled": c["haproxy_enabled"],

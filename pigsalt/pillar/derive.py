@@ -44,6 +44,24 @@ DEFAULT_SERVICES: tuple[Mapping[str, Any], ...] = (
     },
 )
 
+# Pigsty's default roles, created (NOLOGIN) before the business users that are granted them.
+DEFAULT_ROLES: tuple[Mapping[str, Any], ...] = (
+    {"name": "dbrole_readonly", "login": False, "comment": "role for global read-only access"},
+    {"name": "dbrole_offline", "login": False, "comment": "role for restricted read-only access"},
+    {
+        "name": "dbrole_readwrite",
+        "login": False,
+        "roles": ["dbrole_readonly"],
+        "comment": "role for global read-write access",
+    },
+    {
+        "name": "dbrole_admin",
+        "login": False,
+        "roles": ["pg_monitor", "dbrole_readwrite"],
+        "comment": "role for object creation",
+    },
+)
+
 ADDR_ALIASES: Mapping[str, tuple[str, ...]] = {
     "localhost": ("127.0.0.1/32", "::1/128"),
     "intra": ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"),

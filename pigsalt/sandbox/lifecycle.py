@@ -155,7 +155,9 @@ def _up(layout: Layout, paths: SandboxPaths, project: Path, inventory: Path, pro
         run(nodes.mount_overlay_argv(node, image, paths))
         root = paths.node_root(node.name)
         nodes.prepare_root(node, layout, root, packages)
-        binds = _master_binds(project, inventory, packages, paths, root) if node.name == layout.master else []
+        binds = _wheel_binds(packages)
+        if node.name == layout.master:
+            binds += _master_binds(project, inventory, packages, paths, root)
         started = nodes.start_node(node, layout, paths, binds)
         state.nodes[node.name] = ProcRef(started.pid, started.starttime)
         save_state(paths, state)
@@ -175,6 +177,8 @@ def _up(layout: Layout, paths: SandboxPaths, project: Path, inventory: Path, pro
     salt.start_master(master_leader)
     for node in layout.nodes:
         nodes.wait_booted(node, state.leaders[node.name])
+        if node.name != layout.master:
+            salt.install_pigsalt(state.leaders[node.name], packages.pigsalt_wheel.name)
 
     progress("accepting minion keys by fingerprint")
     accepted = salt.accept_keys(
@@ -211,9 +215,16 @@ def _master_binds(
         (root / salt.INVENTORY_IN_MASTER.lstrip("/")).mkdir(parents=True, exist_ok=True)
     # The whole offline repository, where a real meta node keeps it (the infra formula serves it).
     binds.append(nodes.Bind(packages.path, salt.REPO_IN_MASTER))
-    binds.append(nodes.Bind(packages.pypi_dir, salt.PYPI_IN_MASTER))
-    binds.append(nodes.Bind(packages.pigsalt_wheel.parent, salt.WHEEL_IN_MASTER))
     return binds
+
+
+def _wheel_binds(packages: PackageSource) -> list[nodes.Bind]:
+    """The wheelhouse and pigsalt's wheel, read-only, in every node: the minions' modules
+    import pigsalt's helpers, so pigsalt sits in every node's Salt venv (docs/install.md)."""
+    return [
+        nodes.Bind(packages.pypi_dir, salt.PYPI_IN_NODE),
+        nodes.Bind(packages.pigsalt_wheel.parent, salt.WHEEL_IN_NODE),
+    ]
 
 
 def _wait_port(layout: Layout, timeout: float) -> None:

@@ -28,9 +28,9 @@ from pigsalt.sandbox.nodes import node_run
 # Where the master node sees the project and the repository (bind mounts).
 PROJECT_IN_MASTER = "/srv/pigsalt/project"
 INVENTORY_IN_MASTER = "/srv/pigsalt/inventory"
-PYPI_IN_MASTER = "/srv/pigsalt/pypi"
+PYPI_IN_NODE = "/srv/pigsalt/pypi"
 REPO_IN_MASTER = "/var/lib/pigsalt/repo"
-WHEEL_IN_MASTER = "/srv/pigsalt/wheel"
+WHEEL_IN_NODE = "/srv/pigsalt/wheel"
 MASTER_WORKER_THREADS = 2
 
 MASTER_PKI = Path("etc/salt/pki/master")
@@ -120,7 +120,7 @@ def parse_ping(text: str) -> set[str]:
 
 
 def install_pigsalt(leader: int, wheel_name: str) -> None:
-    """pigsalt into the master's Salt venv, so Salt finds its ext_pillar entry point."""
+    """pigsalt into a node's Salt venv: the master's ext_pillar, every minion's modules."""
     node_run(
         leader,
         [
@@ -130,8 +130,8 @@ def install_pigsalt(leader: int, wheel_name: str) -> None:
             "--no-index",
             "--disable-pip-version-check",
             "--find-links",
-            PYPI_IN_MASTER,
-            f"{WHEEL_IN_MASTER}/{wheel_name}",
+            PYPI_IN_NODE,
+            f"{WHEEL_IN_NODE}/{wheel_name}",
         ],
         timeout=300,
     )

@@ -37,3 +37,13 @@ def test_an_invalid_inventory_fails_the_pillar(ext_pillar, sandbox_inventory: Pa
     sandbox_inventory.write_text(text)
     with pytest.raises(RuntimeError, match=r"needs exactly one pg_role: primary"):
         ext_pillar("node-1", {}, inventory=str(sandbox_inventory))
+
+
+def test_the_masters_own_pillar_lists_the_clusters(tmp_path: Path, sandbox_inventory: Path):
+    opts = salt.config.master_config(None)
+    opts.update({"cachedir": str(tmp_path / "cache"), "extension_modules": str(tmp_path / "ext"), "id": "meta_master"})
+    pillar = salt.loader.pillars(opts, {})["pigsalt"]
+    assert pillar("meta_master", {}, inventory=str(sandbox_inventory)) == {
+        "pigsty_master": {"clusters": ["pg-meta", "pg-test"]}
+    }
+    assert pillar("stranger", {}, inventory=str(sandbox_inventory)) == {}
