@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 import pigsalt.sandbox as sb
 from pigsalt.cli.inventory import default_inventory_text
 from pigsalt.inventory.model import open_inventory
 from pigsalt.pillar.build import build
 from pigsalt.sandbox.layout import SandboxPaths, layout_from_inventory
+from pigsalt.sandbox.nodes import node_env
 
 KEEP_ENV = "PIGSALT_KEEP_SANDBOX"
 # Runs last: it takes the sandbox down.
@@ -77,10 +79,15 @@ class Sandbox:
             sb.up(self.layout, paths=self.paths, inventory_dir=self.inventory_dir)
 
     def run(
-        self, node: str, *command: str, check: bool = False, timeout: float = 120
+        self, node: str, *command: str, check: bool = False, timeout: float = 120, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``command`` inside ``node``."""
-        return sb.node_run(sb.leader(node, self.paths), list(command), check=check, timeout=timeout)
+        """Run ``command`` inside ``node`` (``env``: its whole environment, e.g. a PGPASSWORD)."""
+        environment = {**node_env(), **env} if env else None
+        return sb.node_run(sb.leader(node, self.paths), list(command), check=check, timeout=timeout, env=environment)
+
+    def secrets(self) -> dict[str, str]:
+        """The generated passwords of the inventory (pillar/inventory/secrets.yml)."""
+        return dict(yaml.safe_load((self.inventory_dir / "secrets.yml").read_text()) or {})
 
     def salt(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         """``salt ARGS`` on the master node."""

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 import urllib.error
 import urllib.request
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import psycopg
 import pytest
+import yaml
 
 from tests.e2e.conftest import Sandbox
 from tests.e2e.orch import OrchRun, run_orch
@@ -16,6 +23,10 @@ pytestmark = pytest.mark.e2e
 CLUSTER = "pg-test"
 PILLAR = json.dumps({"pg_cluster": CLUSTER})
 MEMBERS = {"node-1": "10.10.10.11", "node-2": "10.10.10.12", "node-3": "10.10.10.13"}
+VIP = "10.10.10.3"
+# The business user of the default inventory (pg_users of pg-test).
+USER = {"user": "test", "password": "test", "dbname": "test"}
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +85,188 @@ def test_patroni_config_is_private(sandbox: Sandbox, deployed: OrchRun) -> None:
         assert mode == "600 postgres", (node, mode)
 
 
+def _connect(host: str, port: int, **kwargs: Any) -> psycopg.Connection[Any]:
+    """A connection from the host (10.10.10.1), as an application outside the cluster makes it."""
+    params = {**USER, **kwargs}
+    return psycopg.connect(host=host, port=port, connect_timeout=10, autocommit=True, **params)
+
+
+def _query(host: str, port: int, sql: str, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+    with _connect(host, port, **kwargs) as conn:
+        return conn.execute(sql, args or None).fetchall()
+
+
+def _eventually(probe: Callable[[], T], accept: Callable[[T], bool], timeout: float = 30) -> T:
+    """``probe()`` until ``accept`` holds (replication, health checks); the last value otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if accept(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.5)
+
+
+def test_a_row_written_through_5433_of_every_member_is_read_through_5434_of_every_member(
+    sandbox: Sandbox, deployed: OrchRun
+) -> None:
+    _query(MEMBERS["node-1"], 5433, "CREATE TABLE IF NOT EXISTS e2e_rows (id text PRIMARY KEY, via text)")
+    written = {}
+    for node, ip in MEMBERS.items():
+        marker = f"{node}-{uuid.uuid4().hex[:8]}"
+        rows = _query(ip, 5433, "INSERT INTO e2e_rows VALUES (%s, %s) RETURNING pg_is_in_recovery()", marker, node)
+        assert rows == [(False,)], f"5433 of {node} did not reach the primary: {rows}"
+        written[marker] = node
+    for node, ip in MEMBERS.items():
+        for marker in written:
+            seen = _eventually(
+                lambda ip=ip, marker=marker: _query(ip, 5434, "SELECT via FROM e2e_rows WHERE id = %s", marker),
+                lambda rows: bool(rows),
+            )
+            assert seen == [(written[marker],)], f"row {marker} not read back through 5434 of {node}"
+
+
+def test_5434_reads_on_replicas(sandbox: Sandbox, deployed: OrchRun) -> None:
+    for node, ip in MEMBERS.items():
+        assert _query(ip, 5434, "SELECT pg_is_in_recovery()") == [(True,)], f"5434 of {node} reached the primary"
+
+
+def test_5436_reaches_the_primarys_postgres_directly(sandbox: Sandbox, deployed: OrchRun) -> None:
+    for node, ip in MEMBERS.items():
+        rows = _query(ip, 5436, "SELECT host(inet_server_addr()), inet_server_port(), pg_is_in_recovery()")
+        assert rows == [(MEMBERS["node-1"], 5432, False)], f"5436 of {node}: {rows}"
+
+
+def test_5438_reaches_the_offline_instance(sandbox: Sandbox, deployed: OrchRun) -> None:
+    for node, ip in MEMBERS.items():
+        rows = _query(ip, 5438, "SELECT host(inet_server_addr()), inet_server_port(), pg_is_in_recovery()")
+        assert rows == [(MEMBERS["node-3"], 5432, True)], f"5438 of {node}: {rows}"
+
+
+def test_the_vip_sits_on_the_primary_and_answers(sandbox: Sandbox, deployed: OrchRun) -> None:
+    holders = [n for n in MEMBERS if VIP in sandbox.run(n, "ip", "-4", "-o", "addr", "show").stdout]
+    assert holders == ["node-1"], f"VIP {VIP} held by {holders}"
+    for port in (5432, 5433):
+        assert _query(VIP, port, "SELECT pg_is_in_recovery()") == [(False,)], f"VIP:{port}"
+
+
+def test_replicas_stream_with_lag_near_zero(sandbox: Sandbox, deployed: OrchRun) -> None:
+    sql = (
+        "SELECT application_name || ' ' || pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint"
+        " FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1"
+    )
+
+    def lags() -> dict[str, int]:
+        out = sandbox.run("node-1", "runuser", "-u", "postgres", "--", "psql", "-Atc", sql).stdout.split("\n")
+        return {line.split()[0]: int(line.split()[1]) for line in out if line.strip()}
+
+    found = _eventually(lags, lambda found: len(found) == 2 and max(found.values()) < 1024 * 1024)
+    assert sorted(found) == ["pg-test-2", "pg-test-3"], found
+    assert max(found.values()) < 1024 * 1024, f"replay lag in bytes: {found}"
+
+
+def test_the_business_user_logs_in_with_scram_through_pgbouncer(sandbox: Sandbox, deployed: OrchRun) -> None:
+    for ip in MEMBERS.values():
+        # require_auth: libpq refuses any other method (md5, password, trust) the server asks for.
+        rows = _query(ip, 6432, "SELECT current_user", require_auth="scram-sha-256")
+        assert rows == [("test",)]
+        with pytest.raises(psycopg.OperationalError, match="authentication failed"):
+            _connect(ip, 6432, password="not-the-password")
+
+
+def test_an_address_the_hba_does_not_allow_is_refused(sandbox: Sandbox, deployed: OrchRun) -> None:
+    # The admin user may connect from meta and the members only; the host (10.10.10.1) is neither.
+    admin = yaml.safe_load((sandbox.inventory_dir / "secrets.yml").read_text())["pg_admin_password"]
+    with pytest.raises(psycopg.OperationalError, match=r"no pg_hba.conf entry for host \"10.10.10.1\""):
+        _connect(MEMBERS["node-1"], 5432, user="dbuser_dba", password=admin, dbname="postgres")
+
+
+def test_the_monitor_user_reads_statistics_but_cannot_write(sandbox: Sandbox, deployed: OrchRun) -> None:
+    env = {"PGPASSWORD": sandbox.secrets()["pg_monitor_password"]}
+    psql = ["psql", "-h", "127.0.0.1", "-U", "dbuser_monitor", "-d", "test", "-Atc"]
+    read = sandbox.run("node-1", *psql, "SELECT count(*) > 0 FROM pg_stat_activity", env=env)
+    assert (read.returncode, read.stdout.strip()) == (0, "t"), read.stderr
+    write = sandbox.run("node-1", *psql, "INSERT INTO e2e_rows VALUES ('monitor', 'monitor')", env=env)
+    assert write.returncode != 0 and "permission denied" in write.stderr, (write.stdout, write.stderr)
+
+
+def test_no_password_in_job_output_logs_or_world_readable_files(sandbox: Sandbox, deployed: OrchRun) -> None:
+    secrets = sorted(v for k, v in sandbox.secrets().items() if k != "grafana_admin_password")
+    assert all(len(s) >= 12 for s in secrets), "generated passwords are long random strings"
+    leaked = [k for k, v in sandbox.secrets().items() if v in deployed.raw]
+    assert leaked == [], f"in pigsty.cluster's output: {leaked}"
+    pattern = "|".join(re.escape(s) for s in secrets)
+    for node in ("meta", *MEMBERS):
+        # Salt's logs and the master's job cache (each job's returns).
+        logs = sandbox.run(
+            node,
+            "sh",
+            "-c",
+            'grep -rlE -e "$P" /var/log/salt /var/cache/salt/master/jobs 2>/dev/null',
+            env={"P": pattern},
+        )
+        assert logs.stdout.strip() == "", f"{node}: passwords in {logs.stdout.split()}"
+        # Every file anyone may read, outside /proc, /sys, /dev and the offline repository.
+        world = sandbox.run(
+            node,
+            "sh",
+            "-c",
+            "find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path /var/lib/pigsalt/repo \\) -prune"
+            ' -o -type f -perm -o+r -size -4M -print0 | xargs -0 -r grep -lE -e "$P" 2>/dev/null',
+            env={"P": pattern},
+            timeout=300,
+        )
+        assert world.stdout.strip() == "", f"{node}: world-readable files with a password: {world.stdout.split()}"
+
+
 def test_second_run_changes_nothing(sandbox: Sandbox, deployed: OrchRun) -> None:
     again = run_orch(sandbox, "pigsty.cluster", pillar=PILLAR)
     assert again.ok, again.failed
     assert again.changed == [], f"pigsty.cluster changed on its second run: {again.changed}"
+
+
+def _postmaster_starts(sandbox: Sandbox) -> dict[str, str]:
+    sql = "SELECT pg_postmaster_start_time()"
+    return {n: sandbox.run(n, "runuser", "-u", "postgres", "--", "psql", "-Atc", sql).stdout.strip() for n in MEMBERS}
+
+
+def _pgbouncer_pids(sandbox: Sandbox) -> dict[str, str]:
+    return {n: sandbox.run(n, "systemctl", "show", "-P", "MainPID", "pgbouncer").stdout.strip() for n in MEMBERS}
+
+
+def test_a_user_database_and_hba_rule_added_in_the_pillar_apply_online(sandbox: Sandbox, deployed: OrchRun) -> None:
+    cluster_file = sandbox.inventory_dir / "clusters" / f"{CLUSTER}.yml"
+    original = cluster_file.read_text()
+    spec = yaml.safe_load(original)
+    cvars = spec[CLUSTER]["vars"]
+    cvars["pg_users"] = [
+        *cvars["pg_users"],
+        {"name": "dbuser_e2e", "password": "E2e.Pass.Word", "pgbouncer": True, "roles": ["dbrole_readwrite"]},
+    ]
+    cvars["pg_databases"] = [*cvars["pg_databases"], {"name": "e2e", "owner": "dbuser_e2e"}]
+    # A deny rule ordered before the business users' rules: the new user may not connect to
+    # Postgres directly from the host, only through the services (Pgbouncer connects locally).
+    cvars["pg_hba_rules_extra"] = [
+        {"user": "dbuser_e2e", "db": "all", "addr": "10.10.10.1/32", "auth": "deny", "order": 50, "title": "e2e"}
+    ]
+    before = (_postmaster_starts(sandbox), _pgbouncer_pids(sandbox))
+    assert all(before[0].values()) and all(before[1].values()), before
+    cluster_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    try:
+        run = run_orch(sandbox, "pigsty.cluster", pillar=PILLAR)
+        assert run.ok, run.failed
+        for ip in MEMBERS.values():
+            rows = _query(
+                ip,
+                5433,
+                "SELECT current_user, current_database()",
+                user="dbuser_e2e",
+                password="E2e.Pass.Word",
+                dbname="e2e",
+                require_auth="scram-sha-256",
+            )
+            assert rows == [("dbuser_e2e", "e2e")]
+        with pytest.raises(psycopg.OperationalError, match=r"pg_hba\.conf rejects connection"):
+            _connect(MEMBERS["node-1"], 5432, user="dbuser_e2e", password="E2e.Pass.Word", dbname="e2e")
+        assert (_postmaster_starts(sandbox), _pgbouncer_pids(sandbox)) == before, "Postgres or Pgbouncer restarted"
+    finally:
+        cluster_file.write_text(original)

@@ -1,0 +1,257 @@
+"""Execution module ``patroni``: this node's Patroni, through its REST API.
+
+A thin layer over ``pigsalt.agent.patroni``: it reads the address and the REST credentials
+from the ``pigsty`` pillar, calls the typed client and turns its errors into
+``CommandExecutionError``. Reads go out without credentials; restart, reload, switchover and
+configuration changes carry them. No return value or message holds the password.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from salt.exceptions import CommandExecutionError
+
+try:
+    # Imported as modules, not functions: Salt would publish an imported function as ours.
+    from pigsalt.agent import AgentError
+    from pigsalt.agent import patroni as agent
+except ImportError as err:
+    _MISSING: str | None = str(err)
+else:
+    _MISSING = None
+
+__virtualname__ = "patroni"
+
+log = logging.getLogger(__name__)
+
+
+def __virtual__() -> str | tuple[bool, str]:
+    if _MISSING is not None:
+        return False, f"the pigsalt package is not importable in the minion's Python: {_MISSING}"
+    return __virtualname__
+
+
+def _pg() -> dict[str, Any]:
+    pg = (__pillar__.get("pigsty") or {}).get("pg")  # type: ignore[name-defined]  # noqa: F821
+    if not pg:
+        raise CommandExecutionError("this node holds no Postgres instance")
+    return dict(pg)
+
+
+def _client() -> agent.PatroniClient:
+    patroni = _pg()["patroni"]
+    node = __pillar__["pigsty"]["node"]  # type: ignore[name-defined]  # noqa: F821
+    return agent.PatroniClient(
+        f"http://{node['ip']}:{patroni['port']}", patroni.get("username"), patroni.get("password")
+    )
+
+
+def status() -> dict[str, Any]:
+    """This node as its Patroni sees it: name, role, state, pending_restart, timeline,
+    postmaster_start_time, server_version.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg-test-1 patroni.status
+    """
+    try:
+        return dataclasses.asdict(_client().node())
+    except AgentError as err:
+        raise CommandExecutionError(str(err)) from err
+
+
+def role() -> str:
+    """This node's Postgres role: ``primary``, ``replica``, ``standby_leader`` (or Patroni's word for
+    a transient role, such as ``demoted``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg-test-1 patroni.role
+    """
+    return str(status()["role"])
+
+
+def hba_role() -> str:
+    """The role whose HBA rules apply to this node now: ``primary`` (primary or standby leader) or
+    ``replica``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'roles:pgsql' patroni.hba_role
+    """
+    return agent.role_for_hba(role())
+
+
+def cluster() -> dict[str, Any]:
+    """The cluster as the DCS describes it: ``{"leader": name or None, "members": [...]}``, each
+    member with name, role, state, host, port, lag (bytes, None when unknown), timeline and
+    pending_restart.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg-test-1 patroni.cluster
+    """
+    try:
+        found = _client().cluster()
+    except AgentError as err:
+        raise CommandExecutionError(str(err)) from err
+    return {"leader": found.leader, "members": [dataclasses.asdict(m) for m in found.members]}
+
+
+def leader() -> str:
+    """The name of the member holding the leader lock; an error when there is none.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg-test-1 patroni.leader
+    """
+    name = cluster()["leader"]
+    if name is None:
+        raise CommandExecutionError("the cluster has no leader")
+    return str(name)
+
+
+def is_leader() -> bool:
+    """Whether this node (the pillar's instance) holds the leader lock.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'roles:pgsql' patroni.is_leader
+    """
+    instance = _pg()["instance"]
+    return bool(cluster()["leader"] == instance)
+
+
+def members() -> list[dict[str, Any]]:
+    """The cluster's members, as in ``patroni.cluster``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg-test-1 patroni.members
+    """
+    return list(cluster()["members"])
+
+
+def pending_restart() -> bool:
+    """Whether Postgres on this node waits for a restart to apply a changed parameter.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G 'roles:pgsql' patroni.pending_restart
+    """
+    return bool(status()["pending_restart"])
+
+
+def reload() -> dict[str, Any]:
+    """Have Patroni re-read its configuration file and reload Postgres: ``{"reloaded": True}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg-test-1 patroni.reload
+    """
+    try:
+        _client().reload()
+    except AgentError as err:
+        raise CommandExecutionError(str(err)) from err
+    return {"reloaded": True}
+
+
+def restart(pending: bool = False, timeout: float = 120) -> dict[str, Any]:
+    """Restart Postgres on this node through Patroni, and wait for it (up to ``timeout`` seconds).
+
+    With ``pending=True`` the restart happens only if one is pending: ``{"restarted": False}``
+    when none is, ``{"restarted": True}`` otherwise.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg-test-2 patroni.restart
+        salt -G 'roles:pgsql' patroni.restart pending=True
+    """
+    client = _client()
+    try:
+        if pending and not client.node().pending_restart:
+            return {"restarted": False}
+        client.restart(pending_only=bool(pending), timeout=float(timeout))
+    except AgentError as err:
+        raise CommandExecutionError(str(err)) from err
+    return {"restarted": True}
+
+
+def switchover(candidate: str | None = None, timeout: float = 120) -> dict[str, Any]:
+    """Hand the leader lock to ``candidate`` (Patroni picks the best replica when not given), then
+    wait up to ``timeout`` seconds for the new leader to run: ``{"old": name, "new": name}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg-test-1 patroni.switchover
+        salt pg-test-1 patroni.switchover candidate=pg-test-2 timeout=60
+    """
+    client = _client()
+    try:
+        old = client.cluster().leader
+        if old is None:
+            raise CommandExecutionError("the cluster has no leader to switch over from")
+        message = client.switchover(old, candidate)
+        log.info("patroni.switchover from %s: %s", old, message)
+        new = client.wait_leader(expect=candidate, not_=old, timeout=float(timeout))
+    except AgentError as err:
+        raise CommandExecutionError(str(err)) from err
+    return {"old": old, "new": new}
+
+
+def config() -> dict[str, Any]:
+    """The cluster's dynamic configuration, as stored in the DCS.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg-test-1 patroni.config
+    """
+    try:
+        return _client().config()
+    except AgentError as err:
+        raise CommandExecutionError(str(err)) from err
+
+
+def patch_config(changes: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``changes`` into the cluster's dynamic configuration (a ``null`` value removes a key);
+    returns the new configuration.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg-test-1 patroni.patch_config '{"loop_wait": 10, "postgresql": {"parameters": {"work_mem": "8MB"}}}'
+    """
+    if not isinstance(changes, dict) or not changes:
+        raise CommandExecutionError("changes must be a non-empty mapping")
+    try:
+        return _client().patch_config(changes)
+    except AgentError as err:
+        raise CommandExecutionError(str(err)) from err
