@@ -1,0 +1,306 @@
+"""State module ``pigsalt_hba``: an HBA file holding the rules of this instance's current role.
+
+The inventory compiles one list of rules per role (``primary``, ``replica``); which one applies
+is asked of Patroni each time (``patroni.hba_role``), so after a failover the next run writes the
+new primary's rules. Before Patroni first answers (first bootstrap) ``fallback_role`` is used.
+
+Postgres: the new file is checked by Postgres itself (``pg_hba_file_rules`` parses the file on
+disk) before ``pg_reload_conf()``; a file with errors is put back as it was and the state fails
+naming the line. Pgbouncer: the file is written, then ``RELOAD``. Nothing is ever restarted; a
+server that is not running reads the file when it starts.
+
+.. code-block:: yaml
+
+    pgsql-hba-managed:
+      pigsalt_hba.managed:
+        - name: /pg/data/pg_hba.conf
+        - kind: postgres
+        - rules: {primary: [...], replica: [...]}
+        - fallback_role: replica
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from salt.exceptions import CommandExecutionError
+
+try:
+    # Modules, not functions: Salt would publish an imported function as a state of ours.
+    from pigsalt.agent import AgentError
+    from pigsalt.agent import sql as agent_sql
+except ImportError as err:
+    _MISSING: str | None = str(err)
+else:
+    _MISSING = None
+
+__virtualname__ = "pigsalt_hba"
+
+HEADER = "# Managed by Salt (pigsalt_hba) for role {role}: edit the inventory, not this file."
+KINDS = ("postgres", "pgbouncer")
+MODE = 0o600
+PSQL_TIMEOUT = 60
+PSQL_CANNOT_CONNECT = 2  # psql's exit code when the server does not answer
+_HEADER_ROLE = re.compile(r"^# Managed by Salt \(pigsalt_hba\) for role (\S+):")
+# What the pgbouncer execution module's error says when nothing listens on the admin socket.
+_NOT_LISTENING = re.compile(r"No such file or directory|Connection refused")
+
+
+def __virtual__() -> str | tuple[bool, str]:
+    if _MISSING is not None:
+        return False, f"the pigsalt package is not importable in the minion's Python: {_MISSING}"
+    return __virtualname__
+
+
+# --- the file --------------------------------------------------------------------------------
+
+
+class _File(NamedTuple):
+    """A file as found on disk: content, mode and owner (all None when absent).
+
+    A NamedTuple: a dataclass needs its module in ``sys.modules``, and a module loaded from its
+    file path (as the unit tests do) is not there.
+    """
+
+    data: bytes | None
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+
+    @classmethod
+    def read(cls, path: Path) -> _File:
+        try:
+            data = path.read_bytes()
+            info = path.stat()
+        except FileNotFoundError:
+            return cls(None)
+        return cls(data, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
+
+    @property
+    def text(self) -> str | None:
+        return None if self.data is None else self.data.decode("utf-8", errors="replace")
+
+
+def _write(path: Path, data: bytes, mode: int, uid: int, gid: int) -> None:
+    """Replace ``path`` atomically: a temp file beside it, mode and owner set, fsync, rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        os.fchown(fd, uid, gid)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _restore(path: Path, old: _File) -> None:
+    """Put ``old`` back (or remove ``path`` if there was no file)."""
+    if old.data is None:
+        path.unlink(missing_ok=True)
+        return
+    assert old.mode is not None and old.uid is not None and old.gid is not None
+    _write(path, old.data, old.mode, old.uid, old.gid)
+
+
+def _rules(text: str | None) -> list[str]:
+    """The rule lines of an HBA file (neither blank nor comments), spaces between fields collapsed."""
+    lines = (" ".join(line.split()) for line in (text or "").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _comments(text: str | None) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip().startswith("#")]
+
+
+def _header_role(text: str | None) -> str | None:
+    match = _HEADER_ROLE.match(text or "")
+    return match.group(1) if match else None
+
+
+def _owner_name(uid: int, gid: int) -> str:
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = str(gid)
+    return f"{user}:{group}"
+
+
+def _diff(old: _File, new_text: str, role: str, uid: int, gid: int) -> dict[str, dict[str, Any]]:
+    """What differs: ``exists``, ``role`` (named in the header), ``rules``, ``comments`` or ``layout``,
+    ``mode``, ``owner``."""
+    diff: dict[str, dict[str, Any]] = {}
+    if old.data is None:
+        diff["exists"] = {"old": False, "new": True}
+    elif old.data != new_text.encode("utf-8"):
+        if _header_role(old.text) != role:
+            diff["role"] = {"old": _header_role(old.text), "new": role}
+        if _rules(old.text) != _rules(new_text):
+            diff["rules"] = {"old": _rules(old.text), "new": _rules(new_text)}
+        if not diff and _comments(old.text) != _comments(new_text):
+            diff["comments"] = {"old": _comments(old.text), "new": _comments(new_text)}
+        if not diff:
+            diff["layout"] = {"old": "not as pigsalt writes it", "new": "one rule per line"}
+    if old.data is None:
+        diff["rules"] = {"old": [], "new": _rules(new_text)}
+    else:
+        if old.mode != MODE:
+            diff["mode"] = {"old": f"{old.mode:04o}", "new": f"{MODE:04o}"}
+        if (old.uid, old.gid) != (uid, gid):
+            assert old.uid is not None and old.gid is not None
+            diff["owner"] = {"old": _owner_name(old.uid, old.gid), "new": _owner_name(uid, gid)}
+    return diff
+
+
+# --- applying --------------------------------------------------------------------------------
+
+
+class _Failed(Exception):
+    pass
+
+
+def _psql(script: str, dbsu: str, port: int) -> dict[str, Any]:
+    return dict(
+        __salt__["cmd.run_all"](  # type: ignore[name-defined]  # noqa: F821
+            agent_sql.psql_argv(agent_sql.MAINTENANCE_DB, int(port)),
+            runas=dbsu,
+            stdin=script,
+            python_shell=False,
+            timeout=PSQL_TIMEOUT,
+            output_loglevel="quiet",
+        )
+    )
+
+
+def _stderr(done: dict[str, Any]) -> str:
+    return (done.get("stderr") or "").strip() or f"psql exited {done['retcode']}"
+
+
+def _apply_postgres(path: Path, old: _File, new_text: str, dbsu: str, port: int) -> str:
+    """Check the file just written with Postgres, then reload; what happened, for the comment.
+
+    Raises ``_Failed`` (after putting ``old`` back) when Postgres finds errors in it.
+    """
+    done = _psql(agent_sql.read_hba_sql(), dbsu, port)
+    if done["retcode"] == PSQL_CANNOT_CONNECT:
+        return "written; Postgres is not running, it reads the file when it starts"
+    if done["retcode"] != 0:
+        _restore(path, old)
+        raise _Failed(f"cannot check the new file, the previous one is back: {_stderr(done)}")
+    try:
+        (found,) = agent_sql.parse_rows(done["stdout"])
+    except (AgentError, ValueError) as err:
+        _restore(path, old)
+        raise _Failed(f"cannot check the new file, the previous one is back: {err}") from err
+    if os.path.realpath(found["hba_file"]) != os.path.realpath(path):
+        _restore(path, old)
+        raise _Failed(f"Postgres reads its HBA rules from {found['hba_file']}, not from this file; nothing changed")
+    if found["errors"]:
+        _restore(path, old)
+        lines = new_text.splitlines()
+        errors = "; ".join(
+            f"line {e['line_number']} ({lines[e['line_number'] - 1] if 0 < e['line_number'] <= len(lines) else '?'}): "
+            f"{e['error']}"
+            for e in found["errors"]
+        )
+        raise _Failed(f"Postgres rejects the new rules, the previous file is back: {errors}")
+    done = _psql(agent_sql.RELOAD_SQL, dbsu, port)
+    if done["retcode"] != 0:
+        raise _Failed(f"written and checked, but pg_reload_conf() failed: {_stderr(done)}")
+    return "written, checked by Postgres and reloaded"
+
+
+def _apply_pgbouncer() -> str:
+    try:
+        __salt__["pgbouncer.reload"]()  # type: ignore[name-defined]  # noqa: F821
+    except CommandExecutionError as err:
+        if _NOT_LISTENING.search(str(err)):
+            return "written; pgbouncer is not running, it reads the file when it starts"
+        raise _Failed(f"written, but pgbouncer did not reload: {err}") from err
+    return "written and pgbouncer reloaded"
+
+
+def managed(
+    name: str,
+    rules: dict[str, list[str]],
+    kind: str,
+    fallback_role: str = "primary",
+    user: str = "postgres",
+    group: str = "postgres",
+    dbsu: str = "postgres",
+    port: int = 5432,
+) -> dict[str, Any]:
+    """HBA file ``name`` holds ``rules[role]`` for this instance's current role, and is in effect.
+
+    ``kind`` is ``postgres`` (checked with ``pg_hba_file_rules``, then ``pg_reload_conf()`` as
+    ``dbsu`` on ``port``) or ``pgbouncer`` (``pgbouncer.reload``). The file is mode 0600, owned
+    by ``user``:``group``.
+    """
+    ret: dict[str, Any] = {"name": name, "changes": {}, "result": False, "comment": ""}
+    path = Path(name)
+    if kind not in KINDS:
+        ret["comment"] = f"{name}: kind must be one of {', '.join(KINDS)}, not {kind!r}"
+        return ret
+    try:
+        role = str(__salt__["patroni.hba_role"]())  # type: ignore[name-defined]  # noqa: F821
+        whence = f"role {role}"
+    except CommandExecutionError as err:
+        role = fallback_role
+        whence = f"role {role} (the fallback: Patroni does not answer: {err})"
+    lines = rules.get(role)
+    if lines is None:
+        ret["comment"] = f"{name}: the inventory has no {kind} HBA rules for role {role}"
+        return ret
+    bad = [line for line in lines if not isinstance(line, str) or "\n" in line or "\r" in line]
+    if bad:
+        ret["comment"] = f"{name}: HBA rules must be single lines: {bad!r}"
+        return ret
+    try:
+        uid, gid = pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
+    except KeyError as err:
+        ret["comment"] = f"{name}: no such user or group: {err}"
+        return ret
+    new_text = "\n".join([HEADER.format(role=role), *lines]) + "\n"
+    old = _File.read(path)
+    diff = _diff(old, new_text, role, uid, gid)
+    if not diff:
+        ret["result"] = True
+        ret["comment"] = f"{name}: already in the desired state for {whence}"
+        return ret
+    if __opts__["test"]:  # type: ignore[name-defined]  # noqa: F821
+        ret["result"] = None
+        ret["changes"] = diff
+        ret["comment"] = f"{name}: would write the rules for {whence}"
+        return ret
+    try:
+        _write(path, new_text.encode("utf-8"), MODE, uid, gid)
+        done = _apply_postgres(path, old, new_text, dbsu, port) if kind == "postgres" else _apply_pgbouncer()
+    except _Failed as err:
+        ret["comment"] = f"{name}: {err}"
+        ret["changes"] = diff if _File.read(path).data != old.data else {}
+        return ret
+    except OSError as err:
+        ret["comment"] = f"{name}: cannot write: {err}"
+        return ret
+    ret["changes"] = diff
+    left = _diff(_File.read(path), new_text, role, uid, gid)
+    if left:
+        ret["comment"] = f"{name}: still differs after writing: {', '.join(sorted(left))}"
+        return ret
+    ret["result"] = True
+    ret["comment"] = f"{name}: {done}; rules for {whence}"
+    return ret

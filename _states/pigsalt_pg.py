@@ -1,0 +1,228 @@
+"""State module ``pigsalt_pg``: Postgres roles and databases as the inventory describes them.
+
+Both states act only on the instance Patroni says is the leader: every member runs them, the
+replicas report that they are replicas and change nothing, so the roles and databases land on
+the current primary whichever member it is (never on the inventory's idea of the primary).
+
+On the leader they follow the four steps: read (``psql`` as the database superuser over the
+Unix socket, the SQL on standard input), diff, report or apply, read again. A password is sent
+as a SCRAM verifier computed on the minion, never as plaintext; ``changes`` and comments never
+hold a password or a verifier.
+
+.. code-block:: yaml
+
+    pgsql-role-test-present:
+      pigsalt_pg.role_present:
+        - name: test
+        - password: test
+        - login: true
+        - roles: [dbrole_admin]
+        - dbsu: postgres
+        - port: 5432
+
+    pgsql-database-test-present:
+      pigsalt_pg.database_present:
+        - name: test
+        - owner: test
+        - extensions: [pg_trgm]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from salt.exceptions import CommandExecutionError
+
+try:
+    # Modules, not functions: Salt would publish an imported function as a state of ours.
+    from pigsalt.agent import AgentError
+    from pigsalt.agent import sql as agent_sql
+except ImportError as err:
+    _MISSING: str | None = str(err)
+else:
+    _MISSING = None
+
+__virtualname__ = "pigsalt_pg"
+
+PSQL_TIMEOUT = 60
+
+
+def __virtual__() -> str | tuple[bool, str]:
+    if _MISSING is not None:
+        return False, f"the pigsalt package is not importable in the minion's Python: {_MISSING}"
+    return __virtualname__
+
+
+class _PsqlError(Exception):
+    """psql exited non-zero; the message is its standard error."""
+
+
+def _psql(script: str, dbsu: str, port: int, dbname: str = "postgres") -> str:
+    """Run ``script`` (standard input) with psql as ``dbsu``; its standard output."""
+    done = __salt__["cmd.run_all"](  # type: ignore[name-defined]  # noqa: F821
+        agent_sql.psql_argv(dbname, int(port)),
+        runas=dbsu,
+        stdin=script,
+        python_shell=False,
+        timeout=PSQL_TIMEOUT,
+        output_loglevel="quiet",
+    )
+    if done["retcode"] != 0:
+        raise _PsqlError((done.get("stderr") or "").strip() or f"psql exited {done['retcode']}")
+    return str(done["stdout"])
+
+
+def _ret(name: str) -> dict[str, Any]:
+    return {"name": name, "changes": {}, "result": True, "comment": ""}
+
+
+def _leader_gate(name: str) -> dict[str, Any] | None:
+    """A finished return when this instance must not apply anything; None on the leader."""
+    ret = _ret(name)
+    try:
+        leader = __salt__["patroni.is_leader"]()  # type: ignore[name-defined]  # noqa: F821
+    except CommandExecutionError as err:
+        ret["result"] = None if __opts__["test"] else False  # type: ignore[name-defined]  # noqa: F821
+        ret["comment"] = f"{name}: cannot tell whether this instance is the Patroni leader: {err}"
+        return ret
+    if not leader:
+        ret["comment"] = f"{name}: this instance is a replica; roles and databases are applied on the Patroni leader"
+        return ret
+    return None
+
+
+def _spec_entry(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The state's keyword arguments as a pillar entry (without Salt's own ``__`` keywords)."""
+    return {"name": name, **{k: v for k, v in spec.items() if not k.startswith("__")}}
+
+
+def _summary(diff: Mapping[str, Any]) -> str:
+    return ", ".join(sorted(diff))
+
+
+def _applied(diff: Mapping[str, Any], read: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The keys of ``diff`` that no longer differ after a failure (best effort: none if unreadable)."""
+    try:
+        left = read()
+    except (_PsqlError, AgentError):
+        return {}
+    return {key: change for key, change in diff.items() if key not in left}
+
+
+def _converge(
+    name: str,
+    read: Callable[[], dict[str, Any]],
+    scripts: Callable[[dict[str, Any]], list[tuple[str, str]]],
+    run: Callable[[str, str], str],
+    secrets: list[str | None],
+) -> dict[str, Any]:
+    """The four steps: ``read`` gives the diff, ``scripts`` turns it into [(dbname, sql)], ``run`` runs one."""
+    ret = _ret(name)
+    try:
+        diff = read()
+    except _PsqlError as err:
+        ret["result"] = False
+        ret["comment"] = f"{name}: cannot read it: psql failed: {agent_sql.scrub(str(err), secrets)}"
+        return ret
+    except AgentError as err:
+        ret["result"] = False
+        ret["comment"] = f"{name}: {agent_sql.scrub(str(err), secrets)}"
+        return ret
+    if not diff:
+        ret["comment"] = f"{name}: already in the desired state"
+        return ret
+    if __opts__["test"]:  # type: ignore[name-defined]  # noqa: F821
+        ret["result"] = None
+        ret["changes"] = diff
+        ret["comment"] = f"{name}: would create" if "exists" in diff else f"{name}: would change {_summary(diff)}"
+        return ret
+    todo = scripts(diff)
+    for step, (dbname, script) in enumerate(todo, start=1):
+        try:
+            run(dbname, script)
+        except _PsqlError as err:
+            ret["result"] = False
+            ret["changes"] = _applied(diff, read)
+            where = f" (step {step} of {len(todo)}, in database {dbname})" if len(todo) > 1 else ""
+            ret["comment"] = f"{name}: psql failed{where}: {agent_sql.scrub(str(err), secrets)}"
+            return ret
+    ret["changes"] = diff
+    try:
+        left = read()
+    except (_PsqlError, AgentError) as err:
+        ret["result"] = False
+        ret["comment"] = f"{name}: applied, but cannot read it back: {agent_sql.scrub(str(err), secrets)}"
+        return ret
+    if left:
+        ret["result"] = False
+        ret["comment"] = f"{name}: still differs after applying: {_summary(left)}"
+        return ret
+    ret["comment"] = f"{name}: created" if "exists" in diff else f"{name}: changed {_summary(diff)}"
+    return ret
+
+
+def role_present(
+    name: str, dbsu: str = "postgres", port: int = 5432, force: bool = False, **spec: Any
+) -> dict[str, Any]:
+    """Role ``name`` exists with the attributes, memberships, settings and password of ``spec``.
+
+    ``spec`` takes the keys of a pillar user entry (``password``, ``login``, ``superuser``,
+    ``createdb``, ``createrole``, ``inherit``, ``replication``, ``bypassrls``, ``connlimit``,
+    ``expire_at``, ``expire_in``, ``comment``, ``roles``, ``parameters``; Pgbouncer's keys are
+    ignored). Without ``password`` the password is never touched. Memberships are only granted;
+    ``force`` also revokes the ones ``roles`` does not list.
+    """
+    password = spec.get("password")
+    secrets = [password if isinstance(password, str) else None]
+    try:
+        role = agent_sql.RoleSpec.from_pillar(_spec_entry(name, spec))
+    except AgentError as err:
+        return {**_ret(name), "result": False, "comment": f"{name}: {agent_sql.scrub(str(err), secrets)}"}
+    gate = _leader_gate(name)
+    if gate is not None:
+        return gate
+
+    def read() -> dict[str, Any]:
+        current = agent_sql.parse_roles(_psql(agent_sql.read_roles_sql([name]), dbsu, port)).get(name)
+        return agent_sql.role_diff(current, role, force=force)
+
+    def scripts(diff: dict[str, Any]) -> list[tuple[str, str]]:
+        return [(agent_sql.MAINTENANCE_DB, agent_sql.role_sql(role, diff))]
+
+    def run(dbname: str, script: str) -> str:
+        return _psql(script, dbsu, port, dbname)
+
+    return _converge(name, read, scripts, run, secrets)
+
+
+def database_present(name: str, dbsu: str = "postgres", port: int = 5432, **spec: Any) -> dict[str, Any]:
+    """Database ``name`` exists with the owner, attributes, settings, schemas and extensions of ``spec``.
+
+    ``spec`` takes the keys of a pillar database entry. Encoding, collation, ctype and
+    tablespace are only used to create it: if an existing database differs, the state fails
+    (they cannot change in place). Schemas and extensions are only added. The schemas and
+    extensions of a database that refuses connections (``allowconn: false``) are not checked.
+    """
+    try:
+        database = agent_sql.DatabaseSpec.from_pillar(_spec_entry(name, spec), dbsu=dbsu)
+    except AgentError as err:
+        return {**_ret(name), "result": False, "comment": f"{name}: {err}"}
+    gate = _leader_gate(name)
+    if gate is not None:
+        return gate
+
+    def read() -> dict[str, Any]:
+        current = agent_sql.parse_databases(_psql(agent_sql.read_database_sql(name), dbsu, port)).get(name)
+        objects = None
+        if current is not None and current["allowconn"]:
+            objects = agent_sql.parse_objects(_psql(agent_sql.read_objects_sql(), dbsu, port, dbname=name))
+        return agent_sql.database_diff(current, database, objects)
+
+    def scripts(diff: dict[str, Any]) -> list[tuple[str, str]]:
+        return [(s.dbname, s.sql) for s in agent_sql.database_sql(database, diff)]
+
+    def run(dbname: str, script: str) -> str:
+        return _psql(script, dbsu, port, dbname)
+
+    return _converge(name, read, scripts, run, [])

@@ -1,0 +1,229 @@
+"""State module ``pigsalt_pgbouncer``: Pgbouncer's auth file, from the local Postgres' verifiers.
+
+Each listed user gets a line ``"name" "SCRAM-SHA-256$…"`` with the verifier the LOCAL Postgres
+stores in ``pg_authid`` (replicated to every member, so a replica serves its own Pgbouncer).
+Pgbouncer 1.18 checks clients against it and logs in to Postgres with SCRAM pass-through: no
+plaintext password is kept anywhere. The file content never appears in ``changes`` or comments.
+
+A user missing from ``pg_authid`` (not replayed yet on a replica) or without a SCRAM verifier
+fails the state, naming the user: with ``retry`` the state waits for replication.
+
+.. code-block:: yaml
+
+    pgbouncer-userlist-managed:
+      pigsalt_pgbouncer.userlist_managed:
+        - name: /etc/pgbouncer/userlist.txt
+        - users: [dbuser_monitor, test]
+        - retry: {attempts: 10, interval: 3}
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from salt.exceptions import CommandExecutionError
+
+try:
+    # Modules, not functions: Salt would publish an imported function as a state of ours.
+    from pigsalt.agent import AgentError, scram
+    from pigsalt.agent import sql as agent_sql
+except ImportError as err:
+    _MISSING: str | None = str(err)
+else:
+    _MISSING = None
+
+__virtualname__ = "pigsalt_pgbouncer"
+
+MODE = 0o600
+PSQL_TIMEOUT = 60
+_LINE = re.compile(r'^"((?:[^"]|"")*)"\s+"((?:[^"]|"")*)"')
+# What the pgbouncer execution module's error says when nothing listens on the admin socket.
+_NOT_LISTENING = re.compile(r"No such file or directory|Connection refused")
+
+
+def __virtual__() -> str | tuple[bool, str]:
+    if _MISSING is not None:
+        return False, f"the pigsalt package is not importable in the minion's Python: {_MISSING}"
+    return __virtualname__
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _render(passwords: dict[str, str]) -> str:
+    """The auth file for ``{user: verifier}``: one ``"user" "verifier"`` line per user, sorted."""
+    return "".join(f"{_quote(user)} {_quote(passwords[user])}\n" for user in sorted(passwords))
+
+
+def _parse(text: str | None) -> dict[str, str]:
+    """``{user: password}`` of an auth file (lines that are not ``"user" "password"`` are skipped)."""
+    found: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        match = _LINE.match(line.strip())
+        if match:
+            found[match.group(1).replace('""', '"')] = match.group(2).replace('""', '"')
+    return found
+
+
+def _read(path: Path) -> tuple[bytes | None, int | None, tuple[int, int] | None]:
+    try:
+        data = path.read_bytes()
+        info = path.stat()
+    except FileNotFoundError:
+        return None, None, None
+    return data, stat.S_IMODE(info.st_mode), (info.st_uid, info.st_gid)
+
+
+def _write(path: Path, data: bytes, mode: int, uid: int, gid: int) -> None:
+    """Replace ``path`` atomically: a temp file beside it, mode and owner set, fsync, rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        os.fchown(fd, uid, gid)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _owner_name(owner: tuple[int, int]) -> str:
+    try:
+        user = pwd.getpwuid(owner[0]).pw_name
+    except KeyError:
+        user = str(owner[0])
+    try:
+        group = grp.getgrgid(owner[1]).gr_name
+    except KeyError:
+        group = str(owner[1])
+    return f"{user}:{group}"
+
+
+def _diff(path: Path, wanted: dict[str, str], owner: tuple[int, int]) -> dict[str, Any]:
+    """Names only: ``users``, ``passwords changed``; then ``exists``, ``layout``, ``mode``, ``owner``."""
+    data, mode, found_owner = _read(path)
+    text = None if data is None else data.decode("utf-8", errors="replace")
+    have = _parse(text)
+    diff: dict[str, Any] = {}
+    if data is None:
+        diff["exists"] = {"old": False, "new": True}
+    if sorted(have) != sorted(wanted):
+        diff["users"] = {"old": sorted(have), "new": sorted(wanted)}
+    changed = sorted(user for user in wanted if user in have and have[user] != wanted[user])
+    if changed:
+        diff["passwords changed"] = changed
+    if data is not None and not diff and text != _render(wanted):
+        diff["layout"] = {"old": "not as pigsalt writes it", "new": "one sorted line per user"}
+    if mode is not None and mode != MODE:
+        diff["mode"] = {"old": f"{mode:04o}", "new": f"{MODE:04o}"}
+    if found_owner is not None and found_owner != owner:
+        diff["owner"] = {"old": _owner_name(found_owner), "new": _owner_name(owner)}
+    return diff
+
+
+def _verifiers(users: list[str], dbsu: str, port: int) -> dict[str, str]:
+    """``{user: verifier}`` from the local ``pg_authid``; ``AgentError`` naming a user that has none."""
+    done = __salt__["cmd.run_all"](  # type: ignore[name-defined]  # noqa: F821
+        agent_sql.psql_argv(agent_sql.MAINTENANCE_DB, int(port)),
+        runas=dbsu,
+        stdin=agent_sql.read_passwords_sql(users),
+        python_shell=False,
+        timeout=PSQL_TIMEOUT,
+        output_loglevel="quiet",
+    )
+    if done["retcode"] != 0:
+        why = (done.get("stderr") or "").strip() or f"psql exited {done['retcode']}"
+        raise AgentError(f"cannot read pg_authid: {agent_sql.scrub(why)}")
+    found = {row["name"]: row["password"] for row in agent_sql.parse_rows(done["stdout"])}
+    problems = []
+    for user in sorted(set(users)):
+        if user not in found:
+            problems.append(f"user {user} is not in pg_authid on this instance yet (replication lag?)")
+        elif scram.parse(found[user]) is None:
+            problems.append(f"user {user} has no SCRAM password")
+    if problems:
+        raise AgentError("; ".join(problems))
+    return {user: str(found[user]) for user in set(users)}
+
+
+def _count(users: dict[str, str]) -> str:
+    return f"{len(users)} user{'' if len(users) == 1 else 's'}"
+
+
+def _reload() -> str:
+    try:
+        __salt__["pgbouncer.reload"]()  # type: ignore[name-defined]  # noqa: F821
+    except CommandExecutionError as err:
+        if _NOT_LISTENING.search(str(err)):
+            return "written; pgbouncer is not running, it reads the file when it starts"
+        raise AgentError(f"written, but pgbouncer did not reload: {agent_sql.scrub(str(err))}") from err
+    return "written and pgbouncer reloaded"
+
+
+def userlist_managed(
+    name: str,
+    users: list[str],
+    dbsu: str = "postgres",
+    port: int = 5432,
+    user: str = "postgres",
+    group: str = "postgres",
+) -> dict[str, Any]:
+    """Pgbouncer auth file ``name`` lists ``users`` with their SCRAM verifiers from the local Postgres.
+
+    Read as ``dbsu`` on ``port``; written mode 0600, owned by ``user``:``group``; then ``RELOAD``
+    (never a restart). ``changes`` names users, never their verifiers.
+    """
+    ret: dict[str, Any] = {"name": name, "changes": {}, "result": False, "comment": ""}
+    path = Path(name)
+    if not isinstance(users, list) or not all(isinstance(u, str) and u for u in users):
+        ret["comment"] = f"{name}: users must be a list of user names"
+        return ret
+    try:
+        owner = (pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid)
+    except KeyError as err:
+        ret["comment"] = f"{name}: no such user or group: {err}"
+        return ret
+    try:
+        wanted = _verifiers(users, dbsu, port) if users else {}
+    except AgentError as err:
+        ret["comment"] = f"{name}: {err}"
+        return ret
+    diff = _diff(path, wanted, owner)
+    if not diff:
+        ret["result"] = True
+        ret["comment"] = f"{name}: already in the desired state"
+        return ret
+    if __opts__["test"]:  # type: ignore[name-defined]  # noqa: F821
+        ret["result"] = None
+        ret["changes"] = diff
+        ret["comment"] = f"{name}: would write {_count(wanted)}"
+        return ret
+    try:
+        _write(path, _render(wanted).encode("utf-8"), MODE, *owner)
+    except OSError as err:
+        ret["comment"] = f"{name}: cannot write: {err}"
+        return ret
+    ret["changes"] = diff
+    try:
+        done = _reload()
+    except AgentError as err:
+        ret["comment"] = f"{name}: {err}"
+        return ret
+    left = _diff(path, wanted, owner)
+    if left:
+        ret["comment"] = f"{name}: still differs after writing: {', '.join(sorted(left))}"
+        return ret
+    ret["result"] = True
+    ret["comment"] = f"{name}: {done} ({_count(wanted)})"
+    return ret

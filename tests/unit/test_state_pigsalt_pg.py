@@ -1,0 +1,424 @@
+"""The ``pigsalt_pg`` states with a mocked ``__salt__`` (psql answered from canned JSON): whole return dicts."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from typing import Any
+from unittest import mock
+
+import pytest
+from salt.exceptions import CommandExecutionError
+
+from pigsalt.agent import scram, sql
+from tests.conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("pigsalt_pg", ROOT / "_states" / "pigsalt_pg.py")
+assert spec is not None and spec.loader is not None
+states = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(states)
+
+PASSWORD = "Pl41n-T3xt-Secret"
+STORED = scram.verifier(PASSWORD)
+REPLICA = "test: this instance is a replica; roles and databases are applied on the Patroni leader"
+READ_ROLE, READ_DATABASE, READ_OBJECTS = "FROM pg_authid r WHERE", "FROM pg_database d", "FROM pg_namespace"
+USER = {
+    "password": PASSWORD,
+    "login": True,
+    "superuser": False,
+    "createdb": False,
+    "createrole": False,
+    "inherit": True,
+    "replication": False,
+    "bypassrls": False,
+    "connlimit": -1,
+    "expire_at": None,
+    "comment": "",
+    "roles": ["dbrole_admin"],
+    "parameters": {},
+}
+DATABASE = {
+    "owner": "test",
+    "template": "template1",
+    "encoding": "UTF8",
+    "locale": "C.UTF-8",
+    "lc_collate": "C.UTF-8",
+    "lc_ctype": "C.UTF-8",
+    "tablespace": "pg_default",
+    "allowconn": True,
+    "revokeconn": False,
+    "connlimit": -1,
+    "comment": "",
+    "schemas": ["app"],
+    "extensions": ["pg_trgm"],
+    "parameters": {},
+}
+
+
+def role_row(**overrides: Any) -> dict[str, Any]:
+    """The user ``test`` as ``read_roles_sql`` prints it once in place."""
+    return {
+        "name": "test",
+        "login": True,
+        "superuser": False,
+        "createdb": False,
+        "createrole": False,
+        "inherit": True,
+        "replication": False,
+        "bypassrls": False,
+        "connlimit": -1,
+        "valid_until": None,
+        "comment": "",
+        "roles": ["dbrole_admin"],
+        "parameters": None,
+        "password": STORED,
+        **overrides,
+    }
+
+
+def database_row(**overrides: Any) -> dict[str, Any]:
+    return {
+        "name": "test",
+        "owner": "test",
+        "encoding": "UTF8",
+        "lc_collate": "C.UTF-8",
+        "lc_ctype": "C.UTF-8",
+        "tablespace": "pg_default",
+        "allowconn": True,
+        "connlimit": -1,
+        "comment": "",
+        "revokeconn": False,
+        "parameters": None,
+        **overrides,
+    }
+
+
+OBJECTS = [{"schemas": ["app", "pg_catalog", "public"], "extensions": ["pg_trgm", "plpgsql"]}]
+
+
+class Psql:
+    """``cmd.run_all`` running psql: reads answered in order from canned rows, writes logged.
+
+    ``fail`` maps a piece of SQL to the stderr of a failing run (exit 3, as ON_ERROR_STOP does).
+    """
+
+    def __init__(self, reads: dict[str, list[list[dict[str, Any]]]], fail: dict[str, str] | None = None) -> None:
+        self.reads = {marker: list(answers) for marker, answers in reads.items()}
+        self.fail = fail or {}
+        self.calls: list[tuple[str, str]] = []
+
+    def __call__(self, argv: list[str], **kwargs: Any) -> dict[str, Any]:
+        assert kwargs.keys() == {"runas", "stdin", "python_shell", "timeout", "output_loglevel"}
+        assert (kwargs["runas"], kwargs["python_shell"], kwargs["timeout"], kwargs["output_loglevel"]) == (
+            "postgres",
+            False,
+            60,
+            "quiet",
+        )
+        assert argv == sql.psql_argv(argv[-1], 5432), "SQL never goes on the command line"
+        stdin = kwargs["stdin"]
+        assert stdin.startswith(sql.PREAMBLE)
+        self.calls.append((argv[-1], stdin))
+        for marker, stderr in self.fail.items():
+            if marker in stdin:
+                return {"retcode": 3, "stdout": "", "stderr": stderr}
+        for marker, answers in self.reads.items():
+            if marker in stdin:
+                return {"retcode": 0, "stdout": json.dumps(answers.pop(0)) + "\n", "stderr": ""}
+        assert "json_agg(t)" not in stdin, f"unexpected read: {stdin}"
+        return {"retcode": 0, "stdout": "", "stderr": ""}
+
+    @property
+    def writes(self) -> list[tuple[str, str]]:
+        return [(db, stdin) for db, stdin in self.calls if "json_agg(t)" not in stdin]
+
+
+def wire(test: bool, psql: Psql | None = None, leader: bool | Exception = True) -> mock.Mock:
+    is_leader = mock.Mock(side_effect=leader) if isinstance(leader, Exception) else mock.Mock(return_value=leader)
+    states.__salt__ = {  # type: ignore[attr-defined]
+        "patroni.is_leader": is_leader,
+        "cmd.run_all": mock.Mock(side_effect=psql or Psql({})),
+    }
+    states.__opts__ = {"test": test}  # type: ignore[attr-defined]
+    return is_leader
+
+
+def sent_verifiers(psql: Psql) -> list[str]:
+    return re.findall(r"PASSWORD '(SCRAM-SHA-256\$[^']+)'", "".join(stdin for _, stdin in psql.calls))
+
+
+def assert_no_secret(ret: dict[str, Any], psql: Psql) -> None:
+    text = repr(ret)
+    for secret in [PASSWORD, STORED, *sent_verifiers(psql)]:
+        assert secret not in text
+
+
+# --- role_present ----------------------------------------------------------------------------
+
+
+def test_role_is_created_on_the_leader_with_a_verifier():
+    psql = Psql({READ_ROLE: [[], [role_row()]]})
+    wire(False, psql)
+    ret = states.role_present("test", **USER)
+    assert ret == {
+        "name": "test",
+        "changes": {
+            "exists": {"old": False, "new": True},
+            "login": {"old": False, "new": True},
+            "roles": {"old": [], "new": ["dbrole_admin"]},
+            "password": {"old": "(unset)", "new": "changed"},
+        },
+        "result": True,
+        "comment": "test: created",
+    }
+    ((db, script),) = psql.writes
+    (verifier,) = sent_verifiers(psql)
+    assert db == "postgres"
+    assert script == (
+        f"{sql.PREAMBLE}BEGIN;\n"
+        'CREATE ROLE "test" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS '
+        f"CONNECTION LIMIT -1 PASSWORD '{verifier}';\n"
+        'GRANT "dbrole_admin" TO "test";\n'
+        "COMMIT;\n"
+    )
+    assert scram.matches(PASSWORD, verifier)
+    assert PASSWORD not in "".join(stdin for _, stdin in psql.calls)
+    assert_no_secret(ret, psql)
+
+
+def test_role_in_place_is_only_read():
+    psql = Psql({READ_ROLE: [[role_row()]]})
+    wire(False, psql)
+    assert states.role_present("test", **USER) == {
+        "name": "test",
+        "changes": {},
+        "result": True,
+        "comment": "test: already in the desired state",
+    }
+    assert len(psql.calls) == 1 and psql.writes == []
+
+
+def test_role_test_mode_reports_the_diff_and_only_reads():
+    psql = Psql({READ_ROLE: [[role_row(login=False, password="md5" + "0" * 32)]]})
+    wire(True, psql)
+    ret = states.role_present("test", **{**USER, "connlimit": 3})
+    assert ret == {
+        "name": "test",
+        "changes": {
+            "login": {"old": False, "new": True},
+            "connlimit": {"old": -1, "new": 3},
+            "password": {"old": "(set)", "new": "changed"},
+        },
+        "result": None,
+        "comment": "test: would change connlimit, login, password",
+    }
+    assert len(psql.calls) == 1 and psql.writes == []
+    assert_no_secret(ret, psql)
+
+
+@pytest.mark.parametrize("test", [False, True])
+def test_role_on_a_replica_changes_nothing(test: bool):
+    psql = Psql({})
+    wire(test, psql, leader=False)
+    assert states.role_present("test", **USER) == {"name": "test", "changes": {}, "result": True, "comment": REPLICA}
+    assert psql.calls == []
+
+
+@pytest.mark.parametrize(("test", "result"), [(False, False), (True, None)])
+def test_role_when_patroni_does_not_answer(test: bool, result: bool | None):
+    psql = Psql({})
+    wire(test, psql, leader=CommandExecutionError("GET http://127.0.0.1:8008/cluster: connection refused"))
+    assert states.role_present("test", **USER) == {
+        "name": "test",
+        "changes": {},
+        "result": result,
+        "comment": "test: cannot tell whether this instance is the Patroni leader: "
+        "GET http://127.0.0.1:8008/cluster: connection refused",
+    }
+    assert psql.calls == []
+
+
+def test_role_psql_failure_is_reported_without_secrets():
+    stderr = (
+        'ERROR:  role "dbrole_admin" does not exist\n'
+        f"LINE 1: CREATE ROLE \"test\" WITH LOGIN PASSWORD '{STORED}' -- {PASSWORD}"
+    )
+    psql = Psql({READ_ROLE: [[], []]}, fail={"CREATE ROLE": stderr})
+    wire(False, psql)
+    ret = states.role_present("test", **USER)
+    assert ret == {
+        "name": "test",
+        "changes": {},
+        "result": False,
+        "comment": 'test: psql failed: ERROR:  role "dbrole_admin" does not exist\n'
+        'LINE 1: CREATE ROLE "test" WITH LOGIN PASSWORD (hidden) -- (hidden)',
+    }
+    assert_no_secret(ret, psql)
+
+
+def test_postgres_not_answering_fails_the_read():
+    psql = Psql(
+        {}, fail={READ_ROLE: 'psql: error: connection to server on socket "/x" failed: No such file or directory'}
+    )
+    wire(False, psql)
+    assert states.role_present("test", **USER) == {
+        "name": "test",
+        "changes": {},
+        "result": False,
+        "comment": 'test: cannot read it: psql failed: psql: error: connection to server on socket "/x" failed: '
+        "No such file or directory",
+    }
+
+
+def test_role_that_still_differs_after_applying_fails():
+    psql = Psql({READ_ROLE: [[role_row(roles=[])], [role_row(roles=[])]]})
+    wire(False, psql)
+    assert states.role_present("test", **USER) == {
+        "name": "test",
+        "changes": {"roles": {"old": [], "new": ["dbrole_admin"]}},
+        "result": False,
+        "comment": "test: still differs after applying: roles",
+    }
+    assert [stdin.split("BEGIN;\n")[1] for _, stdin in psql.writes] == ['GRANT "dbrole_admin" TO "test";\nCOMMIT;\n']
+
+
+def test_role_spec_errors_fail_before_anything_runs():
+    psql = Psql({})
+    is_leader = wire(False, psql)
+    assert states.role_present("test", **{**USER, "login": "yes", "__id__": "pgsql-role-test-present"}) == {
+        "name": "test",
+        "changes": {},
+        "result": False,
+        "comment": "test: role test: login must be true or false, not 'yes'",
+    }
+    assert psql.calls == [] and not is_leader.called
+
+
+def test_role_without_password_never_touches_it():
+    psql = Psql({READ_ROLE: [[role_row(password=None, comment="old")], [role_row(password=None)]]})
+    wire(False, psql)
+    assert states.role_present("test", **{**USER, "password": None}) == {
+        "name": "test",
+        "changes": {"comment": {"old": "old", "new": ""}},
+        "result": True,
+        "comment": "test: changed comment",
+    }
+    assert [stdin for _, stdin in psql.writes] == [f'{sql.PREAMBLE}BEGIN;\nCOMMENT ON ROLE "test" IS NULL;\nCOMMIT;\n']
+
+
+# --- database_present ------------------------------------------------------------------------
+
+
+def test_database_is_created_then_filled_in_itself():
+    psql = Psql({READ_DATABASE: [[], [database_row()]], READ_OBJECTS: [OBJECTS]})
+    wire(False, psql)
+    ret = states.database_present("test", **DATABASE)
+    assert ret == {
+        "name": "test",
+        "changes": {
+            "exists": {"old": False, "new": True},
+            "owner": {"old": None, "new": "test"},
+            "schemas": {"old": [], "new": ["app"]},
+            "extensions": {"old": [], "new": ["pg_trgm"]},
+        },
+        "result": True,
+        "comment": "test: created",
+    }
+    assert [(db, stdin.removeprefix(sql.PREAMBLE)) for db, stdin in psql.writes] == [
+        (
+            "postgres",
+            'CREATE DATABASE "test" WITH OWNER "test" TEMPLATE "template1" ENCODING \'UTF8\' '
+            "LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8' TABLESPACE \"pg_default\" CONNECTION LIMIT -1;\n",
+        ),
+        (
+            "test",
+            'BEGIN;\nCREATE SCHEMA IF NOT EXISTS "app" AUTHORIZATION "test";\n'
+            'CREATE EXTENSION IF NOT EXISTS "pg_trgm" CASCADE;\nCOMMIT;\n',
+        ),
+    ]
+    assert [db for db, stdin in psql.calls if READ_OBJECTS in stdin] == ["test"]
+
+
+def test_database_in_place_is_only_read():
+    psql = Psql({READ_DATABASE: [[database_row()]], READ_OBJECTS: [OBJECTS]})
+    wire(False, psql)
+    assert states.database_present("test", **DATABASE) == {
+        "name": "test",
+        "changes": {},
+        "result": True,
+        "comment": "test: already in the desired state",
+    }
+    assert psql.writes == []
+
+
+def test_database_test_mode_reports_and_only_reads():
+    psql = Psql({READ_DATABASE: [[database_row(comment="old")]], READ_OBJECTS: [[{"schemas": [], "extensions": []}]]})
+    wire(True, psql)
+    assert states.database_present("test", **DATABASE) == {
+        "name": "test",
+        "changes": {
+            "comment": {"old": "old", "new": ""},
+            "schemas": {"old": [], "new": ["app"]},
+            "extensions": {"old": [], "new": ["pg_trgm"]},
+        },
+        "result": None,
+        "comment": "test: would change comment, extensions, schemas",
+    }
+    assert len(psql.calls) == 2 and psql.writes == []
+
+
+def test_database_on_a_replica_changes_nothing():
+    psql = Psql({})
+    wire(False, psql, leader=False)
+    assert states.database_present("test", **DATABASE) == {
+        "name": "test",
+        "changes": {},
+        "result": True,
+        "comment": REPLICA,
+    }
+    assert psql.calls == []
+
+
+def test_database_with_another_encoding_fails_without_changes():
+    psql = Psql({READ_DATABASE: [[database_row(encoding="SQL_ASCII")]], READ_OBJECTS: [OBJECTS]})
+    wire(False, psql)
+    assert states.database_present("test", **DATABASE) == {
+        "name": "test",
+        "changes": {},
+        "result": False,
+        "comment": "test: database test: encoding is SQL_ASCII, the inventory asks UTF8; it cannot change in place",
+    }
+    assert psql.writes == []
+
+
+def test_database_failure_midway_reports_what_was_applied():
+    psql = Psql(
+        {READ_DATABASE: [[], [database_row()]], READ_OBJECTS: [[{"schemas": ["public"], "extensions": ["plpgsql"]}]]},
+        fail={"CREATE EXTENSION": 'ERROR:  extension "pg_trgm" is not available'},
+    )
+    wire(False, psql)
+    assert states.database_present("test", **DATABASE) == {
+        "name": "test",
+        "changes": {"exists": {"old": False, "new": True}, "owner": {"old": None, "new": "test"}},
+        "result": False,
+        "comment": 'test: psql failed (step 2 of 2, in database test): ERROR:  extension "pg_trgm" is not available',
+    }
+
+
+def test_database_refusing_connections_is_not_read_inside():
+    psql = Psql({READ_DATABASE: [[database_row(allowconn=False)]]})
+    wire(False, psql)
+    assert states.database_present("test", **{**DATABASE, "allowconn": False}) == {
+        "name": "test",
+        "changes": {},
+        "result": True,
+        "comment": "test: already in the desired state",
+    }
+    assert [db for db, _ in psql.calls] == ["postgres"]
+
+
+@pytest.mark.parametrize("missing", [None, "No module named 'pigsalt'"])
+def test_virtual_needs_the_pigsalt_package(missing: str | None, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(states, "_MISSING", missing)
+    assert states.__virtual__() == ("pigsalt_pg" if missing is None else (False, mock.ANY))
