@@ -13,10 +13,11 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -48,6 +49,11 @@ class MasterSettings:
     config_dir: Path = DEFAULT_CONFIG_DIR
     extensions_dir: Path = DEFAULT_EXTENSIONS_DIR
     worker_threads: int | None = None
+    # Pinned at setup (default: this host's short name + "_master"). Salt 3008 names the master's
+    # key after its id, which otherwise follows the host's FQDN: once pigsty.infra puts
+    # "10.10.10.10 repo.pigsty ..." in /etc/hosts, the next master restart would come up as
+    # repo.pigsty_master under a different key and every minion would refuse it.
+    master_id: str = field(default_factory=lambda: socket.gethostname().split(".")[0] + "_master")
 
     @property
     def salt_dir(self) -> Path:
@@ -98,6 +104,7 @@ def master_config(settings: MasterSettings, reactors: list[Reactor] | None = Non
     if reactors is None:
         reactors = find_reactors(settings.salt_dir)
     config: dict[str, object] = {
+        "id": settings.master_id,
         "file_roots": {"base": [str(settings.salt_dir), str(settings.extensions_dir)]},
         "pillar_roots": {"base": [str(settings.pillar_dir)]},
         "ext_pillar": [{"pigsalt": {"inventory": str(settings.inventory_dir)}}],

@@ -48,10 +48,16 @@ def node_pillar(inventory: Path, node: str, secrets_file: Path | None = None) ->
     return compile_node(inv, target, values), loaded
 
 
-def master_pillar(inventory: Path) -> dict[str, Any]:
-    """What the orchestrations read on the master (its own pillar): the clusters to deploy."""
+def cluster_members(inventory: Path) -> dict[str, dict[str, Any]]:
+    """Each cluster's members by minion id, the inventory's primary apart (it bootstraps a new
+    cluster): what the orchestrations target (the ``pigsalt.clusters`` runner)."""
     inv, _ = open_inventory(inventory)
-    return {"pigsty_master": {"clusters": [c.name for c in inv.clusters]}}
+    clusters = {}
+    for cluster in inv.clusters:
+        primary = inv.node(cluster.primary.ip).name
+        others = [inv.node(i.ip).name for i in cluster.instances if i.role != "primary"]
+        clusters[cluster.name] = {"primary": primary, "replicas": others}
+    return clusters
 
 
 def load_secrets(inv: Inventory, inventory: Path, secrets_file: Path | None = None) -> Mapping[str, str]:

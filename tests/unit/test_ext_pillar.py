@@ -39,11 +39,18 @@ def test_an_invalid_inventory_fails_the_pillar(ext_pillar, sandbox_inventory: Pa
         ext_pillar("node-1", {}, inventory=str(sandbox_inventory))
 
 
-def test_the_masters_own_pillar_lists_the_clusters(tmp_path: Path, sandbox_inventory: Path):
+
+def test_the_runner_lists_each_clusters_members(tmp_path: Path, sandbox_inventory: Path):
     opts = salt.config.master_config(None)
-    opts.update({"cachedir": str(tmp_path / "cache"), "extension_modules": str(tmp_path / "ext"), "id": "meta_master"})
-    pillar = salt.loader.pillars(opts, {})["pigsalt"]
-    assert pillar("meta_master", {}, inventory=str(sandbox_inventory)) == {
-        "pigsty_master": {"clusters": ["pg-meta", "pg-test"]}
+    opts.update(
+        {
+            "cachedir": str(tmp_path / "cache"),
+            "extension_modules": str(tmp_path / "ext"),
+            "ext_pillar": [{"pigsalt": {"inventory": str(sandbox_inventory)}}],
+        }
+    )
+    runners = salt.loader.runner(opts)
+    assert runners["pigsalt.clusters"]() == {
+        "pg-meta": {"primary": "meta", "replicas": []},
+        "pg-test": {"primary": "node-1", "replicas": ["node-2", "node-3"]},
     }
-    assert pillar("stranger", {}, inventory=str(sandbox_inventory)) == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import yaml
@@ -42,13 +43,19 @@ def settings_for(project: Path, tmp_path: Path, **kwargs: object) -> MasterSetti
 
 
 def test_master_config(project: Path, tmp_path: Path) -> None:
-    assert master_config(settings_for(project, tmp_path)) == {
+    assert master_config(settings_for(project, tmp_path, master_id="meta_master")) == {
+        "id": "meta_master",
         "file_roots": {"base": [str(project / "salt"), str(tmp_path / "extensions")]},
         "pillar_roots": {"base": [str(project / "pillar")]},
         "ext_pillar": [{"pigsalt": {"inventory": str(project / "pillar" / "inventory")}}],
         "auto_accept": False,
         "open_mode": False,
     }
+
+
+def test_the_master_id_is_pinned_to_the_short_host_name(project: Path, tmp_path: Path) -> None:
+    with mock.patch("socket.gethostname", return_value="meta.example.org"):
+        assert master_config(settings_for(project, tmp_path))["id"] == "meta_master"
 
 
 def test_reactors_from_the_project(project: Path, tmp_path: Path) -> None:

@@ -8,8 +8,7 @@ Master configuration (written by ``pigsalt master setup``)::
           secrets: /srv/pigsalt/inventory/secrets.yml   # optional
 
 The minion id is matched against node names, IPs and instance names. A minion that is not in
-the inventory gets no ``pigsty`` pillar. The master's own pillar (what orchestrations read)
-is ``pigsty_master: {clusters: [...]}``. An invalid inventory raises, which Salt turns into a
+the inventory gets no ``pigsty`` pillar. An invalid inventory raises, which Salt turns into a
 pillar error: every state run refuses to start instead of applying half a change.
 """
 
@@ -35,11 +34,9 @@ def __virtual__() -> str | tuple[bool, str]:
 def ext_pillar(minion_id: str, pillar: dict[str, Any], inventory: str, secrets: str | None = None) -> dict[str, Any]:
     from pigsalt.errors import PigsaltError
     from pigsalt.inventory.model import UnknownNode
-    from pigsalt.pillar.build import master_pillar, node_pillar
+    from pigsalt.pillar.build import node_pillar
 
     try:
-        if minion_id == __opts__.get("id") and __opts__.get("__role") == "master":  # type: ignore[name-defined]  # noqa: F821
-            return master_pillar(Path(inventory))
         data, _ = node_pillar(Path(inventory), minion_id, Path(secrets) if secrets else None)
     except UnknownNode:
         log.debug("pigsalt: minion %s is not in the inventory %s", minion_id, inventory)
