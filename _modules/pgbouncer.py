@@ -120,7 +120,12 @@ def stats() -> list[dict[str, str]]:
 
 
 def reload() -> dict[str, Any]:
-    """``RELOAD``: re-read the configuration file and the user list: ``{"reloaded": True}``.
+    """Re-read the configuration, HBA and auth files (``systemctl reload``: SIGHUP, what the
+    console's ``RELOAD`` does): ``{"reloaded": True}``.
+
+    Not through the console: a new auth file may be the very thing that lets the dbsu into it
+    (Pgbouncer 1.18 wants every user in its auth file, even for ``peer``). Raises "pgbouncer is
+    not running" when it is not, so that a state can just write the files it reads at start.
 
     CLI Example:
 
@@ -128,7 +133,10 @@ def reload() -> dict[str, Any]:
 
         salt pg-test-1 pgbouncer.reload
     """
-    _console("RELOAD")
+    if not __salt__["service.status"]("pgbouncer"):  # type: ignore[name-defined]  # noqa: F821
+        raise CommandExecutionError("pgbouncer is not running")
+    if not __salt__["service.reload"]("pgbouncer"):  # type: ignore[name-defined]  # noqa: F821
+        raise CommandExecutionError("pgbouncer: systemctl reload failed")
     return {"reloaded": True}
 
 

@@ -50,7 +50,7 @@ PSQL_TIMEOUT = 60
 PSQL_CANNOT_CONNECT = 2  # psql's exit code when the server does not answer
 _HEADER_ROLE = re.compile(r"^# Managed by Salt \(pigsalt_hba\) for role (\S+):")
 # What the pgbouncer execution module's error says when nothing listens on the admin socket.
-_NOT_LISTENING = re.compile(r"No such file or directory|Connection refused")
+_NOT_LISTENING = re.compile(r"is not running|No such file or directory|Connection refused")
 
 
 def __virtual__() -> str | tuple[bool, str]:

@@ -45,7 +45,7 @@ MODE = 0o600
 PSQL_TIMEOUT = 60
 _LINE = re.compile(r'^"((?:[^"]|"")*)"\s+"((?:[^"]|"")*)"')
 # What the pgbouncer execution module's error says when nothing listens on the admin socket.
-_NOT_LISTENING = re.compile(r"No such file or directory|Connection refused")
+_NOT_LISTENING = re.compile(r"is not running|No such file or directory|Connection refused")
 
 
 def __virtual__() -> str | tuple[bool, str]:
@@ -110,8 +110,16 @@ def _owner_name(owner: tuple[int, int]) -> str:
     return f"{user}:{group}"
 
 
+def _restore(path: Path, before: tuple[bytes | None, int | None, tuple[int, int] | None]) -> None:
+    data, mode, owner = before
+    if data is None:
+        path.unlink(missing_ok=True)
+    else:
+        _write(path, data, mode if mode is not None else MODE, *(owner or (os.getuid(), os.getgid())))
+
+
 def _diff(path: Path, wanted: dict[str, str], owner: tuple[int, int]) -> dict[str, Any]:
-    """Names only: ``users``, ``passwords changed``; then ``exists``, ``layout``, ``mode``, ``owner``."""
+    """Names only: ``users``, ``passwords``; then ``exists``, ``layout``, ``mode``, ``owner``."""
     data, mode, found_owner = _read(path)
     text = None if data is None else data.decode("utf-8", errors="replace")
     have = _parse(text)
@@ -122,7 +130,7 @@ def _diff(path: Path, wanted: dict[str, str], owner: tuple[int, int]) -> dict[st
         diff["users"] = {"old": sorted(have), "new": sorted(wanted)}
     changed = sorted(user for user in wanted if user in have and have[user] != wanted[user])
     if changed:
-        diff["passwords changed"] = changed
+        diff["passwords"] = {"old": "(set)", "new": f"changed for {', '.join(changed)}"}
     if data is not None and not diff and text != _render(wanted):
         diff["layout"] = {"old": "not as pigsalt writes it", "new": "one sorted line per user"}
     if mode is not None and mode != MODE:
@@ -178,8 +186,13 @@ def userlist_managed(
     port: int = 5432,
     user: str = "postgres",
     group: str = "postgres",
+    peer_users: list[str] | None = None,
 ) -> dict[str, Any]:
     """Pgbouncer auth file ``name`` lists ``users`` with their SCRAM verifiers from the local Postgres.
+
+    ``peer_users`` (the dbsu, for the admin console over the local socket) are listed with an
+    empty password: Pgbouncer 1.18 wants every user in its auth file even for ``peer``, and it
+    never accepts an empty password for a password method, so they can only log in by ``peer``.
 
     Read as ``dbsu`` on ``port``; written mode 0600, owned by ``user``:``group``; then ``RELOAD``
     (never a restart). ``changes`` names users, never their verifiers.
@@ -195,7 +208,7 @@ def userlist_managed(
         ret["comment"] = f"{name}: no such user or group: {err}"
         return ret
     try:
-        wanted = _verifiers(users, dbsu, port) if users else {}
+        wanted = {**dict.fromkeys(peer_users or [], ""), **(_verifiers(users, dbsu, port) if users else {})}
     except AgentError as err:
         ret["comment"] = f"{name}: {err}"
         return ret
@@ -209,17 +222,21 @@ def userlist_managed(
         ret["changes"] = diff
         ret["comment"] = f"{name}: would write {_count(wanted)}"
         return ret
+    before = _read(path)
     try:
         _write(path, _render(wanted).encode("utf-8"), MODE, *owner)
     except OSError as err:
         ret["comment"] = f"{name}: cannot write: {err}"
         return ret
-    ret["changes"] = diff
     try:
         done = _reload()
     except AgentError as err:
-        ret["comment"] = f"{name}: {err}"
+        # Put the old file back: left in place, the next run (or retry) would find nothing to do
+        # and Pgbouncer would never load it.
+        _restore(path, before)
+        ret["comment"] = f"{name}: {err}; the previous file is back in place"
         return ret
+    ret["changes"] = diff
     left = _diff(path, wanted, owner)
     if left:
         ret["comment"] = f"{name}: still differs after writing: {', '.join(sorted(left))}"

@@ -1,23 +1,17 @@
-{#- Facts that say this Postgres instance has joined its cluster, from Patroni's REST API:
-    the bootstrap primary holds the leader lock, the others stream from it. Applied by
-    pigsty.cluster after pgsql; every state waits (with a timeout) and changes nothing.
-    The role is the inventory's (pigsty:pg:role): right for a first deployment; after a
-    failover the orchestration must ask Patroni who leads (later step). #}
-{%- set node = pillar['pigsty']['node'] %}
+{#- The fact that says this Postgres instance has joined its cluster, from Patroni's
+    `/cluster`: there is a running leader and this member is it or streams from it. Asks
+    Patroni, not the inventory, so it holds after a failover too. Waits (with a timeout)
+    and changes nothing. #}
 {%- set pg = pillar['pigsty'].get('pg') %}
 {%- if pg %}
-{%- set api = 'http://' ~ node['ip'] ~ ':' ~ pg['patroni']['port'] %}
-{%- if pg['role'] == 'primary' %}
 
-checks-patroni-leader-http:
-  pigsalt_wait.http:
-    - name: {{ api }}/leader
-    - timeout: 120
+checks-patroni-joined:
+  pigsalt_patroni.joined:
+    - name: {{ pg.instance }}
+    - timeout: 180
 {%- else %}
 
-checks-patroni-streaming-http:
-  pigsalt_wait.http:
-    - name: {{ api }}/replica?replication_state=streaming
-    - timeout: 180
-{%- endif %}
+checks-pgsql-test-nop:
+  test.nop:
+    - name: pgsql runs on nodes that hold a Postgres instance only
 {%- endif %}

@@ -1,11 +1,12 @@
 {#- The fact that says a cluster is whole: the leader streams to every other member. Applied
-    by pigsty.cluster on the primary after the replicas' own checks, because a replica's
+    by pigsty.cluster to every member after the replicas' own checks (each check runs only
+    where Patroni says this member leads: `onlyif: patroni.is_leader`), because a replica's
     `/replica?replication_state=streaming` can answer 200 while its WAL receiver is still
     failing to start (e.g. before the leader has created its replication slot); only the
     leader's pg_stat_replication proves it. Every state waits (with a timeout), changes
     nothing, and names the member it waits for. #}
 {%- set pg = pillar['pigsty'].get('pg') %}
-{%- if pg and pg['role'] == 'primary' %}
+{%- if pg %}
 {%- for member in pg['members'] if member['name'] != pg['instance'] %}
 
 checks-replication-{{ member['name'] }}-command:
@@ -24,5 +25,12 @@ checks-replication-{{ member['name'] }}-command:
         WHERE application_name = '{{ member['name'] }}' AND state = 'streaming')
         THEN RAISE EXCEPTION '{{ member['name'] }} does not stream from {{ pg['instance'] }}'; END IF; END$$
     - timeout: 120
+    - onlyif:
+      - fun: patroni.is_leader
 {%- endfor %}
+{%- else %}
+
+checks-replication-test-nop:
+  test.nop:
+    - name: replication is checked on nodes that hold a Postgres instance only
 {%- endif %}

@@ -1,4 +1,5 @@
 include:
   - pgsql.install
   - pgsql.config
+  - pgsql.hba
   - pgsql.service

@@ -3,6 +3,7 @@
 
 include:
   - pgsql.config
+  - pgsql.hba
 {%- if pillar['pigsty'].get('pg') %}
 
 pgsql-patroni-service-running:
@@ -15,6 +16,7 @@ pgsql-patroni-service-running:
       - file: pgsql-data-parent-file-directory
       - file: pgsql-bootstrap-sql-file-managed
       - file: pgsql-bootstrap-script-file-managed
+      - pigsalt_hba: pgsql-hba-managed
     - watch:
       - file: pgsql-patroni-config-file-managed
 {%- else %}

@@ -1,21 +1,32 @@
 {#- One PostgreSQL cluster, in order: packages on every member at once, then the primary
     bootstraps and Patroni confirms it leads, then the replicas join, Patroni confirms each
-    one streams and the leader's pg_stat_replication lists every one of them. A failed step
+    one streams and the leader's pg_stat_replication lists every one of them; then HBA rules
+    (each member's current role), roles and databases (on the member Patroni says leads),
+    then Pgbouncer, HAProxy, the VIP and the exporters, and checks that each answers. A failed step
     stops the run (the next steps require it); a failed wait names the member (or its
     Patroni URL) and what it last saw.
 
     Run on the master, after pigsty.infra and pigsty.node:
       salt-run state.orch pigsty.cluster pillar='{"pg_cluster": "pg-test"}' #}
 {%- set cluster = salt['pillar.get']('pg_cluster') %}
+{%- set clusters = salt['saltutil.runner']('pigsalt.clusters') %}
+{%- set spec = clusters.get(cluster) if cluster else None %}
 {%- if not cluster %}
 
 pigsty-cluster-name-test-fail:
   test.fail_without_changes:
     - name: "pigsty.cluster needs the cluster's name: pillar='{\"pg_cluster\": \"pg-test\"}'"
+{%- elif not spec %}
+
+pigsty-cluster-unknown-test-fail:
+  test.fail_without_changes:
+    - name: "cluster {{ cluster }} is not in the inventory ({{ clusters | sort | join(', ') }})"
 {%- else %}
 {%- set members = 'I@pigsty:pg:cluster:' ~ cluster %}
-{%- set primary = members ~ ' and I@pigsty:pg:role:primary' %}
-{%- set replicas = members ~ ' and not I@pigsty:pg:role:primary' %}
+{#- The inventory's primary bootstraps a new cluster; on later runs the order is harmless (the
+    cluster exists in the DCS, nobody initialises it again) and every check asks Patroni. #}
+{%- set primary = 'L@' ~ spec.primary %}
+{%- set replicas = 'L@' ~ (spec.replicas | join(',')) %}
 
 pigsty-cluster-modules-sync:
   salt.function:
@@ -47,6 +58,8 @@ pigsty-cluster-primary-leader-state:
     - require:
       - salt: pigsty-cluster-primary-state
 
+{%- if spec.replicas %}
+
 pigsty-cluster-replicas-state:
   salt.state:
     - tgt: '{{ replicas }}'
@@ -62,12 +75,37 @@ pigsty-cluster-replicas-streaming-state:
     - sls: [checks.pgsql]
     - require:
       - salt: pigsty-cluster-replicas-state
+{%- endif %}
 
 pigsty-cluster-replication-state:
   salt.state:
-    - tgt: '{{ primary }}'
+    - tgt: '{{ members }}'
     - tgt_type: compound
     - sls: [checks.replication]
     - require:
-      - salt: pigsty-cluster-replicas-streaming-state
+      - salt: {{ 'pigsty-cluster-replicas-streaming-state' if spec.replicas else 'pigsty-cluster-primary-leader-state' }}
+
+pigsty-cluster-users-state:
+  salt.state:
+    - tgt: '{{ members }}'
+    - tgt_type: compound
+    - sls: [pgsql.hba, pgsql.users]
+    - require:
+      - salt: pigsty-cluster-replication-state
+
+pigsty-cluster-services-state:
+  salt.state:
+    - tgt: '{{ members }}'
+    - tgt_type: compound
+    - sls: [pgbouncer, haproxy, vip, exporters]
+    - require:
+      - salt: pigsty-cluster-users-state
+
+pigsty-cluster-services-check-state:
+  salt.state:
+    - tgt: '{{ members }}'
+    - tgt_type: compound
+    - sls: [checks.services]
+    - require:
+      - salt: pigsty-cluster-services-state
 {%- endif %}

@@ -39,7 +39,6 @@ def test_an_invalid_inventory_fails_the_pillar(ext_pillar, sandbox_inventory: Pa
         ext_pillar("node-1", {}, inventory=str(sandbox_inventory))
 
 
-
 def test_the_runner_lists_each_clusters_members(tmp_path: Path, sandbox_inventory: Path):
     opts = salt.config.master_config(None)
     opts.update(

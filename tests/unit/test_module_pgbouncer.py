@@ -148,7 +148,6 @@ def test_empty_answer_is_no_rows():
 @pytest.mark.parametrize(
     ("call", "command", "expected"),
     [
-        (lambda: mod.reload(), "RELOAD", {"reloaded": True}),
         (lambda: mod.pause(), "PAUSE", {"paused": True, "database": None}),
         (lambda: mod.pause(database="meta"), "PAUSE meta", {"paused": True, "database": "meta"}),
         (lambda: mod.resume(), "RESUME", {"resumed": True, "database": None}),
@@ -159,6 +158,24 @@ def test_actions(call: Any, command: str, expected: dict[str, Any]):
     run_all = wire(stdout=command + "\n")
     assert call() == expected
     assert_ran(run_all, command)
+
+
+def test_reload_is_a_sighup_through_systemd_not_the_console():
+    run_all = wire()
+    status, reload = mock.Mock(return_value=True), mock.Mock(return_value=True)
+    mod.__salt__.update({"service.status": status, "service.reload": reload})  # type: ignore[attr-defined]
+    assert mod.reload() == {"reloaded": True}
+    reload.assert_called_once_with("pgbouncer")
+    run_all.assert_not_called()
+
+
+def test_reload_of_a_stopped_pgbouncer_says_it_is_not_running():
+    wire()
+    reload = mock.Mock()
+    mod.__salt__.update({"service.status": mock.Mock(return_value=False), "service.reload": reload})  # type: ignore[attr-defined]
+    with pytest.raises(CommandExecutionError, match=r"^pgbouncer is not running$"):
+        mod.reload()
+    reload.assert_not_called()
 
 
 def test_failure_is_an_error_with_psql_stderr():

@@ -116,7 +116,7 @@ def test_changed_password_and_user_are_named_never_shown(tmp_path: Path):
         "name": str(path),
         "changes": {
             "users": {"old": ["gone", "test"], "new": ["dbuser_monitor", "test"]},
-            "passwords changed": ["test"],
+            "passwords": {"old": "(set)", "new": "changed for test"},
         },
         "result": True,
         "comment": f"{path}: written and pgbouncer reloaded (2 users)",
@@ -135,7 +135,7 @@ def test_test_mode_touches_nothing(tmp_path: Path):
         "name": str(path),
         "changes": {
             "users": {"old": ["test"], "new": ["dbuser_monitor", "test"]},
-            "passwords changed": ["test"],
+            "passwords": {"old": "(set)", "new": "changed for test"},
             "mode": {"old": "0644", "new": "0600"},
         },
         "result": None,
@@ -192,15 +192,19 @@ def test_pgbouncer_not_running_gets_the_file_for_its_start(tmp_path: Path):
     assert path.read_text() == CONTENT
 
 
-def test_reload_failure_fails_with_the_file_written(tmp_path: Path):
-    path = tmp_path / "userlist.txt"
+def test_reload_failure_fails_and_puts_the_old_file_back(tmp_path: Path):
+    path = existing(tmp_path / "userlist.txt", f'"dbuser_monitor" "{MONITOR}"\n')
     wire(False, Psql(AUTHID), reload=mock.Mock(side_effect=CommandExecutionError("pgbouncer RELOAD: ERROR: no")))
     assert userlist(path) == {
         "name": str(path),
-        "changes": {"exists": {"old": False, "new": True}, "users": {"old": [], "new": ["dbuser_monitor", "test"]}},
+        "changes": {},
         "result": False,
-        "comment": f"{path}: written, but pgbouncer did not reload: pgbouncer RELOAD: ERROR: no",
+        "comment": f"{path}: written, but pgbouncer did not reload: pgbouncer RELOAD: ERROR: no; "
+        "the previous file is back in place",
     }
+    # So that a retry, or the next run, writes it again and reloads.
+    assert path.read_text() == f'"dbuser_monitor" "{MONITOR}"\n'
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_postgres_not_answering_fails(tmp_path: Path):
@@ -227,3 +231,14 @@ def test_names_with_quotes_round_trip(tmp_path: Path):
 def test_virtual_needs_the_pigsalt_package(missing: str | None, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(states, "_MISSING", missing)
     assert states.__virtual__() == ("pigsalt_pgbouncer" if missing is None else (False, mock.ANY))
+
+
+def test_peer_users_are_listed_with_an_empty_password_and_not_read_from_postgres(tmp_path: Path):
+    path = tmp_path / "userlist.txt"
+    psql = Psql(AUTHID)
+    wire(False, psql)
+    ret = states.userlist_managed(str(path), users=USERS, user=USER, group=GROUP, peer_users=["postgres"])
+    assert ret["result"] is True
+    assert ret["changes"]["users"] == {"old": [], "new": ["dbuser_monitor", "postgres", "test"]}
+    assert path.read_text() == f'"dbuser_monitor" "{MONITOR}"\n"postgres" ""\n"test" "{TEST}"\n'
+    assert psql.scripts == [sql.read_passwords_sql(USERS)]

@@ -1,0 +1,4 @@
+include:
+  - exporters.install
+  - exporters.config
+  - exporters.service

@@ -1,0 +1,4 @@
+include:
+  - haproxy.install
+  - haproxy.config
+  - haproxy.service

@@ -1,0 +1,36 @@
+{#- pigsalt-vip holds the cluster's VIP on this member while its Patroni answers 200 on
+    /primary (it holds the leader lock and runs as primary), and releases it after two missed
+    answers or when stopped; it announces a newly added VIP with gratuitous ARP. #}
+{%- set node = pillar['pigsty']['node'] %}
+{%- set pg = pillar['pigsty'].get('pg') %}
+
+include:
+  - vip.install
+{%- if pg and pg.vip.mode == 'l2' %}
+
+vip-unit-file-managed:
+  file.managed:
+    - name: /etc/systemd/system/pigsalt-vip.service
+    - mode: '0644'
+    - contents: |
+        # Managed by Salt (vip.config) from the inventory: edit the inventory, not this file.
+        [Unit]
+        Description=pigsalt VIP {{ pg.vip.address }} on the primary of {{ pg.cluster }}
+        After=network-online.target patroni.service
+        Wants=network-online.target
+
+        [Service]
+        ExecStart=/opt/pigsalt/salt/bin/python -m pigsalt.agent.vip --address {{ pg.vip.address }}/{{ pg.vip.cidrmask }} --interface {{ pg.vip.interface }} --patroni http://{{ node.ip }}:{{ pg.patroni.port }}
+        Restart=always
+        RestartSec=2
+
+        [Install]
+        WantedBy=multi-user.target
+    - require:
+      - pkg: vip-iproute-pkg-installed
+{%- else %}
+
+vip-config-test-nop:
+  test.nop:
+    - name: the VIP keeper runs on clusters with vip_mode l2 only
+{%- endif %}

@@ -1,0 +1,4 @@
+include:
+  - vip.install
+  - vip.config
+  - vip.service

@@ -1,0 +1,15 @@
+{#- The VIP keeper is pigsalt's (pigsalt.agent.vip, in the Salt venv every node has); it needs
+    only `ip`. Debian bookworm's vip-manager 1.0.2 reads etcd through the v2 API only, where
+    Patroni's etcd3 leader key does not exist, so it can never follow the primary. #}
+{%- set pg = pillar['pigsty'].get('pg') %}
+{%- if pg and pg.vip.mode == 'l2' %}
+
+vip-iproute-pkg-installed:
+  pkg.installed:
+    - name: iproute2
+{%- else %}
+
+vip-install-test-nop:
+  test.nop:
+    - name: the VIP keeper runs on clusters with vip_mode l2 only
+{%- endif %}
