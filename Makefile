@@ -15,6 +15,7 @@ help:
 	@echo "make bench-pillar  compile 1,000 clusters x 3 nodes, report time and memory"
 	@echo "make bench-sandbox cold up / down of the four-node sandbox"
 	@echo "make bench-infra   pigsty.infra + pigsty.node on a fresh sandbox, and the rerun"
+	@echo "make bench-cluster pigsty.cluster pg-test and its rerun, then pgbench through 5433 vs direct"
 
 # Host packages (root; installs only what is missing).
 deps: $(VENV)/.apt
@@ -53,7 +54,10 @@ demo: venv
 bench-pillar: venv
 	$(BIN)/python -m tests.bench.pillar
 
-.PHONY: bench-sandbox bench-infra
+.PHONY: bench-sandbox bench-infra bench-cluster
+bench-cluster: venv
+	$(BIN)/python -m tests.bench.cluster
+
 bench-infra: venv
 	$(BIN)/python -m tests.bench.infra
 
