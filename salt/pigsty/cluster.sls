@@ -10,8 +10,13 @@
       salt-run state.orch pigsty.cluster pillar='{"pg_cluster": "pg-test"}' #}
 {%- set cluster = salt['pillar.get']('pg_cluster') %}
 {%- set clusters = salt['saltutil.runner']('pigsalt.clusters') %}
-{%- set spec = clusters.get(cluster) if cluster else None %}
-{%- if not cluster %}
+{%- set spec = clusters.get(cluster) if cluster and clusters is mapping else None %}
+{%- if clusters is not mapping %}
+
+pigsty-cluster-runner-test-fail:
+  test.fail_without_changes:
+    - name: {{ ("the pigsalt.clusters runner did not answer (is pigsalt installed on the master?): " ~ (clusters | string)) | json }}
+{%- elif not cluster %}
 
 pigsty-cluster-name-test-fail:
   test.fail_without_changes:

@@ -2,7 +2,14 @@
     PostgreSQL cluster of the inventory (one after the other, in name order).
 
     Run on the master:  salt-run state.orch pigsty.deploy #}
-{%- set clusters = salt['saltutil.runner']('pigsalt.clusters') | sort %}
+{%- set found = salt['saltutil.runner']('pigsalt.clusters') %}
+{%- if found is not mapping %}
+
+pigsty-deploy-clusters-test-fail:
+  test.fail_without_changes:
+    - name: {{ ("the pigsalt.clusters runner did not answer (is pigsalt installed on the master?): " ~ (found | string)) | json }}
+{%- else %}
+{%- set clusters = found | sort %}
 
 pigsty-deploy-infra-orch:
   salt.runner:
@@ -25,3 +32,4 @@ pigsty-deploy-{{ cluster }}-orch:
     - require:
       - salt: {{ 'pigsty-deploy-node-orch' if loop.first else 'pigsty-deploy-' ~ clusters[loop.index0 - 1] ~ '-orch' }}
 {%- endfor %}
+{%- endif %}

@@ -14,8 +14,8 @@ from tests.conftest import ROOT
 # What the formulas install (the brief of the repository issue); each exists on bookworm.
 FORMULA_PACKAGES = """
 postgresql-15 postgresql-client-15 postgresql-contrib patroni python3-etcd python3-psycopg2 pgbouncer
-haproxy etcd-server etcd-client vip-manager prometheus prometheus-alertmanager prometheus-node-exporter
-prometheus-postgres-exporter prometheus-pgbouncer-exporter dnsmasq chrony nginx curl ca-certificates
+haproxy etcd-server etcd-client prometheus prometheus-alertmanager prometheus-node-exporter
+prometheus-postgres-exporter dnsmasq chrony nginx curl ca-certificates
 python3-venv python3-pip gnupg iproute2 iputils-ping less sudo openssh-server pgbackrest jq procps
 """.split()
 
