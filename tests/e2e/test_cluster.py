@@ -93,7 +93,8 @@ def _connect(host: str, port: int, **kwargs: Any) -> psycopg.Connection[Any]:
 
 def _query(host: str, port: int, sql: str, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
     with _connect(host, port, **kwargs) as conn:
-        return conn.execute(sql, args or None).fetchall()
+        cursor = conn.execute(sql, args or None)
+        return cursor.fetchall() if cursor.description is not None else []
 
 
 def _eventually(probe: Callable[[], T], accept: Callable[[T], bool], timeout: float = 30) -> T:
