@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,9 @@ DEFAULT_CONFIG_DIR = Path("/etc/salt")
 DEFAULT_EXTENSIONS_DIR = Path("/var/lib/pigsalt/master/extensions")
 CONFIG_NAME = "pigsalt.conf"
 HEADER = "# Written by `pigsalt {command}`; run it again rather than editing this file.\n"
+
+ACCEPT_ATTEMPTS = 3
+ACCEPT_RETRY_SECONDS = 2.0
 
 # Project directories that Salt syncs to minions (or to the master for runners)
 # from the fileserver root: _modules and _states always, the others when present.
@@ -275,10 +279,18 @@ def accept_minion(
     if held != finger:
         raise PigsaltError(f"{minion_id}: refusing the pending key: it has fingerprint {held}, the node has {finger}")
     command = [*(salt_key or [_salt_key()]), "--yes", f"--accept={minion_id}"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    if done.returncode != 0 or not accepted.is_file():
-        reason = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["the key did not move to minions/"]
-        raise PigsaltError(f"{minion_id}: salt-key could not accept the key: {reason[0]}")
+    # salt-key talks to the master; right after a (re)start it can fail once: a few tries.
+    for attempt in range(ACCEPT_ATTEMPTS):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode == 0 and accepted.is_file():
+            break
+        if attempt + 1 < ACCEPT_ATTEMPTS:
+            time.sleep(ACCEPT_RETRY_SECONDS)
+    else:
+        lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+        errors = [line for line in lines if "unclosed" not in line and "destroy()" not in line]
+        reason = (errors or lines or ["the key did not move to minions/"])[-1].strip()
+        raise PigsaltError(f"{minion_id}: salt-key could not accept the key after {ACCEPT_ATTEMPTS} tries: {reason}")
     if pem_finger(accepted.read_text()) != finger:
         raise PigsaltError(f"{minion_id}: the key changed while it was accepted; run `salt-key -d {minion_id}`")
     return AcceptResult(minion_id, finger, already=False)

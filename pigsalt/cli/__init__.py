@@ -21,11 +21,12 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 
 # Command groups register here, one line each.
+from pigsalt.cli.deploy import deploy  # noqa: E402
 from pigsalt.cli.inventory import init, validate  # noqa: E402
 from pigsalt.cli.master import master  # noqa: E402
 from pigsalt.cli.pillar import pillar  # noqa: E402
 from pigsalt.cli.repo import repo  # noqa: E402
 from pigsalt.cli.sandbox import sandbox  # noqa: E402
 
-for command in (init, validate, pillar, repo, master, sandbox):
+for command in (init, validate, pillar, repo, master, sandbox, deploy):
     main.add_command(command)

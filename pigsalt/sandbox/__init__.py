@@ -17,6 +17,7 @@ from pigsalt.sandbox.lifecycle import (
     heal,
     leader,
     leftovers,
+    master_run,
     status,
     up,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "interactive",
     "leader",
     "leftovers",
+    "master_run",
     "node_run",
     "status",
     "up",

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -411,6 +413,17 @@ def _running_state(paths: SandboxPaths) -> State:
     if state is None:
         raise PigsaltError("the sandbox is not up (run `pigsalt sandbox up`)")
     return state
+
+
+def master_run(
+    command: Sequence[str], timeout: float, paths: SandboxPaths | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` in the sandbox's Salt master node (``salt-run …``)."""
+    state = _running_state(paths or SandboxPaths())
+    if state.phase != "up":
+        raise PigsaltError(f"the sandbox is {state.phase or 'not up'} (run `pigsalt sandbox up`)")
+    master = state.layout.master
+    return nodes.node_run(leader(master, paths), list(command), check=False, timeout=timeout)
 
 
 def leader(name: str, paths: SandboxPaths | None = None) -> int:

@@ -233,3 +233,32 @@ def test_accept_without_a_pending_key_or_with_a_malformed_finger(tmp_path: Path)
         master_lib.accept_minion("node-9", master_lib.pem_finger(KEY), pki)
     with pytest.raises(PigsaltError, match="expected the aa:bb"):
         master_lib.accept_minion("node-1", "not-a-finger", pki)
+
+
+def test_accept_retries_a_salt_key_that_fails_while_the_master_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pki = _pki(tmp_path)
+    monkeypatch.setattr(master_lib, "ACCEPT_RETRY_SECONDS", 0)
+    script = tmp_path / "salt-key"
+    marker = tmp_path / "tried"
+    script.write_text(
+        f'#!/bin/sh\nif [ ! -e "{marker}" ]; then touch "{marker}"; echo "[ERROR] master not up" >&2; exit 1; fi\n'
+        f'mv "{pki}/minions_pre/node-1" "{pki}/minions/node-1"\n'
+    )
+    script.chmod(0o755)
+    finger = master_lib.pem_finger(KEY)
+    assert master_lib.accept_minion("node-1", finger, pki, salt_key=[str(script)]).already is False
+
+
+def test_accept_gives_up_with_salt_keys_last_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pki = _pki(tmp_path)
+    monkeypatch.setattr(master_lib, "ACCEPT_RETRY_SECONDS", 0)
+    script = tmp_path / "salt-key"
+    script.write_text('#!/bin/sh\necho "[ERROR] no master" >&2\necho "[WARNING ] unclosed MasterEvent" >&2\nexit 1\n')
+    script.chmod(0o755)
+    with pytest.raises(
+        PigsaltError, match=r"^node-1: salt-key could not accept the key after 3 tries: \[ERROR\] no master$"
+    ):
+        master_lib.accept_minion("node-1", master_lib.pem_finger(KEY), pki, salt_key=[str(script)])
+    assert (pki / "minions_pre" / "node-1").is_file()
