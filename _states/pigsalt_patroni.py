@@ -72,3 +72,142 @@ def joined(name: str, timeout: float = 180, interval: float = 1) -> dict[str, An
             ret["comment"] = f"{name} has not joined its cluster after {timeout} s (last: {seen})"
             return ret
         time.sleep(float(interval))
+
+
+# --- the dynamic configuration and the restarts it may need ---------------------------------
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flat(value, path + "."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def _same(want: Any, have: Any) -> bool:
+    """Patroni keeps what it was given; Postgres settings may come back as other types (100 / "100")."""
+    if isinstance(want, bool) or isinstance(have, bool):
+        return want == have
+    return want == have or str(want) == str(have)
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for path, value in flat.items():
+        *parents, leaf = path.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _skip_unless_leader(name: str, ret: dict[str, Any]) -> bool:
+    try:
+        leads = __salt__["patroni.is_leader"]()  # type: ignore[name-defined]  # noqa: F821
+    except CommandExecutionError as err:
+        ret["result"] = False
+        ret["comment"] = f"{name}: cannot ask Patroni who leads: {err}"
+        return True
+    if not leads:
+        ret["comment"] = f"{name}: this member is not the leader; the leader applies it"
+        return True
+    return False
+
+
+def config_applied(name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Patroni's dynamic configuration (``/config`` in the DCS) holds ``settings``.
+
+    Applied on the leader only (the others report that and change nothing); keys not in
+    ``settings`` are left alone. A Postgres setting that needs a restart then shows as
+    ``pending_restart`` on every member: the orchestration restarts them one by one.
+    """
+    ret: dict[str, Any] = {"name": name, "changes": {}, "result": True, "comment": ""}
+    if _skip_unless_leader(name, ret):
+        return ret
+    want = _flat(settings)
+
+    def diff() -> dict[str, dict[str, Any]]:
+        have = _flat(__salt__["patroni.config"]())  # type: ignore[name-defined]  # noqa: F821
+        return {k: {"old": have.get(k), "new": v} for k, v in sorted(want.items()) if not _same(v, have.get(k))}
+
+    try:
+        changes = diff()
+        if not changes:
+            ret["comment"] = f"{name}: already in the desired state"
+            return ret
+        if __opts__["test"]:  # type: ignore[name-defined]  # noqa: F821
+            ret.update(result=None, changes=changes, comment=f"{name}: would change {', '.join(changes)}")
+            return ret
+        __salt__["patroni.patch_config"](_nest({k: v["new"] for k, v in changes.items()}))  # type: ignore[name-defined]  # noqa: F821
+        left = diff()
+    except CommandExecutionError as err:
+        ret.update(result=False, comment=f"{name}: {err}")
+        return ret
+    if left:
+        ret.update(result=False, comment=f"{name}: still differs after PATCH /config: {', '.join(left)}")
+        return ret
+    ret.update(changes=changes, comment=f"{name}: PATCH /config: {', '.join(changes)}")
+    return ret
+
+
+def restarted(name: str, timeout: float = 180) -> dict[str, Any]:
+    """Postgres on this member has no restart pending: a replica with one is restarted through
+    Patroni and waited for (streaming again). The leader is never restarted in place: it reports
+    the pending restart and the orchestration switches over first (``leader_released``)."""
+    ret: dict[str, Any] = {"name": name, "changes": {}, "result": True, "comment": ""}
+    try:
+        status = __salt__["patroni.status"]()  # type: ignore[name-defined]  # noqa: F821
+        if not status["pending_restart"]:
+            ret["comment"] = f"{name}: no restart pending"
+            return ret
+        if __salt__["patroni.is_leader"]():  # type: ignore[name-defined]  # noqa: F821
+            ret["comment"] = f"{name}: restart pending on the leader: it is restarted after a switchover"
+            return ret
+        if __opts__["test"]:  # type: ignore[name-defined]  # noqa: F821
+            ret.update(result=None, changes={"postgres": {"old": "pending restart", "new": "restarted"}})
+            ret["comment"] = f"{name}: would restart Postgres (pending restart)"
+            return ret
+        __salt__["patroni.restart"](pending=True, timeout=timeout)  # type: ignore[name-defined]  # noqa: F821
+    except CommandExecutionError as err:
+        ret.update(result=False, comment=f"{name}: {err}")
+        return ret
+    joined_ret = joined(name, timeout=timeout)
+    if not joined_ret["result"]:
+        ret.update(result=False, comment=f"{name}: restarted, then: {joined_ret['comment']}")
+        return ret
+    ret.update(
+        changes={"postgres": {"old": "pending restart", "new": "restarted"}},
+        comment=f"{name}: restarted; {joined_ret['comment']}",
+    )
+    return ret
+
+
+def leader_released(name: str, timeout: float = 180) -> dict[str, Any]:
+    """When the leader has a restart pending, hand the leadership to a replica (switchover), so
+    that the old primary can be restarted as a replica. Otherwise nothing."""
+    ret: dict[str, Any] = {"name": name, "changes": {}, "result": True, "comment": ""}
+    try:
+        if not __salt__["patroni.is_leader"]():  # type: ignore[name-defined]  # noqa: F821
+            ret["comment"] = f"{name}: not the leader"
+            return ret
+        if not __salt__["patroni.status"]()["pending_restart"]:  # type: ignore[name-defined]  # noqa: F821
+            ret["comment"] = f"{name}: leads with no restart pending"
+            return ret
+        if __opts__["test"]:  # type: ignore[name-defined]  # noqa: F821
+            ret.update(result=None, changes={"leader": {"old": name, "new": "a replica"}})
+            ret["comment"] = f"{name}: would switch over (restart pending on the leader)"
+            return ret
+        moved = __salt__["patroni.switchover"](timeout=timeout)  # type: ignore[name-defined]  # noqa: F821
+    except CommandExecutionError as err:
+        ret.update(result=False, comment=f"{name}: {err}")
+        return ret
+    ret.update(
+        changes={"leader": {"old": moved["old"], "new": moved["new"]}},
+        comment=f"{name}: switched over to {moved['new']} (restart pending on the leader)",
+    )
+    return ret

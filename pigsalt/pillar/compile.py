@@ -237,6 +237,7 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
     inst = node.instance
     assert inst is not None
     users = [_user(u, c) for u in sorted(c["pg_users"], key=lambda u: u["name"])]
+    timings = derive.patroni_timings(c["pg_rto"], c["pg_rpo"])
     databases = [_database(d, c) for d in sorted(c["pg_databases"], key=lambda d: d["name"])]
     return {
         "cluster": cluster.name,
@@ -268,7 +269,8 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
             "port": c["patroni_port"],
             "username": c["patroni_username"],
             "password": _secret(c, "patroni_password", secrets),
-            **derive.patroni_timings(c["pg_rto"], c["pg_rpo"]),
+            **timings,
+            "dynamic": derive.patroni_dynamic(timings, c["pg_libs"], c["pg_parameters"]),
         },
         "system_users": {
             "admin": {"name": c["pg_admin_username"], "password": _secret(c, "pg_admin_password", secrets)},

@@ -129,6 +129,36 @@ def patroni_timings(pg_rto: int, pg_rpo: int) -> dict[str, Any]:
     }
 
 
+# Postgres settings pigsalt sets unless pg_parameters says otherwise.
+DEFAULT_PARAMETERS: Mapping[str, Any] = {
+    "password_encryption": "scram-sha-256",
+    "wal_level": "replica",
+    "hot_standby": "on",
+    "wal_log_hints": "on",
+    "max_connections": 100,
+    "max_wal_senders": 10,
+    "max_replication_slots": 10,
+    "wal_keep_size": "1GB",
+}
+
+
+def patroni_dynamic(timings: Mapping[str, Any], libs: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Patroni's dynamic configuration (the DCS ``/config``): written into ``bootstrap.dcs`` for
+    the first start and kept in line afterwards by ``pigsalt_patroni.config_applied``.
+
+    A failed-over primary has always diverged (DOMAIN.md, "Baseline"), hence ``use_pg_rewind``.
+    """
+    merged = {**DEFAULT_PARAMETERS, "shared_preload_libraries": libs, **parameters}
+    return {
+        **{k: timings[k] for k in sorted(timings)},
+        "postgresql": {
+            "use_pg_rewind": True,
+            "use_slots": True,
+            "parameters": dict(sorted(merged.items())),
+        },
+    }
+
+
 def _instance_facts(inst: Instance) -> dict[str, Any]:
     """What a service selector sees of an instance (Pigsty's variable names)."""
     return {

@@ -87,8 +87,8 @@ def test_patroni_config_is_private(sandbox: Sandbox, deployed: OrchRun) -> None:
 
 def _connect(host: str, port: int, **kwargs: Any) -> psycopg.Connection[Any]:
     """A connection from the host (10.10.10.1), as an application outside the cluster makes it."""
-    params = {**USER, **kwargs}
-    return psycopg.connect(host=host, port=port, connect_timeout=10, autocommit=True, **params)
+    params = {"connect_timeout": 10, **USER, **kwargs}
+    return psycopg.connect(host=host, port=port, autocommit=True, **params)
 
 
 def _query(host: str, port: int, sql: str, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
@@ -249,12 +249,21 @@ def test_a_user_database_and_hba_rule_added_in_the_pillar_apply_online(sandbox: 
     cvars["pg_hba_rules_extra"] = [
         {"user": "dbuser_e2e", "db": "all", "addr": "10.10.10.1/32", "auth": "deny", "order": 50, "title": "e2e"}
     ]
+    # And a custom service: HAProxy reloads, and a connection through it stays up meanwhile.
+    cvars["pg_services_extra"] = [
+        {"name": "reporting", "port": 5439, "dest": "pgbouncer", "check": "/replica", "selector": "[]"}
+    ]
     before = (_postmaster_starts(sandbox), _pgbouncer_pids(sandbox))
     assert all(before[0].values()) and all(before[1].values()), before
+    held = _connect(MEMBERS["node-2"], 5433)
     cluster_file.write_text(yaml.safe_dump(spec, sort_keys=False))
     try:
         run = run_orch(sandbox, "pigsty.cluster", pillar=PILLAR)
         assert run.ok, run.failed
+        assert held.execute("SELECT 1").fetchall() == [(1,)], "HAProxy's reload dropped an established connection"
+        held.close()
+        for ip in MEMBERS.values():
+            assert _query(ip, 5439, "SELECT pg_is_in_recovery()") == [(True,)]
         for ip in MEMBERS.values():
             rows = _query(
                 ip,
@@ -269,5 +278,42 @@ def test_a_user_database_and_hba_rule_added_in_the_pillar_apply_online(sandbox: 
         with pytest.raises(psycopg.OperationalError, match=r"pg_hba\.conf rejects connection"):
             _connect(MEMBERS["node-1"], 5432, user="dbuser_e2e", password="E2e.Pass.Word", dbname="e2e")
         assert (_postmaster_starts(sandbox), _pgbouncer_pids(sandbox)) == before, "Postgres or Pgbouncer restarted"
+    finally:
+        cluster_file.write_text(original)
+
+
+def test_a_setting_that_needs_a_restart_is_applied_by_a_rolling_restart(sandbox: Sandbox, deployed: OrchRun) -> None:
+    """max_connections needs a restart: replicas first, then a switchover, never the primary in place."""
+    cluster_file = sandbox.inventory_dir / "clusters" / f"{CLUSTER}.yml"
+    original = cluster_file.read_text()
+    spec = yaml.safe_load(original)
+    spec[CLUSTER]["vars"]["pg_parameters"] = {"max_connections": 150}
+    leader_before = json.loads(_patroni(MEMBERS["node-1"], "/cluster")[1])
+    old_leader = next(m["name"] for m in leader_before["members"] if m["role"] == "leader")
+    starts = _postmaster_starts(sandbox)
+    cluster_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    try:
+        run = run_orch(sandbox, "pigsty.cluster", pillar=PILLAR)
+        assert run.ok, run.failed
+        sql = "SELECT setting FROM pg_settings WHERE name = 'max_connections'"
+        for node in MEMBERS:
+            found = sandbox.run(node, "runuser", "-u", "postgres", "--", "psql", "-Atc", sql).stdout.strip()
+            assert found == "150", (node, found)
+        members = json.loads(_patroni(MEMBERS["node-1"], "/cluster")[1])["members"]
+        assert not any(m.get("pending_restart") for m in members), members
+        new_leader = next(m["name"] for m in members if m["role"] == "leader")
+        assert new_leader not in (old_leader, "pg-test-3"), f"leader {new_leader}: no switchover to a replica"
+        after = _postmaster_starts(sandbox)
+        assert all(after[n] != starts[n] for n in MEMBERS), (starts, after)
+        # The old primary was restarted as a replica: it streams from the new leader.
+        assert next(m for m in members if m["name"] == old_leader)["state"] == "streaming", members
+
+        def via_vip() -> list[tuple[Any, ...]]:
+            try:
+                return _query(VIP, 5432, "SELECT pg_is_in_recovery()", connect_timeout=3)
+            except psycopg.OperationalError:
+                return []
+
+        assert _eventually(via_vip, lambda rows: rows == [(False,)]) == [(False,)], "the VIP did not follow"
     finally:
         cluster_file.write_text(original)

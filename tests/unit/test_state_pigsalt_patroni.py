@@ -86,3 +86,139 @@ def test_test_mode_looks_once():
         "(members: pg-test-1 replica/streaming, pg-test-2 leader/running)",
     }
     cluster.assert_called_once_with()
+
+
+DCS = {"ttl": 30, "loop_wait": 10, "postgresql": {"use_pg_rewind": True, "parameters": {"max_connections": 100}}}
+
+
+def wire_all(test: bool, **functions: Any) -> dict[str, Any]:
+    states.__salt__ = functions  # type: ignore[attr-defined]
+    states.__opts__ = {"test": test}  # type: ignore[attr-defined]
+    return functions
+
+
+def test_config_is_left_alone_when_it_holds_the_settings_whatever_the_types():
+    wire_all(False, **{"patroni.is_leader": lambda: True, "patroni.config": lambda: DCS})
+    settings = {"ttl": 30, "postgresql": {"parameters": {"max_connections": "100"}}}
+    assert states.config_applied("pg-test", settings) == {
+        "name": "pg-test",
+        "changes": {},
+        "result": True,
+        "comment": "pg-test: already in the desired state",
+    }
+
+
+def test_config_on_a_replica_changes_nothing():
+    config = mock.Mock()
+    wire_all(False, **{"patroni.is_leader": lambda: False, "patroni.config": config})
+    ret = states.config_applied("pg-test", {"ttl": 60})
+    assert (ret["result"], ret["changes"]) == (True, {})
+    assert ret["comment"] == "pg-test: this member is not the leader; the leader applies it"
+    config.assert_not_called()
+
+
+def test_config_test_mode_reports_the_diff_and_patches_nothing():
+    patch = mock.Mock()
+    wire_all(True, **{"patroni.is_leader": lambda: True, "patroni.config": lambda: DCS, "patroni.patch_config": patch})
+    settings = {"ttl": 60, "postgresql": {"parameters": {"max_connections": 200, "work_mem": "8MB"}}}
+    assert states.config_applied("pg-test", settings) == {
+        "name": "pg-test",
+        "changes": {
+            "postgresql.parameters.max_connections": {"old": 100, "new": 200},
+            "postgresql.parameters.work_mem": {"old": None, "new": "8MB"},
+            "ttl": {"old": 30, "new": 60},
+        },
+        "result": None,
+        "comment": "pg-test: would change postgresql.parameters.max_connections, postgresql.parameters.work_mem, ttl",
+    }
+    patch.assert_not_called()
+
+
+def test_config_patches_only_what_differs_and_reads_back():
+    stored = {"ttl": 30, "postgresql": {"parameters": {"max_connections": 100}}}
+
+    def patch(changes: dict[str, Any]) -> dict[str, Any]:
+        stored["postgresql"]["parameters"].update(changes["postgresql"]["parameters"])
+        return stored
+
+    patch_mock = mock.Mock(side_effect=patch)
+    wire_all(
+        False,
+        **{"patroni.is_leader": lambda: True, "patroni.config": lambda: stored, "patroni.patch_config": patch_mock},
+    )
+    ret = states.config_applied("pg-test", {"ttl": 30, "postgresql": {"parameters": {"max_connections": 200}}})
+    assert ret == {
+        "name": "pg-test",
+        "changes": {"postgresql.parameters.max_connections": {"old": 100, "new": 200}},
+        "result": True,
+        "comment": "pg-test: PATCH /config: postgresql.parameters.max_connections",
+    }
+    patch_mock.assert_called_once_with({"postgresql": {"parameters": {"max_connections": 200}}})
+
+
+def test_a_replica_with_a_pending_restart_is_restarted_and_waited_for():
+    restart = mock.Mock(return_value={"restarted": True})
+    wire_all(
+        False,
+        **{
+            "patroni.status": lambda: {"pending_restart": True},
+            "patroni.is_leader": lambda: False,
+            "patroni.restart": restart,
+            "patroni.cluster": lambda: HEALTHY,
+        },
+    )
+    ret = states.restarted("pg-test-1", timeout=5)
+    assert (ret["result"], ret["changes"]) == (True, {"postgres": {"old": "pending restart", "new": "restarted"}})
+    restart.assert_called_once_with(pending=True, timeout=5)
+
+
+def test_the_leader_is_never_restarted_in_place():
+    restart = mock.Mock()
+    wire_all(
+        False,
+        **{
+            "patroni.status": lambda: {"pending_restart": True},
+            "patroni.is_leader": lambda: True,
+            "patroni.restart": restart,
+        },
+    )
+    assert states.restarted("pg-test-2") == {
+        "name": "pg-test-2",
+        "changes": {},
+        "result": True,
+        "comment": "pg-test-2: restart pending on the leader: it is restarted after a switchover",
+    }
+    restart.assert_not_called()
+
+
+def test_a_leader_with_a_pending_restart_hands_over():
+    switchover = mock.Mock(return_value={"old": "pg-test-2", "new": "pg-test-1"})
+    wire_all(
+        False,
+        **{
+            "patroni.is_leader": lambda: True,
+            "patroni.status": lambda: {"pending_restart": True},
+            "patroni.switchover": switchover,
+        },
+    )
+    assert states.leader_released("pg-test-2", timeout=60) == {
+        "name": "pg-test-2",
+        "changes": {"leader": {"old": "pg-test-2", "new": "pg-test-1"}},
+        "result": True,
+        "comment": "pg-test-2: switched over to pg-test-1 (restart pending on the leader)",
+    }
+    switchover.assert_called_once_with(timeout=60)
+
+
+def test_a_leader_without_a_pending_restart_stays():
+    switchover = mock.Mock()
+    wire_all(
+        False,
+        **{
+            "patroni.is_leader": lambda: True,
+            "patroni.status": lambda: {"pending_restart": False},
+            "patroni.switchover": switchover,
+        },
+    )
+    assert states.leader_released("pg-test-2")["comment"] == "pg-test-2: leads with no restart pending"
+    switchover.assert_not_called()
