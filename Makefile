@@ -47,9 +47,9 @@ demo: venv
 	$(BIN)/pigsalt validate
 	$(BIN)/pigsalt sandbox up
 	$(BIN)/pigsalt sandbox exec meta -- salt --out=txt '*' test.ping
-	$(BIN)/pigsalt sandbox exec meta -- salt-run --log-level=error --state-output=terse state.orch pigsty.deploy
-	@echo "demo: deployed. Portal: curl -H 'Host: pigsty' http://10.10.10.10/ ;" \
-	      "pigsalt sandbox status; pigsalt sandbox down removes the nodes."
+	$(BIN)/pigsalt deploy --sandbox
+	@echo "demo: deployed. psql postgres://test:test@10.10.10.3:5433/test (the VIP, primary service);" \
+	      "portal: curl -H 'Host: pigsty' http://10.10.10.10/ ; pigsalt sandbox down removes the nodes."
 
 bench-pillar: venv
 	$(BIN)/python -m tests.bench.pillar

@@ -24,7 +24,6 @@ import os
 import pwd
 import re
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from salt.exceptions import CommandExecutionError
 
 try:
     # Modules, not functions: Salt would publish an imported function as a state of ours.
+    from pigsalt import fileio
     from pigsalt.agent import AgentError, scram
     from pigsalt.agent import sql as agent_sql
 except ImportError as err:
@@ -83,19 +83,8 @@ def _read(path: Path) -> tuple[bytes | None, int | None, tuple[int, int] | None]
 
 
 def _write(path: Path, data: bytes, mode: int, uid: int, gid: int) -> None:
-    """Replace ``path`` atomically: a temp file beside it, mode and owner set, fsync, rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        os.fchown(fd, uid, gid)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replace ``path`` atomically, mode and owner set before it appears (pigsalt.fileio)."""
+    fileio.write_bytes_atomic(path, data, mode, owner=(uid, gid))
 
 
 def _owner_name(owner: tuple[int, int]) -> str:

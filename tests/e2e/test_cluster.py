@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -172,6 +173,21 @@ def test_the_business_user_logs_in_with_scram_through_pgbouncer(sandbox: Sandbox
         assert rows == [("test",)]
         with pytest.raises(psycopg.OperationalError, match="authentication failed"):
             _connect(ip, 6432, password="not-the-password")
+
+
+def test_the_haproxy_admin_page_needs_its_password_and_metrics_are_served(sandbox: Sandbox, deployed: OrchRun) -> None:
+    password = sandbox.secrets()["haproxy_admin_password"]
+    for ip in MEMBERS.values():
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://{ip}:9101/", timeout=10)
+        assert refused.value.code == 401
+        request = urllib.request.Request(f"http://{ip}:9101/;csv")
+        token = base64.b64encode(f"admin:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+        with urllib.request.urlopen(request, timeout=10) as page:
+            assert page.status == 200 and b"pg-test-primary" in page.read()
+        with urllib.request.urlopen(f"http://{ip}:9101/metrics", timeout=10) as metrics:
+            assert b"haproxy_backend_active_servers" in metrics.read()
 
 
 def test_an_address_the_hba_does_not_allow_is_refused(sandbox: Sandbox, deployed: OrchRun) -> None:
