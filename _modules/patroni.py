@@ -41,12 +41,20 @@ def _pg() -> dict[str, Any]:
     return dict(pg)
 
 
-def _client() -> agent.PatroniClient:
+def _client(host: str | None = None) -> agent.PatroniClient:
+    """This node's Patroni, or another member's (``host``): one cluster shares its REST credentials."""
     patroni = _pg()["patroni"]
     node = __pillar__["pigsty"]["node"]  # type: ignore[name-defined]  # noqa: F821
     return agent.PatroniClient(
-        f"http://{node['ip']}:{patroni['port']}", patroni.get("username"), patroni.get("password")
+        f"http://{host or node['ip']}:{patroni['port']}", patroni.get("username"), patroni.get("password")
     )
+
+
+def _member_host(name: str) -> str:
+    for member in _client().cluster().members:
+        if member.name == name and member.host:
+            return member.host
+    raise CommandExecutionError(f"{name} is not a member of this cluster")
 
 
 def status() -> dict[str, Any]:
@@ -255,3 +263,43 @@ def patch_config(changes: dict[str, Any]) -> dict[str, Any]:
         return _client().patch_config(changes)
     except AgentError as err:
         raise CommandExecutionError(str(err)) from err
+
+
+def reload_all() -> dict[str, Any]:
+    """Have every member's Patroni reload now (after a change of the dynamic configuration, so
+    that none waits for its next HA loop): ``{"reloaded": [names]}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg-test-1 patroni.reload_all
+    """
+    try:
+        members = _client().cluster().members
+        for member in members:
+            if member.host:
+                _client(member.host).reload()
+    except AgentError as err:
+        raise CommandExecutionError(str(err)) from err
+    return {"reloaded": sorted(m.name for m in members if m.host)}
+
+
+def restart_member(name: str, timeout: float = 120) -> dict[str, Any]:
+    """Restart member ``name``'s Postgres through its Patroni if a restart is pending there:
+    ``{"restarted": bool}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg-test-1 patroni.restart_member pg-test-2
+    """
+    try:
+        client = _client(_member_host(name))
+        if not client.node().pending_restart:
+            return {"restarted": False}
+        client.restart(pending_only=True, timeout=float(timeout))
+    except AgentError as err:
+        raise CommandExecutionError(str(err)) from err
+    return {"restarted": True}

@@ -119,12 +119,13 @@ def _skip_unless_leader(name: str, ret: dict[str, Any]) -> bool:
     return False
 
 
-def config_applied(name: str, settings: dict[str, Any]) -> dict[str, Any]:
+def config_applied(name: str, settings: dict[str, Any], settle: float = 0) -> dict[str, Any]:
     """Patroni's dynamic configuration (``/config`` in the DCS) holds ``settings``.
 
     Applied on the leader only (the others report that and change nothing); keys not in
-    ``settings`` are left alone. A Postgres setting that needs a restart then shows as
-    ``pending_restart`` on every member: the orchestration restarts them one by one.
+    ``settings`` are left alone. After a change every member's Patroni is reloaded and given
+    ``settle`` seconds (its HA loop applies the change); a Postgres setting that needs a restart
+    then shows as ``pending_restart``, which ``rolling_restarted`` applies.
     """
     ret: dict[str, Any] = {"name": name, "changes": {}, "result": True, "comment": ""}
     if _skip_unless_leader(name, ret):
@@ -145,6 +146,9 @@ def config_applied(name: str, settings: dict[str, Any]) -> dict[str, Any]:
             return ret
         __salt__["patroni.patch_config"](_nest({k: v["new"] for k, v in changes.items()}))  # type: ignore[name-defined]  # noqa: F821
         left = diff()
+        if not left:
+            __salt__["patroni.reload_all"]()  # type: ignore[name-defined]  # noqa: F821
+            time.sleep(float(settle))
     except CommandExecutionError as err:
         ret.update(result=False, comment=f"{name}: {err}")
         return ret
@@ -155,59 +159,68 @@ def config_applied(name: str, settings: dict[str, Any]) -> dict[str, Any]:
     return ret
 
 
-def restarted(name: str, timeout: float = 180) -> dict[str, Any]:
-    """Postgres on this member has no restart pending: a replica with one is restarted through
-    Patroni and waited for (streaming again). The leader is never restarted in place: it reports
-    the pending restart and the orchestration switches over first (``leader_released``)."""
+def rolling_restarted(name: str, timeout: float = 180) -> dict[str, Any]:
+    """No member of cluster ``name`` has a restart pending. Run on the leader (the others report
+    that and change nothing); from there, through each member's Patroni: the replicas with a
+    restart pending are restarted one at a time, each waited for until it streams again; then,
+    if the leader has one, Patroni switches over to a replica, the old primary is waited for
+    until it streams from the new leader, and restarted as a replica. The primary is never
+    restarted in place."""
     ret: dict[str, Any] = {"name": name, "changes": {}, "result": True, "comment": ""}
+    if _skip_unless_leader(name, ret):
+        return ret
     try:
-        status = __salt__["patroni.status"]()  # type: ignore[name-defined]  # noqa: F821
-        if not status["pending_restart"]:
+        cluster = __salt__["patroni.cluster"]()  # type: ignore[name-defined]  # noqa: F821
+        leader = cluster["leader"]
+        pending = sorted(m["name"] for m in cluster["members"] if m.get("pending_restart"))
+        if not pending:
             ret["comment"] = f"{name}: no restart pending"
             return ret
-        if __salt__["patroni.is_leader"]():  # type: ignore[name-defined]  # noqa: F821
-            ret["comment"] = f"{name}: restart pending on the leader: it is restarted after a switchover"
-            return ret
+        plan = {m: {"old": "pending restart", "new": "restarted"} for m in pending}
+        if leader in pending:
+            plan["leader"] = {"old": leader, "new": "a replica"}
         if __opts__["test"]:  # type: ignore[name-defined]  # noqa: F821
-            ret.update(result=None, changes={"postgres": {"old": "pending restart", "new": "restarted"}})
-            ret["comment"] = f"{name}: would restart Postgres (pending restart)"
+            ret.update(result=None, changes=plan, comment=f"{name}: would restart {', '.join(pending)}")
             return ret
-        __salt__["patroni.restart"](pending=True, timeout=timeout)  # type: ignore[name-defined]  # noqa: F821
+        done: dict[str, Any] = {}
+        for member in [m for m in pending if m != leader]:
+            _restart(member, timeout)
+            done[member] = plan[member]
+        if leader in pending:
+            moved = __salt__["patroni.switchover"](timeout=timeout)  # type: ignore[name-defined]  # noqa: F821
+            done["leader"] = {"old": moved["old"], "new": moved["new"]}
+            _restart(leader, timeout)
+            done[leader] = plan[leader]
+        after = __salt__["patroni.cluster"]()  # type: ignore[name-defined]  # noqa: F821
+        left = sorted(m["name"] for m in after["members"] if m.get("pending_restart"))
     except CommandExecutionError as err:
         ret.update(result=False, comment=f"{name}: {err}")
+        ret["changes"] = locals().get("done", {})
         return ret
-    joined_ret = joined(name, timeout=timeout)
-    if not joined_ret["result"]:
-        ret.update(result=False, comment=f"{name}: restarted, then: {joined_ret['comment']}")
+    ret["changes"] = done
+    if left:
+        # Postgres requires a standby's max_connections, max_worker_processes, max_wal_senders,
+        # max_prepared_transactions and max_locks_per_transaction to be at least the primary's:
+        # a decrease only takes once the primary itself has restarted with it.
+        ret.update(
+            result=False,
+            comment=f"{name}: restarted {', '.join(pending)}, replicas first, but a restart is still pending on "
+            f"{', '.join(left)}: lowering a setting a standby must hold at least at the primary's value takes a "
+            "restart of the primary itself, which pigsalt does not do on its own "
+            f"(salt <primary> patroni.restart, then re-run)",
+        )
         return ret
-    ret.update(
-        changes={"postgres": {"old": "pending restart", "new": "restarted"}},
-        comment=f"{name}: restarted; {joined_ret['comment']}",
-    )
+    ret["comment"] = f"{name}: restarted {', '.join(pending)}, replicas first"
     return ret
 
 
-def leader_released(name: str, timeout: float = 180) -> dict[str, Any]:
-    """When the leader has a restart pending, hand the leadership to a replica (switchover), so
-    that the old primary can be restarted as a replica. Otherwise nothing."""
-    ret: dict[str, Any] = {"name": name, "changes": {}, "result": True, "comment": ""}
-    try:
-        if not __salt__["patroni.is_leader"]():  # type: ignore[name-defined]  # noqa: F821
-            ret["comment"] = f"{name}: not the leader"
-            return ret
-        if not __salt__["patroni.status"]()["pending_restart"]:  # type: ignore[name-defined]  # noqa: F821
-            ret["comment"] = f"{name}: leads with no restart pending"
-            return ret
-        if __opts__["test"]:  # type: ignore[name-defined]  # noqa: F821
-            ret.update(result=None, changes={"leader": {"old": name, "new": "a replica"}})
-            ret["comment"] = f"{name}: would switch over (restart pending on the leader)"
-            return ret
-        moved = __salt__["patroni.switchover"](timeout=timeout)  # type: ignore[name-defined]  # noqa: F821
-    except CommandExecutionError as err:
-        ret.update(result=False, comment=f"{name}: {err}")
-        return ret
-    ret.update(
-        changes={"leader": {"old": moved["old"], "new": moved["new"]}},
-        comment=f"{name}: switched over to {moved['new']} (restart pending on the leader)",
-    )
-    return ret
+def _restart(member: str, timeout: float) -> None:
+    """Restart ``member`` once it streams (a just-demoted primary answers 503 until then), and
+    wait until it streams again."""
+    seen = joined(member, timeout=timeout)
+    if not seen["result"]:
+        raise CommandExecutionError(f"{member} before its restart: {seen['comment']}")
+    __salt__["patroni.restart_member"](member, timeout=timeout)  # type: ignore[name-defined]  # noqa: F821
+    seen = joined(member, timeout=timeout)
+    if not seen["result"]:
+        raise CommandExecutionError(f"{member} after its restart: {seen['comment']}")

@@ -8,6 +8,8 @@ pgsql-dynamic-config-applied:
   pigsalt_patroni.config_applied:
     - name: {{ pg.cluster }}
     - settings: {{ pg.patroni.dynamic | json }}
+    # After a change: every member reloads, then gets a loop to apply it and flag restarts.
+    - settle: {{ pg.patroni.loop_wait }}
 {%- else %}
 
 pgsql-dynamic-test-nop:

@@ -1,12 +1,12 @@
-{#- A restart Patroni reports as pending (a changed setting that needs one) is applied here,
-    on a replica: pigsty.cluster applies this one member at a time, switches over when the
-    leader has one pending (pgsql.switchover), then applies this again. #}
+{#- No member has a restart pending (a changed setting that needs one): applied from the
+    leader through each member's Patroni, replicas first, then a switchover and the old primary
+    restarted as a replica; never the primary in place. The other members change nothing. #}
 {%- set pg = pillar['pigsty'].get('pg') %}
 {%- if pg %}
 
-pgsql-restart-restarted:
-  pigsalt_patroni.restarted:
-    - name: {{ pg.instance }}
+pgsql-restart-rolling-restarted:
+  pigsalt_patroni.rolling_restarted:
+    - name: {{ pg.cluster }}
     - timeout: 180
 {%- else %}
 

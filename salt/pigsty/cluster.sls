@@ -90,9 +90,9 @@ pigsty-cluster-replication-state:
     - require:
       - salt: {{ 'pigsty-cluster-replicas-streaming-state' if spec.replicas else 'pigsty-cluster-primary-leader-state' }}
 
-{#- Dynamic configuration on the leader; when it changed, every member reloads at once and a
-    pending restart is applied replicas first, one at a time, then by a switchover and a
-    restart of the old primary as a replica: never a restart of the primary in place. #}
+{#- Dynamic configuration on the leader (after a change every member reloads); then any
+    pending restart, from the leader: replicas first, one at a time, then a switchover and the
+    old primary restarted as a replica. Never a restart of the primary in place. #}
 pigsty-cluster-dynamic-state:
   salt.state:
     - tgt: '{{ members }}'
@@ -101,45 +101,13 @@ pigsty-cluster-dynamic-state:
     - require:
       - salt: pigsty-cluster-replication-state
 
-pigsty-cluster-reload-function:
-  salt.function:
-    - name: patroni.reload
-    - tgt: '{{ members }}'
-    - tgt_type: compound
-    - onchanges:
-      - salt: pigsty-cluster-dynamic-state
-
-pigsty-cluster-restart-replicas-state:
+pigsty-cluster-restart-state:
   salt.state:
     - tgt: '{{ members }}'
     - tgt_type: compound
     - sls: [pgsql.restart]
-    - batch: 1
-    - onchanges:
-      - salt: pigsty-cluster-dynamic-state
     - require:
-      - salt: pigsty-cluster-reload-function
-
-pigsty-cluster-switchover-state:
-  salt.state:
-    - tgt: '{{ members }}'
-    - tgt_type: compound
-    - sls: [pgsql.switchover]
-    - onchanges:
       - salt: pigsty-cluster-dynamic-state
-    - require:
-      - salt: pigsty-cluster-restart-replicas-state
-
-pigsty-cluster-restart-old-primary-state:
-  salt.state:
-    - tgt: '{{ members }}'
-    - tgt_type: compound
-    - sls: [pgsql.restart]
-    - batch: 1
-    - onchanges:
-      - salt: pigsty-cluster-dynamic-state
-    - require:
-      - salt: pigsty-cluster-switchover-state
 
 pigsty-cluster-users-state:
   salt.state:
@@ -147,8 +115,7 @@ pigsty-cluster-users-state:
     - tgt_type: compound
     - sls: [pgsql.hba, pgsql.users]
     - require:
-      - salt: pigsty-cluster-dynamic-state
-      - salt: pigsty-cluster-restart-old-primary-state
+      - salt: pigsty-cluster-restart-state
 
 pigsty-cluster-services-state:
   salt.state:

@@ -141,10 +141,15 @@ def test_config_patches_only_what_differs_and_reads_back():
         stored["postgresql"]["parameters"].update(changes["postgresql"]["parameters"])
         return stored
 
-    patch_mock = mock.Mock(side_effect=patch)
+    patch_mock, reload_all = mock.Mock(side_effect=patch), mock.Mock(return_value={"reloaded": []})
     wire_all(
         False,
-        **{"patroni.is_leader": lambda: True, "patroni.config": lambda: stored, "patroni.patch_config": patch_mock},
+        **{
+            "patroni.is_leader": lambda: True,
+            "patroni.config": lambda: stored,
+            "patroni.patch_config": patch_mock,
+            "patroni.reload_all": reload_all,
+        },
     )
     ret = states.config_applied("pg-test", {"ttl": 30, "postgresql": {"parameters": {"max_connections": 200}}})
     assert ret == {
@@ -154,71 +159,120 @@ def test_config_patches_only_what_differs_and_reads_back():
         "comment": "pg-test: PATCH /config: postgresql.parameters.max_connections",
     }
     patch_mock.assert_called_once_with({"postgresql": {"parameters": {"max_connections": 200}}})
+    reload_all.assert_called_once_with()
 
 
-def test_a_replica_with_a_pending_restart_is_restarted_and_waited_for():
-    restart = mock.Mock(return_value={"restarted": True})
-    wire_all(
-        False,
-        **{
-            "patroni.status": lambda: {"pending_restart": True},
-            "patroni.is_leader": lambda: False,
-            "patroni.restart": restart,
-            "patroni.cluster": lambda: HEALTHY,
-        },
-    )
-    ret = states.restarted("pg-test-1", timeout=5)
-    assert (ret["result"], ret["changes"]) == (True, {"postgres": {"old": "pending restart", "new": "restarted"}})
-    restart.assert_called_once_with(pending=True, timeout=5)
+def streaming(*pending: str, leader: str = "pg-test-2") -> dict[str, Any]:
+    names = ("pg-test-1", "pg-test-2", "pg-test-3")
+    members = [
+        {**member(n, "leader" if n == leader else "replica", "running" if n == leader else "streaming", 0),
+         "pending_restart": n in pending}
+        for n in names
+    ]  # fmt: skip
+    return {"leader": leader, "members": members}
 
 
-def test_the_leader_is_never_restarted_in_place():
+def test_nothing_pending_restarts_nothing():
     restart = mock.Mock()
-    wire_all(
-        False,
-        **{
-            "patroni.status": lambda: {"pending_restart": True},
-            "patroni.is_leader": lambda: True,
-            "patroni.restart": restart,
-        },
-    )
-    assert states.restarted("pg-test-2") == {
-        "name": "pg-test-2",
+    wire_all(False, **{"patroni.is_leader": lambda: True, "patroni.cluster": lambda: streaming(),
+                       "patroni.restart_member": restart})  # fmt: skip
+    assert states.rolling_restarted("pg-test") == {
+        "name": "pg-test",
         "changes": {},
         "result": True,
-        "comment": "pg-test-2: restart pending on the leader: it is restarted after a switchover",
+        "comment": "pg-test: no restart pending",
     }
     restart.assert_not_called()
 
 
-def test_a_leader_with_a_pending_restart_hands_over():
-    switchover = mock.Mock(return_value={"old": "pg-test-2", "new": "pg-test-1"})
+def test_replicas_first_then_a_switchover_then_the_old_primary_as_a_replica():
+    calls: list[str] = []
+    state = {"leader": "pg-test-2"}
+
+    def cluster() -> dict[str, Any]:
+        pending = [n for n in ("pg-test-1", "pg-test-2", "pg-test-3") if f"restart {n}" not in calls]
+        return streaming(*pending, leader=state["leader"])
+
+    def switchover(timeout: float) -> dict[str, str]:
+        calls.append("switchover")
+        state["leader"] = "pg-test-1"
+        return {"old": "pg-test-2", "new": "pg-test-1"}
+
+    def restart(name: str, timeout: float) -> dict[str, bool]:
+        assert name != state["leader"], f"restarted {name} while it leads"
+        calls.append(f"restart {name}")
+        return {"restarted": True}
+
     wire_all(
         False,
         **{
             "patroni.is_leader": lambda: True,
-            "patroni.status": lambda: {"pending_restart": True},
+            "patroni.cluster": cluster,
             "patroni.switchover": switchover,
+            "patroni.restart_member": restart,
         },
     )
-    assert states.leader_released("pg-test-2", timeout=60) == {
-        "name": "pg-test-2",
-        "changes": {"leader": {"old": "pg-test-2", "new": "pg-test-1"}},
+    ret = states.rolling_restarted("pg-test", timeout=5)
+    assert calls == ["restart pg-test-1", "restart pg-test-3", "switchover", "restart pg-test-2"]
+    assert ret == {
+        "name": "pg-test",
+        "changes": {
+            "pg-test-1": {"old": "pending restart", "new": "restarted"},
+            "pg-test-3": {"old": "pending restart", "new": "restarted"},
+            "leader": {"old": "pg-test-2", "new": "pg-test-1"},
+            "pg-test-2": {"old": "pending restart", "new": "restarted"},
+        },
         "result": True,
-        "comment": "pg-test-2: switched over to pg-test-1 (restart pending on the leader)",
+        "comment": "pg-test: restarted pg-test-1, pg-test-2, pg-test-3, replicas first",
     }
-    switchover.assert_called_once_with(timeout=60)
 
 
-def test_a_leader_without_a_pending_restart_stays():
-    switchover = mock.Mock()
+def test_rolling_restart_test_mode_restarts_nothing():
+    restart, switchover = mock.Mock(), mock.Mock()
+    wire_all(
+        True,
+        **{
+            "patroni.is_leader": lambda: True,
+            "patroni.cluster": lambda: streaming("pg-test-2"),
+            "patroni.switchover": switchover,
+            "patroni.restart_member": restart,
+        },
+    )
+    assert states.rolling_restarted("pg-test") == {
+        "name": "pg-test",
+        "changes": {
+            "pg-test-2": {"old": "pending restart", "new": "restarted"},
+            "leader": {"old": "pg-test-2", "new": "a replica"},
+        },
+        "result": None,
+        "comment": "pg-test: would restart pg-test-2",
+    }
+    restart.assert_not_called()
+    switchover.assert_not_called()
+
+
+def test_rolling_restart_on_a_replica_changes_nothing():
+    cluster = mock.Mock()
+    wire_all(False, **{"patroni.is_leader": lambda: False, "patroni.cluster": cluster})
+    assert (
+        states.rolling_restarted("pg-test")["comment"]
+        == "pg-test: this member is not the leader; the leader applies it"
+    )
+    cluster.assert_not_called()
+
+
+def test_a_restart_still_pending_after_the_roll_is_a_failure_that_says_why():
     wire_all(
         False,
         **{
             "patroni.is_leader": lambda: True,
-            "patroni.status": lambda: {"pending_restart": False},
-            "patroni.switchover": switchover,
+            "patroni.cluster": lambda: streaming("pg-test-1"),
+            "patroni.restart_member": mock.Mock(return_value={"restarted": True}),
         },
     )
-    assert states.leader_released("pg-test-2")["comment"] == "pg-test-2: leads with no restart pending"
-    switchover.assert_not_called()
+    ret = states.rolling_restarted("pg-test", timeout=5)
+    assert ret["result"] is False
+    assert ret["changes"] == {"pg-test-1": {"old": "pending restart", "new": "restarted"}}
+    assert ret["comment"].startswith(
+        "pg-test: restarted pg-test-1, replicas first, but a restart is still pending on pg-test-1"
+    )
