@@ -38,7 +38,8 @@ def pgbench(sandbox: Sandbox, *args: str, timeout: float = 300) -> str:
 
 
 def tps(output: str) -> float:
-    found = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", output)
+    # Persistent connections: "(without initial connection time)"; -C: "(including reconnection times)".
+    found = re.search(r"tps = ([0-9.]+) \((?:without initial connection time|including reconnection times)\)", output)
     if not found:
         raise SystemExit(f"no tps in pgbench output: {output[-500:]}")
     return float(found.group(1))
@@ -69,11 +70,12 @@ def main() -> int:
                     flags = [*extra, *(["-C"] if new_conn else [])]
                     run_args = ["-c", str(CLIENTS), "-j", "2", "-T", str(SECONDS), "-n", *flags]
                     via = tps(pgbench(sandbox, "-h", PRIMARY, "-p", "5433", *run_args))
+                    bouncer = tps(pgbench(sandbox, "-h", PRIMARY, "-p", "6432", *run_args))
                     direct = tps(pgbench(sandbox, "-h", PRIMARY, "-p", "5432", *run_args))
                     label = f"{name}{' -C' if new_conn else ''}"
                     rows.append(
-                        f"pgbench {label:15} 5433 {via:9.1f} tps  direct 5432 {direct:9.1f} tps"
-                        f"  ratio {via / direct:5.2f}"
+                        f"pgbench {label:15} 5433 {via:9.1f} tps  pgbouncer 6432 {bouncer:9.1f} tps"
+                        f"  direct 5432 {direct:9.1f} tps  ratio 5433/direct {via / direct:5.2f}"
                     )
                     print(rows[-1], flush=True)
         finally:
