@@ -15,7 +15,9 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from pigsalt.cli import main
 from tests.e2e.conftest import Sandbox
 from tests.e2e.orch import OrchRun, run_orch
 
@@ -239,6 +241,13 @@ def test_second_run_changes_nothing(sandbox: Sandbox, deployed: OrchRun) -> None
     again = run_orch(sandbox, "pigsty.cluster", pillar=PILLAR)
     assert again.ok, again.failed
     assert again.changed == [], f"pigsty.cluster changed on its second run: {again.changed}"
+
+
+def test_pigsalt_deploy_dry_run_reports_nothing_to_change(sandbox: Sandbox, deployed: OrchRun) -> None:
+    """The CLI over the sandbox's master, in test mode: every state says it would change nothing."""
+    result = CliRunner().invoke(main, ["deploy", "--sandbox", "--cluster", CLUSTER, "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "deployed in" in result.stdout and ": 0 states would change" in result.stdout
 
 
 def _postmaster_starts(sandbox: Sandbox) -> dict[str, str]:
