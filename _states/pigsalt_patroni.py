@@ -76,6 +76,8 @@ def joined(name: str, timeout: float = 180, interval: float = 1) -> dict[str, An
 
 # --- the dynamic configuration and the restarts it may need ---------------------------------
 
+ROLL_ROUNDS = 3
+
 
 def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
@@ -169,49 +171,61 @@ def rolling_restarted(name: str, timeout: float = 180) -> dict[str, Any]:
     ret: dict[str, Any] = {"name": name, "changes": {}, "result": True, "comment": ""}
     if _skip_unless_leader(name, ret):
         return ret
+    done: dict[str, Any] = {}
     try:
         cluster = __salt__["patroni.cluster"]()  # type: ignore[name-defined]  # noqa: F821
-        leader = cluster["leader"]
-        pending = sorted(m["name"] for m in cluster["members"] if m.get("pending_restart"))
+        pending = _pending(cluster)
         if not pending:
             ret["comment"] = f"{name}: no restart pending"
             return ret
-        plan = {m: {"old": "pending restart", "new": "restarted"} for m in pending}
-        if leader in pending:
-            plan["leader"] = {"old": leader, "new": "a replica"}
         if __opts__["test"]:  # type: ignore[name-defined]  # noqa: F821
+            plan = {m: {"old": "pending restart", "new": "restarted"} for m in pending}
+            if cluster["leader"] in pending:
+                plan["leader"] = {"old": cluster["leader"], "new": "a replica"}
             ret.update(result=None, changes=plan, comment=f"{name}: would restart {', '.join(pending)}")
             return ret
-        done: dict[str, Any] = {}
-        for member in [m for m in pending if m != leader]:
-            _restart(member, timeout)
-            done[member] = plan[member]
-        if leader in pending:
-            moved = __salt__["patroni.switchover"](timeout=timeout)  # type: ignore[name-defined]  # noqa: F821
-            done["leader"] = {"old": moved["old"], "new": moved["new"]}
-            _restart(leader, timeout)
-            done[leader] = plan[leader]
-        after = __salt__["patroni.cluster"]()  # type: ignore[name-defined]  # noqa: F821
-        left = sorted(m["name"] for m in after["members"] if m.get("pending_restart"))
+        # Members flag a restart when their HA loop has applied the change, not all at once: a
+        # flag that shows up during the roll gets another round (a member already restarted in
+        # this run is not restarted again).
+        for _ in range(ROLL_ROUNDS):
+            todo = [m for m in pending if m not in done]
+            if not todo:
+                break
+            leader = cluster["leader"]
+            for member in [m for m in todo if m != leader]:
+                _restart(member, timeout)
+                done[member] = {"old": "pending restart", "new": "restarted"}
+            if leader in todo:
+                moved = __salt__["patroni.switchover"](timeout=timeout)  # type: ignore[name-defined]  # noqa: F821
+                done["leader"] = {"old": moved["old"], "new": moved["new"]}
+                _restart(leader, timeout)
+                done[leader] = {"old": "pending restart", "new": "restarted"}
+            cluster = __salt__["patroni.cluster"]()  # type: ignore[name-defined]  # noqa: F821
+            pending = _pending(cluster)
+        left = pending
     except CommandExecutionError as err:
-        ret.update(result=False, comment=f"{name}: {err}")
-        ret["changes"] = locals().get("done", {})
+        ret.update(result=False, changes=done, comment=f"{name}: {err}")
         return ret
     ret["changes"] = done
+    restarted = sorted(m for m in done if m != "leader")
     if left:
         # Postgres requires a standby's max_connections, max_worker_processes, max_wal_senders,
         # max_prepared_transactions and max_locks_per_transaction to be at least the primary's:
         # a decrease only takes once the primary itself has restarted with it.
         ret.update(
             result=False,
-            comment=f"{name}: restarted {', '.join(pending)}, replicas first, but a restart is still pending on "
+            comment=f"{name}: restarted {', '.join(restarted)}, replicas first, but a restart is still pending on "
             f"{', '.join(left)}: lowering a setting a standby must hold at least at the primary's value takes a "
             "restart of the primary itself, which pigsalt does not do on its own "
             f"(salt <primary> patroni.restart, then re-run)",
         )
         return ret
-    ret["comment"] = f"{name}: restarted {', '.join(pending)}, replicas first"
+    ret["comment"] = f"{name}: restarted {', '.join(restarted)}, replicas first"
     return ret
+
+
+def _pending(cluster: dict[str, Any]) -> list[str]:
+    return sorted(m["name"] for m in cluster["members"] if m.get("pending_restart"))
 
 
 def _restart(member: str, timeout: float) -> None:

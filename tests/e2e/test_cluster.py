@@ -37,9 +37,9 @@ def deployed(sandbox_session: Sandbox) -> OrchRun:
     sandbox_session.ensure_up()
     for mods in ("pigsty.infra", "pigsty.node"):
         run = run_orch(sandbox_session, mods)
-        assert run.ok, run.failed or run.raw[-2000:]
+        assert run.ok, "\n".join(run.failed) or run.raw[-2000:]
     cluster = run_orch(sandbox_session, "pigsty.cluster", pillar=PILLAR)
-    assert cluster.ok, cluster.failed or cluster.raw[-2000:]
+    assert cluster.ok, "\n".join(cluster.failed) or cluster.raw[-2000:]
     return cluster
 
 
@@ -239,7 +239,7 @@ def test_no_password_in_job_output_logs_or_world_readable_files(sandbox: Sandbox
 
 def test_second_run_changes_nothing(sandbox: Sandbox, deployed: OrchRun) -> None:
     again = run_orch(sandbox, "pigsty.cluster", pillar=PILLAR)
-    assert again.ok, again.failed
+    assert again.ok, "\n".join(again.failed)
     assert again.changed == [], f"pigsty.cluster changed on its second run: {again.changed}"
 
 
@@ -284,7 +284,7 @@ def test_a_user_database_and_hba_rule_added_in_the_pillar_apply_online(sandbox: 
     cluster_file.write_text(yaml.safe_dump(spec, sort_keys=False))
     try:
         run = run_orch(sandbox, "pigsty.cluster", pillar=PILLAR)
-        assert run.ok, run.failed
+        assert run.ok, "\n".join(run.failed)
         assert held.execute("SELECT 1").fetchall() == [(1,)], "HAProxy's reload dropped an established connection"
         held.close()
         for ip in MEMBERS.values():
@@ -319,7 +319,7 @@ def test_a_setting_that_needs_a_restart_is_applied_by_a_rolling_restart(sandbox:
     cluster_file.write_text(yaml.safe_dump(spec, sort_keys=False))
     try:
         run = run_orch(sandbox, "pigsty.cluster", pillar=PILLAR)
-        assert run.ok, run.failed
+        assert run.ok, "\n".join(run.failed)
         sql = "SELECT setting FROM pg_settings WHERE name = 'max_connections'"
         for node in MEMBERS:
             found = sandbox.run(node, "runuser", "-u", "postgres", "--", "psql", "-Atc", sql).stdout.strip()

@@ -16,9 +16,9 @@ pytestmark = pytest.mark.e2e
 def deployed(sandbox_session: Sandbox) -> tuple[OrchRun, OrchRun]:
     sandbox_session.ensure_up()
     infra = run_orch(sandbox_session, "pigsty.infra")
-    assert infra.ok, infra.failed or infra.raw[-2000:]
+    assert infra.ok, "\n".join(infra.failed) or infra.raw[-2000:]
     node = run_orch(sandbox_session, "pigsty.node")
-    assert node.ok, node.failed or node.raw[-2000:]
+    assert node.ok, "\n".join(node.failed) or node.raw[-2000:]
     return infra, node
 
 
@@ -67,5 +67,5 @@ def test_portal_and_repository_answer_through_nginx(sandbox: Sandbox, deployed: 
 def test_second_run_changes_nothing(sandbox: Sandbox, deployed: tuple[OrchRun, OrchRun]) -> None:
     for mods in ("pigsty.infra", "pigsty.node"):
         again = run_orch(sandbox, mods)
-        assert again.ok, again.failed
+        assert again.ok, "\n".join(again.failed)
         assert again.changed == [], f"{mods} changed on its second run: {again.changed}"

@@ -276,3 +276,25 @@ def test_a_restart_still_pending_after_the_roll_is_a_failure_that_says_why():
     assert ret["comment"].startswith(
         "pg-test: restarted pg-test-1, replicas first, but a restart is still pending on pg-test-1"
     )
+
+
+def test_a_member_that_flags_its_restart_late_gets_another_round():
+    restarted: list[str] = []
+    reads = {"n": 0}
+
+    def cluster() -> dict[str, Any]:
+        reads["n"] += 1
+        flagged = ["pg-test-1"] if reads["n"] == 1 else ["pg-test-1", "pg-test-3"]
+        return streaming(*[m for m in flagged if m not in restarted])
+
+    def restart(name: str, timeout: float) -> dict[str, bool]:
+        restarted.append(name)
+        return {"restarted": True}
+
+    wire_all(
+        False,
+        **{"patroni.is_leader": lambda: True, "patroni.cluster": cluster, "patroni.restart_member": restart},
+    )
+    ret = states.rolling_restarted("pg-test", timeout=5)
+    assert restarted == ["pg-test-1", "pg-test-3"]
+    assert (ret["result"], ret["comment"]) == (True, "pg-test: restarted pg-test-1, pg-test-3, replicas first")
