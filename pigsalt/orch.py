@@ -40,7 +40,9 @@ def _walk(steps: dict[str, Any], changed: list[str], failed: list[str], prefix: 
         ret = (step.get("changes") or {}).get("ret")
         if isinstance(ret, dict):  # salt.state: per minion, per state
             for minion, states in ret.items():
-                if not isinstance(states, dict):
+                if not isinstance(states, dict) or not states:
+                    if step.get("result") is False:  # a render error, or nothing rendered
+                        failed.append(f"{label} {minion}: {states or 'no state rendered'}"[:400])
                     continue
                 for state_id, state in states.items():
                     if not isinstance(state, dict):

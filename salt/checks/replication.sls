@@ -6,8 +6,9 @@
     leader's pg_stat_replication proves it. Every state waits (with a timeout), changes
     nothing, and names the member it waits for. #}
 {%- set pg = pillar['pigsty'].get('pg') %}
-{%- if pg %}
-{%- for member in pg['members'] if member['name'] != pg['instance'] %}
+{%- set others = pg['members'] | rejectattr('name', 'equalto', pg['instance']) | list if pg else [] %}
+{%- if others %}
+{%- for member in others %}
 
 checks-replication-{{ member['name'] }}-command:
   pigsalt_wait.command:
@@ -32,5 +33,5 @@ checks-replication-{{ member['name'] }}-command:
 
 checks-replication-test-nop:
   test.nop:
-    - name: replication is checked on nodes that hold a Postgres instance only
+    - name: replication is checked on members of clusters with more than one instance only
 {%- endif %}

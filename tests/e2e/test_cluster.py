@@ -43,6 +43,18 @@ def deployed(sandbox_session: Sandbox) -> OrchRun:
     return cluster
 
 
+def test_the_single_node_meta_cluster_deploys_too(sandbox: Sandbox, deployed: OrchRun) -> None:
+    """pg-meta (one member, on meta): the replica steps are skipped, every other step runs."""
+    run = run_orch(sandbox, "pigsty.cluster", pillar=json.dumps({"pg_cluster": "pg-meta"}))
+    assert run.ok, "\n".join(run.failed)
+    status, body = _patroni("10.10.10.10", "/cluster")
+    assert status == 200
+    assert [(m["name"], m["role"]) for m in json.loads(body)["members"]] == [("pg-meta-1", "leader")]
+    assert _query(
+        "10.10.10.10", 5433, "SELECT current_database()", user="dbuser_meta", password="DBUser.Meta", dbname="meta"
+    ) == [("meta",)]
+
+
 def _patroni(ip: str, path: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(f"http://{ip}:8008{path}", timeout=10) as answer:

@@ -140,3 +140,17 @@ def test_dry_run_exits_1_when_something_would_change(master: FakeMaster):
     assert result.exit_code == 1
     assert master.calls[-1][-1] == "test=True"
     assert "would change: pigsty-cluster-users-state node-1 pgsql-role-test-present" in result.stderr
+
+
+def test_a_minion_that_rendered_nothing_is_named():
+    doc = document(
+        {
+            "salt_|-pigsty-cluster-replication-state_|-x_|-state": salt_state_step(
+                False, {"meta": {}}, "Run failed on minions: meta"
+            )
+        }
+    )
+    assert orch.parse(doc, "", 1, 1.0).failed == [
+        "pigsty-cluster-replication-state: Run failed on minions: meta",
+        "pigsty-cluster-replication-state meta: no state rendered",
+    ]
