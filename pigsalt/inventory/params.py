@@ -395,7 +395,8 @@ _PARAMS: tuple[Param, ...] = (
         GROUP_LEVELS,
         "access control",
         "HBA rules added to `pg_hba_rules`: `{user, db, addr, auth, title, role}`, or `{title, role, rules: "
-        "[raw lines]}`. addr: local, localhost, intra, infra, cluster, admin, world or a CIDR; auth: pwd "
+        "[raw lines]}`. addr: local (the socket), localhost (the socket and 127.0.0.1, ::1), intra, infra, "
+        "cluster, admin, world or a CIDR; auth: pwd "
         "(scram-sha-256), ssl, cert, deny, trust (local only), peer/ident (local only), md5; role: common, "
         "primary, replica, offline; order: position, lower first (base rules are 100, 110, …; extra rules "
         "default to 1000, so give a deny rule that must match first an order below 100).",

@@ -78,7 +78,6 @@ DEFAULT_PG_HBA: tuple[Mapping[str, Any], ...] = (
     {"user": "${replicator}", "db": "postgres", "addr": "cluster", "auth": "pwd", "title": "pg_rewind"},
     {"user": "${monitor}", "db": "all", "addr": "localhost", "auth": "pwd", "title": "monitor"},
     {"user": "${monitor}", "db": "all", "addr": "infra", "auth": "pwd", "title": "monitor from meta"},
-    {"user": "${admin}", "db": "all", "addr": "local", "auth": "pwd", "title": "admin"},
     {"user": "${admin}", "db": "all", "addr": "localhost", "auth": "pwd", "title": "admin"},
     {"user": "${admin}", "db": "all", "addr": "infra", "auth": "pwd", "title": "admin from meta"},
     {"user": "${admin}", "db": "all", "addr": "cluster", "auth": "pwd", "title": "admin through haproxy"},
@@ -295,7 +294,11 @@ def hba_lines(rule: Mapping[str, Any], inv: Inventory, cluster: Cluster, pgbounc
     if rule["addr"] == "local":
         return [*head, f"local {db} {user} {method}"]
     kind = "hostssl" if auth in ("ssl", "cert") else "host"
-    return head + [f"{kind} {db} {user} {addr} {method}" for addr in _hba_addresses(rule["addr"], inv, cluster)]
+    lines = [f"{kind} {db} {user} {addr} {method}" for addr in _hba_addresses(rule["addr"], inv, cluster)]
+    if rule["addr"] == "localhost" and kind == "host":
+        # This machine by any transport, as in Pigsty: Pgbouncer reaches Postgres on the socket.
+        lines.insert(0, f"local {db} {user} {method}")
+    return head + lines
 
 
 def hba(node: Node, inv: Inventory, cluster: Cluster, pgbouncer: bool = False) -> dict[str, list[str]]:

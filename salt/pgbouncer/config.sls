@@ -31,8 +31,9 @@ pgbouncer-databases-file-managed:
     - mode: '0640'
     - contents: |
         ; Managed by Salt (pgbouncer.config) from pg_databases: edit the inventory, not this file.
+        ; Postgres is reached on its local socket (patroni.yml's unix_socket_directories).
 {%- for db in pg.pgbouncer.databases %}
-        {{ db.name }} = host=127.0.0.1 port={{ pg.port }} dbname={{ db.name }} pool_mode={{ db.pool_mode }}
+        {{ db.name }} = host=/var/run/postgresql port={{ pg.port }} dbname={{ db.name }} pool_mode={{ db.pool_mode }}
 {%- endfor %}
     - require:
       - pkg: pgbouncer-pkg-installed

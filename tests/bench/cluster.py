@@ -7,17 +7,25 @@ this machine's two cores anyway), against the primary through HAProxy's primary 
 directly (node-1:5432): select-only and tpcb-like with persistent connections, and both again
 with a new connection per transaction (-C). Targets (issue #5): cluster under 2 minutes, rerun
 under 30 s, 5433 at >= 0.8 of direct TPS with persistent connections, >= 2x with -C.
+
+Every process here shares the machine's two cores, so each pgbench row also reports where the
+CPU went, in microseconds per transaction: pgbench (this process's children), HAProxy, Pgbouncer
+and Postgres (with Patroni: its unit's cgroup), each summed over the nodes. With the
+cores saturated, TPS is the inverse of that total: the ratio a path can reach is bounded by
+``direct total / path total``, printed as the "CPU ceiling".
 """
 
 from __future__ import annotations
 
 import json
 import re
+import resource
 import sys
 import tempfile
 from pathlib import Path
 
 import pigsalt.sandbox as sb
+from pigsalt.sandbox import system
 from tests.e2e.conftest import Sandbox
 from tests.e2e.orch import run_orch
 
@@ -27,6 +35,28 @@ SECONDS = 30
 CLIENTS = 8
 SCALE = 10
 MODES = (("select-only", ["-S"]), ("tpcb-like", []))
+# systemd unit of each server process kind, in every node (patroni.service holds Postgres too).
+SERVERS = {"haproxy": "haproxy", "pgbouncer": "pgbouncer", "postgres": "patroni"}
+UNIFIED = system.CGROUP_ROOT / "unified" / system.CGROUP_NAME
+
+
+def server_cpu() -> dict[str, float]:
+    """CPU seconds used so far by each unit in SERVERS, summed over the nodes.
+
+    cgroup v2 ``cpu.stat`` counts every process the unit ever ran (exited backends too) with no
+    race against exiting processes, unlike summing ``/proc/*/stat``.
+    """
+    used = dict.fromkeys(SERVERS, 0.0)
+    for name, unit in SERVERS.items():
+        for stat in UNIFIED.glob(f"*/payload/system.slice/{unit}.service/cpu.stat"):
+            fields = dict(line.split() for line in stat.read_text().splitlines())
+            used[name] += int(fields["usage_usec"]) / 1e6
+    return used
+
+
+def client_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def pgbench(sandbox: Sandbox, *args: str, timeout: float = 300) -> str:
@@ -35,6 +65,25 @@ def pgbench(sandbox: Sandbox, *args: str, timeout: float = 300) -> str:
     if done.returncode != 0:
         raise SystemExit(f"pgbench {' '.join(args)} failed: {done.stderr[-800:]}")
     return done.stdout
+
+
+def measured(sandbox: Sandbox, *args: str) -> tuple[float, dict[str, float]]:
+    """TPS of one pgbench run and the CPU microseconds per transaction of each process kind."""
+    servers, client = server_cpu(), client_cpu()
+    output = pgbench(sandbox, *args)
+    after = server_cpu()
+    spent = {name: after[name] - servers[name] for name in SERVERS}
+    found = re.search(r"number of transactions actually processed: (\d+)", output)
+    count = int(found.group(1)) if found else 0
+    if not count:
+        raise SystemExit(f"no transaction count in pgbench output: {output[-500:]}")
+    micros = {"pgbench": client_cpu() - client, **{name: spent[name] for name in SERVERS}}
+    return tps(output), {name: seconds * 1e6 / count for name, seconds in micros.items()}
+
+
+def cpu_row(label: str, rate: float, micros: dict[str, float]) -> str:
+    parts = "  ".join(f"{name} {value:7.1f}" for name, value in micros.items() if value >= 0.05)
+    return f"  {label:12} {rate:9.1f} tps   CPU us/txn: {parts}   total {sum(micros.values()):7.1f}"
 
 
 def tps(output: str) -> float:
@@ -69,15 +118,18 @@ def main() -> int:
                 for new_conn in (False, True):
                     flags = [*extra, *(["-C"] if new_conn else [])]
                     run_args = ["-c", str(CLIENTS), "-j", "2", "-T", str(SECONDS), "-n", *flags]
-                    via = tps(pgbench(sandbox, "-h", PRIMARY, "-p", "5433", *run_args))
-                    bouncer = tps(pgbench(sandbox, "-h", PRIMARY, "-p", "6432", *run_args))
-                    direct = tps(pgbench(sandbox, "-h", PRIMARY, "-p", "5432", *run_args))
-                    label = f"{name}{' -C' if new_conn else ''}"
+                    paths = {
+                        label: measured(sandbox, "-h", PRIMARY, "-p", port, *run_args)
+                        for label, port in (("5433", "5433"), ("6432", "6432"), ("direct 5432", "5432"))
+                    }
+                    (via, via_cpu), (direct, direct_cpu) = paths["5433"], paths["direct 5432"]
+                    ceiling = sum(direct_cpu.values()) / sum(via_cpu.values())
                     rows.append(
-                        f"pgbench {label:15} 5433 {via:9.1f} tps  pgbouncer 6432 {bouncer:9.1f} tps"
-                        f"  direct 5432 {direct:9.1f} tps  ratio 5433/direct {via / direct:5.2f}"
+                        f"pgbench {name}{' -C' if new_conn else ''}: ratio 5433/direct {via / direct:5.2f}"
+                        f" (CPU ceiling {ceiling:4.2f})"
                     )
-                    print(rows[-1], flush=True)
+                    rows.extend(cpu_row(label, rate, micros) for label, (rate, micros) in paths.items())
+                    print("\n".join(rows[-4:]), flush=True)
         finally:
             sb.down()
     print(f"pgbench: {CLIENTS} clients, 2 threads, {SECONDS} s each, scale {SCALE}, run on {CLIENT}")

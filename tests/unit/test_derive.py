@@ -76,3 +76,19 @@ def test_pgbouncer_hba_expands_roles_to_their_users(example):
     cluster = inv.cluster("pg-src")
     node = inv.node("pg-src-1")
     assert "hostssl shop app 0.0.0.0/0 scram-sha-256" in hba(node, inv, cluster, pgbouncer=True)["primary"]
+
+
+def test_hba_localhost_means_the_socket_and_loopback(sandbox_inventory):
+    # Pgbouncer logs in to Postgres on the local socket: the business users need a `local` line.
+    inv, _ = open_inventory(sandbox_inventory)
+    cluster = inv.cluster("pg-test")
+    lines = hba(inv.node("node-1"), inv, cluster)["primary"]
+    business = [line for line in lines if " +dbrole_readonly " in line]
+    assert business[:3] == [
+        "local all +dbrole_readonly scram-sha-256",
+        "host all +dbrole_readonly 127.0.0.1/32 scram-sha-256",
+        "host all +dbrole_readonly ::1/128 scram-sha-256",
+    ]
+    # One `local` line per (db, user): the admin's is not written twice.
+    local = [line for line in lines if line.startswith("local ")]
+    assert len(local) == len(set(local))
