@@ -1,8 +1,11 @@
 """State module ``pigsalt_hba``: an HBA file holding the rules of this instance's current role.
 
 The inventory compiles one list of rules per role (``primary``, ``replica``); which one applies
-is asked of Patroni each time (``patroni.hba_role``), so after a failover the next run writes the
-new primary's rules. Before Patroni first answers (first bootstrap) ``fallback_role`` is used.
+is asked of Patroni each time (``patroni.hba_role``). Before Patroni first answers (first
+bootstrap) ``fallback_role`` is used. Every role's file is also staged beside the live one
+(``<name>.primary``, ``<name>.replica``): Patroni's role-change callback
+(``pigsalt.agent.hba_follow``) puts the new role's file in place at once after a failover or a
+switchover, without waiting for Salt; the next run then finds nothing to change.
 
 Postgres: the new file is checked by Postgres itself (``pg_hba_file_rules`` parses the file on
 disk) before ``pg_reload_conf()``; a file with errors is put back as it was and the state fails
@@ -34,7 +37,7 @@ from salt.exceptions import CommandExecutionError
 try:
     # Modules, not functions: Salt would publish an imported function as a state of ours.
     from pigsalt import fileio
-    from pigsalt.agent import AgentError
+    from pigsalt.agent import AgentError, hba_follow
     from pigsalt.agent import sql as agent_sql
 except ImportError as err:
     _MISSING: str | None = str(err)
@@ -155,6 +158,16 @@ def _diff(old: _File, new_text: str, role: str, uid: int, gid: int) -> dict[str,
     return diff
 
 
+def _text(role: str, lines: list[str]) -> str:
+    return "\n".join([HEADER.format(role=role), *lines]) + "\n"
+
+
+def _stale(path: Path, text: str, uid: int, gid: int) -> bool:
+    """Whether the staged copy at ``path`` is not exactly ``text``, mode 0600, owned uid:gid."""
+    found = _File.read(path)
+    return (found.data, found.mode, found.uid, found.gid) != (text.encode("utf-8"), MODE, uid, gid)
+
+
 # --- applying --------------------------------------------------------------------------------
 
 
@@ -254,7 +267,8 @@ def managed(
     if lines is None:
         ret["comment"] = f"{name}: the inventory has no {kind} HBA rules for role {role}"
         return ret
-    bad = [line for line in lines if not isinstance(line, str) or "\n" in line or "\r" in line]
+    every = [line for role_lines in rules.values() for line in role_lines]
+    bad = [line for line in every if not isinstance(line, str) or "\n" in line or "\r" in line]
     if bad:
         ret["comment"] = f"{name}: HBA rules must be single lines: {bad!r}"
         return ret
@@ -263,9 +277,13 @@ def managed(
     except KeyError as err:
         ret["comment"] = f"{name}: no such user or group: {err}"
         return ret
-    new_text = "\n".join([HEADER.format(role=role), *lines]) + "\n"
+    new_text = _text(role, lines)
     old = _File.read(path)
     diff = _diff(old, new_text, role, uid, gid)
+    staged = {r: _text(r, rules[r]) for r in sorted(rules)}
+    stale = [r for r, text in staged.items() if _stale(hba_follow.staged_path(path, r), text, uid, gid)]
+    if stale:
+        diff["staged"] = {"old": None, "new": stale}
     if not diff:
         ret["result"] = True
         ret["comment"] = f"{name}: already in the desired state for {whence}"
@@ -276,8 +294,13 @@ def managed(
         ret["comment"] = f"{name}: would write the rules for {whence}"
         return ret
     try:
-        _write(path, new_text.encode("utf-8"), MODE, uid, gid)
-        done = _apply_postgres(path, old, new_text, dbsu, port) if kind == "postgres" else _apply_pgbouncer()
+        for r in stale:
+            _write(hba_follow.staged_path(path, r), staged[r].encode("utf-8"), MODE, uid, gid)
+        if set(diff) == {"staged"}:
+            done = f"staged the rules of {', '.join(stale)} for Patroni's role-change callback"
+        else:
+            _write(path, new_text.encode("utf-8"), MODE, uid, gid)
+            done = _apply_postgres(path, old, new_text, dbsu, port) if kind == "postgres" else _apply_pgbouncer()
     except _Failed as err:
         ret["comment"] = f"{name}: {err}"
         ret["changes"] = diff if _File.read(path).data != old.data else {}
@@ -287,6 +310,7 @@ def managed(
         return ret
     ret["changes"] = diff
     left = _diff(_File.read(path), new_text, role, uid, gid)
+    left.update({f"staged {r}": {} for r in staged if _stale(hba_follow.staged_path(path, r), staged[r], uid, gid)})
     if left:
         ret["comment"] = f"{name}: still differs after writing: {', '.join(sorted(left))}"
         return ret

@@ -355,3 +355,31 @@ def test_a_setting_that_needs_a_restart_is_applied_by_a_rolling_restart(sandbox:
         assert _eventually(via_vip, lambda rows: rows == [(False,)]) == [(False,)], "the VIP did not follow"
     finally:
         cluster_file.write_text(original)
+
+
+def test_hba_rules_follow_a_switchover_at_once_without_salt(sandbox: Sandbox, deployed: OrchRun) -> None:
+    """Patroni's role-change callback puts the staged HBA files of the new role in place."""
+    members = json.loads(_patroni(MEMBERS["node-1"], "/cluster")[1])["members"]
+    old = next(m["name"] for m in members if m["role"] == "leader")
+    new = "pg-test-1" if old != "pg-test-1" else "pg-test-2"
+    node = {f"pg-test-{n[-1]}": n for n in MEMBERS}
+    done = sandbox.salt(node[old], "patroni.switchover", f"candidate={new}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    files = ("/pg/conf/pg_hba.conf", "/etc/pgbouncer/pgb_hba.conf")
+
+    def roles() -> dict[str, list[str]]:
+        heads = {}
+        for name in (old, new):
+            lines = sandbox.run(node[name], "head", "-qn1", *files).stdout.splitlines()
+            heads[name] = [line.split(" for role ")[-1].split(":")[0] for line in lines]
+        return heads
+
+    expected = {old: ["replica", "replica"], new: ["primary", "primary"]}
+    assert _eventually(roles, lambda found: found == expected, timeout=60) == expected
+    # What the callback wrote is what Salt would write: its HBA states find nothing to change.
+    for name in (old, new):
+        out = sandbox.salt(node[name], "state.sls", "pgsql.hba,pgbouncer.config", "test=True", "--out=json").stdout
+        results = json.loads(out)[node[name]]
+        assert isinstance(results, dict), results
+        changed = {sid: r["changes"] for sid, r in results.items() if r["changes"] or r["result"] is not True}
+        assert changed == {}, (name, changed)

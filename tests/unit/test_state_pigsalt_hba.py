@@ -78,10 +78,17 @@ def managed(path: Path, kind: str = "postgres", **kwargs: Any) -> dict[str, Any]
     return result
 
 
-def existing(path: Path, text: str, mode: int = 0o600) -> Path:
+def existing(path: Path, text: str, mode: int = 0o600, staged: bool = True) -> Path:
+    """``path`` holding ``text``; with ``staged``, each role's copy beside it as the state stages it."""
     path.write_text(text)
     path.chmod(mode)
+    if staged:
+        for role, role_text in (("primary", PRIMARY), ("replica", REPLICA)):
+            existing(path.with_name(f"{path.name}.{role}"), role_text, staged=False)
     return path
+
+
+STAGED = {"staged": {"old": None, "new": ["primary", "replica"]}}
 
 
 def mode_of(path: Path) -> int:
@@ -97,6 +104,7 @@ def test_new_file_is_written_checked_and_reloaded(tmp_path: Path):
         "changes": {
             "exists": {"old": False, "new": True},
             "rules": {"old": [], "new": ["local all postgres peer", "host all all 10.0.0.0/8 scram-sha-256"]},
+            **STAGED,
         },
         "result": True,
         "comment": f"{path}: written, checked by Postgres and reloaded; rules for role primary",
@@ -104,7 +112,10 @@ def test_new_file_is_written_checked_and_reloaded(tmp_path: Path):
     assert path.read_text() == PRIMARY and mode_of(path) == 0o600
     assert psql.seen_on_disk == [PRIMARY.encode()]  # checked after writing, before reloading
     assert psql.scripts == [sql.read_hba_sql(), sql.RELOAD_SQL]
-    assert [p.name for p in tmp_path.iterdir()] == ["pg_hba.conf"]  # no temp file left
+    # Every role's rules staged for Patroni's role-change callback; no temp file left.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pg_hba.conf", "pg_hba.conf.primary", "pg_hba.conf.replica"]
+    assert (tmp_path / "pg_hba.conf.replica").read_text() == REPLICA
+    assert mode_of(tmp_path / "pg_hba.conf.replica") == 0o600
 
 
 def test_file_in_place_is_left_alone(tmp_path: Path):
@@ -211,6 +222,7 @@ def test_postgres_not_running_gets_the_file_for_its_start(tmp_path: Path):
                 "old": [],
                 "new": ["local all postgres peer", "host all dbuser_offline 10.0.0.0/8 scram-sha-256"],
             },
+            **STAGED,
         },
         "result": True,
         "comment": f"{path}: written; Postgres is not running, it reads the file when it starts; rules for role "
@@ -260,6 +272,7 @@ def test_pgbouncer_reload_failure_fails_with_the_file_written(tmp_path: Path):
         "changes": {
             "exists": {"old": False, "new": True},
             "rules": {"old": [], "new": ["local all postgres peer", "host all all 10.0.0.0/8 scram-sha-256"]},
+            **STAGED,
         },
         "result": False,
         "comment": f"{path}: written, but pgbouncer did not reload: pgbouncer RELOAD: ERROR:  not allowed",
@@ -314,3 +327,32 @@ def test_bad_arguments_fail_without_writing(tmp_path: Path, kwargs: dict[str, An
 def test_virtual_needs_the_pigsalt_package(missing: str | None, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(states, "_MISSING", missing)
     assert states.__virtual__() == ("pigsalt_hba" if missing is None else (False, mock.ANY))
+
+
+def test_missing_staged_copies_alone_are_written_without_a_reload(tmp_path: Path):
+    path = existing(tmp_path / "pg_hba.conf", PRIMARY, staged=False)
+    psql = Psql(path)
+    wire(False, psql)
+    assert managed(path) == {
+        "name": str(path),
+        "changes": STAGED,
+        "result": True,
+        "comment": f"{path}: staged the rules of primary, replica for Patroni's role-change callback; "
+        "rules for role primary",
+    }
+    assert psql.scripts == []  # the live file did not change: nothing to check or reload
+    assert (tmp_path / "pg_hba.conf.primary").read_text() == PRIMARY
+    assert (tmp_path / "pg_hba.conf.replica").read_text() == REPLICA
+
+
+def test_a_stale_staged_copy_is_reported_in_test_mode_and_left(tmp_path: Path):
+    path = existing(tmp_path / "pg_hba.conf", PRIMARY)
+    (tmp_path / "pg_hba.conf.replica").write_text(PRIMARY)
+    wire(True, Psql(path))
+    assert managed(path) == {
+        "name": str(path),
+        "changes": {"staged": {"old": None, "new": ["replica"]}},
+        "result": None,
+        "comment": f"{path}: would write the rules for role primary",
+    }
+    assert (tmp_path / "pg_hba.conf.replica").read_text() == PRIMARY

@@ -1,0 +1,159 @@
+"""Patroni's ``on_start`` / ``on_role_change`` callback: the HBA rules follow the new role at once.
+
+``pigsalt_hba.managed`` writes the live HBA file for the role the member has when Salt runs, and
+stages the file of every role beside it (``pg_hba.conf.primary``, ``pg_hba.conf.replica``, the
+same for Pgbouncer's). After a failover or a switchover, Patroni runs this, as the dbsu, with
+its three arguments appended::
+
+    /opt/pigsalt/salt/bin/python -m pigsalt.agent.hba_follow \\
+        --postgres /pg/conf/pg_hba.conf --port 5432 \\
+        --pgbouncer /etc/pgbouncer/pgb_hba.conf --pgbouncer-pid /var/run/postgresql/pgbouncer.pid \\
+        on_role_change primary pg-test
+
+For each file whose staged copy for the new role differs from the live one: Postgres's copy
+goes in, Postgres checks it (``pg_hba_file_rules``) and it is reloaded (``pg_reload_conf()``); a
+file Postgres rejects is put back and nothing is reloaded. Pgbouncer's copy goes in and
+Pgbouncer gets SIGHUP. Nothing is restarted. The next Salt run finds the files as it would
+write them (the staged copies are its own output), so it changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pigsalt import fileio
+from pigsalt.agent import AgentError
+from pigsalt.agent import sql as agent_sql
+from pigsalt.agent.patroni import role_for_hba
+
+log = logging.getLogger("pigsalt.agent.hba_follow")
+
+PSQL_TIMEOUT = 30
+PSQL_CANNOT_CONNECT = 2  # psql's exit code when the server does not answer
+
+# psql's stdin script -> CompletedProcess; replaced in the unit tests.
+Psql = Callable[[str], "subprocess.CompletedProcess[str]"]
+
+
+def staged_path(live: Path, role: str) -> Path:
+    """Where ``pigsalt_hba.managed`` stages ``live``'s rules for ``role`` (primary or replica)."""
+    return live.with_name(f"{live.name}.{role}")
+
+
+def _put(path: Path, data: bytes) -> None:
+    """Replace ``path``'s content, keeping its mode and owner.
+
+    Atomic where the directory lets the dbsu create a file (``/pg/conf``); in place otherwise
+    (``/etc/pgbouncer`` belongs to root: Pgbouncer reads the file only when signalled after this).
+    """
+    info = path.stat()
+    try:
+        fileio.write_bytes_atomic(path, data, info.st_mode & 0o7777, owner=(info.st_uid, info.st_gid))
+    except PermissionError:
+        with path.open("r+b") as handle:
+            handle.truncate(0)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def _swap(live: Path, role: str) -> bytes | None:
+    """Put the staged file for ``role`` in place; the old content, or None when nothing changed
+    (or when there is no live file yet)."""
+    staged = staged_path(live, role)
+    if not live.exists():
+        return None  # not written yet: Salt writes it, with the staged copies, before it is used
+    try:
+        new = staged.read_bytes()
+    except FileNotFoundError:
+        raise AgentError(f"{live}: no staged rules for role {role} ({staged}); run pgsql.hba once") from None
+    old = live.read_bytes()
+    if old == new:
+        return None
+    _put(live, new)
+    return old
+
+
+def psql_runner(port: int) -> Psql:
+    def run(script: str) -> subprocess.CompletedProcess[str]:
+        argv = agent_sql.psql_argv(agent_sql.MAINTENANCE_DB, port)
+        return subprocess.run(argv, input=script, capture_output=True, text=True, timeout=PSQL_TIMEOUT, check=False)
+
+    return run
+
+
+def follow_postgres(live: Path, role: str, psql: Psql) -> str:
+    """Postgres's HBA file for ``role``, checked by Postgres and reloaded; what happened."""
+    old = _swap(live, role)
+    if old is None:
+        return f"{live}: holds the {role} rules (or is not written yet)"
+    done = psql(agent_sql.read_hba_sql())
+    if done.returncode == PSQL_CANNOT_CONNECT:
+        return f"{live}: {role} rules written; Postgres is not running, it reads them when it starts"
+    if done.returncode != 0:
+        _put(live, old)
+        raise AgentError(f"{live}: cannot check the {role} rules, the previous file is back: {done.stderr.strip()}")
+    (found,) = agent_sql.parse_rows(done.stdout)
+    if found["errors"]:
+        _put(live, old)
+        raise AgentError(f"{live}: Postgres rejects the {role} rules, the previous file is back: {found['errors']}")
+    done = psql(agent_sql.RELOAD_SQL)
+    if done.returncode != 0:
+        raise AgentError(f"{live}: {role} rules written, but pg_reload_conf() failed: {done.stderr.strip()}")
+    return f"{live}: {role} rules in place, checked by Postgres and reloaded"
+
+
+def follow_pgbouncer(live: Path, role: str, pidfile: Path) -> str:
+    """Pgbouncer's HBA file for ``role``, then SIGHUP (Pgbouncer re-reads it); what happened."""
+    if _swap(live, role) is None:
+        return f"{live}: holds the {role} rules (or is not written yet)"
+    try:
+        pid = int(pidfile.read_text().split()[0])
+        os.kill(pid, signal.SIGHUP)
+    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+        return f"{live}: {role} rules written; Pgbouncer is not running, it reads them when it starts"
+    return f"{live}: {role} rules in place, Pgbouncer reloaded"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pigsalt.agent.hba_follow", description="Patroni callback: HBA rules follow the role."
+    )
+    parser.add_argument("--postgres", type=Path, help="Postgres's live HBA file")
+    parser.add_argument("--port", type=int, default=5432, help="Postgres's port (local socket)")
+    parser.add_argument("--pgbouncer", type=Path, help="Pgbouncer's live HBA file")
+    parser.add_argument("--pgbouncer-pid", type=Path, default=Path("/var/run/postgresql/pgbouncer.pid"))
+    parser.add_argument("action", help="Patroni's callback name (on_start, on_role_change, ...)")
+    parser.add_argument("role", help="the role Patroni reports (primary, replica, standby_leader, ...)")
+    parser.add_argument("cluster", help="the cluster (Patroni's scope)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, psql: Psql | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="pigsalt-hba-follow: %(levelname)s: %(message)s")
+    role = role_for_hba(args.role)
+    failed = False
+    steps: list[Callable[[], str]] = []
+    if args.postgres:
+        steps.append(lambda: follow_postgres(args.postgres, role, psql or psql_runner(args.port)))
+    if args.pgbouncer:
+        steps.append(lambda: follow_pgbouncer(args.pgbouncer, role, args.pgbouncer_pid))
+    for step in steps:
+        try:
+            log.info("%s %s (%s): %s", args.cluster, args.action, args.role, step())
+        except (AgentError, OSError, subprocess.SubprocessError) as err:
+            log.error("%s %s (%s): %s", args.cluster, args.action, args.role, err)
+            failed = True
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""pigsalt.agent.hba_follow on real files and a real Pgbouncer stand-in; psql is a recorded fake."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from pigsalt.agent import hba_follow, sql
+
+PRIMARY = b"# Managed by Salt (pigsalt_hba) for role primary\nhost all all 10.0.0.0/8 scram-sha-256\n"
+REPLICA = b"# Managed by Salt (pigsalt_hba) for role replica\nhost all etl 10.0.0.0/8 scram-sha-256\n"
+
+
+class Psql:
+    """psql on stdin: the HBA check answers ``errors`` and records what the live file held then."""
+
+    def __init__(self, live: Path, errors: list[dict[str, object]] | None = None, retcode: int = 0) -> None:
+        self.live, self.errors, self.retcode = live, errors or [], retcode
+        self.scripts: list[str] = []
+        self.seen: list[bytes] = []
+
+    def __call__(self, script: str) -> subprocess.CompletedProcess[str]:
+        self.scripts.append(script)
+        if self.retcode:
+            return subprocess.CompletedProcess([], self.retcode, "", "psql: error: connection refused")
+        if "pg_hba_file_rules" in script:
+            self.seen.append(self.live.read_bytes())
+            rows = [{"hba_file": str(self.live), "errors": self.errors}]
+            return subprocess.CompletedProcess([], 0, json.dumps(rows), "")
+        return subprocess.CompletedProcess([], 0, "", "")
+
+
+def staged_files(tmp_path: Path, name: str, live: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(live)
+    path.chmod(0o600)
+    (tmp_path / f"{name}.primary").write_bytes(PRIMARY)
+    (tmp_path / f"{name}.replica").write_bytes(REPLICA)
+    return path
+
+
+def test_a_promoted_member_gets_the_primary_rules_checked_then_reloaded(tmp_path: Path):
+    live = staged_files(tmp_path, "pg_hba.conf", REPLICA)
+    psql = Psql(live)
+    assert hba_follow.main(["--postgres", str(live), "on_role_change", "primary", "pg-test"], psql=psql) == 0
+    assert live.read_bytes() == PRIMARY
+    assert live.stat().st_mode & 0o777 == 0o600
+    assert psql.seen == [PRIMARY]  # Postgres checked the new file before the reload
+    assert psql.scripts == [sql.read_hba_sql(), sql.RELOAD_SQL]
+
+
+@pytest.mark.parametrize(("patroni_role", "rules"), [("demoted", REPLICA), ("standby_leader", PRIMARY)])
+def test_patroni_roles_map_to_the_two_rule_sets(tmp_path: Path, patroni_role: str, rules: bytes):
+    other = PRIMARY if rules == REPLICA else REPLICA
+    live = staged_files(tmp_path, "pg_hba.conf", other)
+    assert hba_follow.main(["--postgres", str(live), "on_role_change", patroni_role, "pg-test"], psql=Psql(live)) == 0
+    assert live.read_bytes() == rules
+
+
+def test_rules_already_in_place_are_not_reloaded(tmp_path: Path):
+    live = staged_files(tmp_path, "pg_hba.conf", PRIMARY)
+    psql = Psql(live)
+    assert hba_follow.main(["--postgres", str(live), "on_start", "primary", "pg-test"], psql=psql) == 0
+    assert psql.scripts == []
+
+
+def test_rules_postgres_rejects_are_put_back(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    live = staged_files(tmp_path, "pg_hba.conf", REPLICA)
+    psql = Psql(live, errors=[{"line_number": 2, "error": "invalid authentication method"}])
+    assert hba_follow.main(["--postgres", str(live), "on_role_change", "primary", "pg-test"], psql=psql) == 1
+    assert live.read_bytes() == REPLICA
+    assert psql.scripts == [sql.read_hba_sql()]  # never reloaded
+    assert "Postgres rejects the primary rules, the previous file is back" in caplog.text
+
+
+def test_postgres_down_keeps_the_new_rules_for_its_start(tmp_path: Path):
+    live = staged_files(tmp_path, "pg_hba.conf", REPLICA)
+    assert hba_follow.main(["--postgres", str(live), "on_start", "primary", "x"], psql=Psql(live, retcode=2)) == 0
+    assert live.read_bytes() == PRIMARY
+
+
+def test_no_staged_file_is_an_error_naming_the_fix(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    live = tmp_path / "pg_hba.conf"
+    live.write_bytes(REPLICA)
+    assert hba_follow.main(["--postgres", str(live), "on_role_change", "primary", "pg-test"], psql=Psql(live)) == 1
+    assert live.read_bytes() == REPLICA
+    assert f"no staged rules for role primary ({live}.primary); run pgsql.hba once" in caplog.text
+
+
+def test_pgbouncer_gets_the_new_rules_and_a_sighup(tmp_path: Path):
+    live = staged_files(tmp_path, "pgb_hba.conf", REPLICA)
+    stand_in = subprocess.Popen(["sleep", "60"])  # SIGHUP's default action ends it: the signal is seen
+    pidfile = tmp_path / "pgbouncer.pid"
+    pidfile.write_text(f"{stand_in.pid}\n")
+    try:
+        argv = ["--pgbouncer", str(live), "--pgbouncer-pid", str(pidfile), "on_role_change", "primary", "pg-test"]
+        assert hba_follow.main(argv) == 0
+        assert stand_in.wait(timeout=10) == -signal.SIGHUP
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+    assert live.read_bytes() == PRIMARY
+
+
+def test_pgbouncer_not_running_keeps_the_new_rules(tmp_path: Path):
+    live = staged_files(tmp_path, "pgb_hba.conf", REPLICA)
+    argv = ["--pgbouncer", str(live), "--pgbouncer-pid", str(tmp_path / "none.pid"), "on_start", "primary", "t"]
+    assert hba_follow.main(argv) == 0
+    assert live.read_bytes() == PRIMARY
+
+
+def test_a_directory_the_dbsu_cannot_write_gets_the_file_rewritten_in_place(tmp_path: Path):
+    live = staged_files(tmp_path, "pgb_hba.conf", REPLICA)
+    inode = live.stat().st_ino
+    with mock.patch.object(hba_follow.fileio, "write_bytes_atomic", side_effect=PermissionError("read-only dir")):
+        argv = ["--pgbouncer", str(live), "--pgbouncer-pid", str(tmp_path / "none.pid"), "on_start", "primary", "t"]
+        assert hba_follow.main(argv) == 0
+    assert live.read_bytes() == PRIMARY
+    assert live.stat().st_ino == inode
+
+
+def test_no_live_file_yet_is_left_to_salt(tmp_path: Path):
+    # Patroni's first on_start comes before Salt has written Pgbouncer's configuration.
+    live = tmp_path / "pgb_hba.conf"
+    argv = ["--pgbouncer", str(live), "--pgbouncer-pid", str(tmp_path / "none.pid"), "on_start", "primary", "t"]
+    assert hba_follow.main(argv) == 0
+    assert not live.exists()
