@@ -1,6 +1,7 @@
-"""State module ``pigsalt_pg``: Postgres roles and databases as the inventory describes them.
+"""State module ``pigsalt_pg``: Postgres roles, databases and default privileges as the inventory
+describes them.
 
-Both states act only on the instance Patroni says is the leader: every member runs them, the
+All states act only on the instance Patroni says is the leader: every member runs them, the
 replicas report that they are replicas and change nothing, so the roles and databases land on
 the current primary whichever member it is (never on the inventory's idea of the primary).
 
@@ -25,6 +26,12 @@ hold a password or a verifier.
         - name: test
         - owner: test
         - extensions: [pg_trgm]
+
+    pgsql-database-test-default-privileges:
+      pigsalt_pg.default_privileges_present:
+        - name: test
+        - owners: [postgres, dbuser_dba]
+        - grants: ["GRANT SELECT ON TABLES TO dbrole_readonly"]
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from salt.exceptions import CommandExecutionError
 
 try:
     # Modules, not functions: Salt would publish an imported function as a state of ours.
-    from pigsalt.agent import AgentError
+    from pigsalt.agent import AgentError, privileges
     from pigsalt.agent import sql as agent_sql
 except ImportError as err:
     _MISSING: str | None = str(err)
@@ -221,6 +228,37 @@ def database_present(name: str, dbsu: str = "postgres", port: int = 5432, **spec
 
     def scripts(diff: dict[str, Any]) -> list[tuple[str, str]]:
         return [(s.dbname, s.sql) for s in agent_sql.database_sql(database, diff)]
+
+    def run(dbname: str, script: str) -> str:
+        return _psql(script, dbsu, port, dbname)
+
+    return _converge(name, read, scripts, run, [])
+
+
+def default_privileges_present(
+    name: str, owners: list[str], grants: list[str], dbsu: str = "postgres", port: int = 5432
+) -> dict[str, Any]:
+    """Database ``name`` holds, for each of ``owners``, the default privileges of ``grants``.
+
+    ``grants`` are Pigsty's lines (``GRANT SELECT ON TABLES TO dbrole_readonly``); each becomes
+    ``ALTER DEFAULT PRIVILEGES FOR ROLE <owner> GRANT …`` in that database. Only added: a
+    privilege no longer listed is left in place.
+    """
+    try:
+        wanted = [privileges.Grant.parse(line) for line in grants]
+    except AgentError as err:
+        return {**_ret(name), "result": False, "comment": f"{name}: {err}"}
+    gate = _leader_gate(name)
+    if gate is not None:
+        return gate
+
+    def read() -> dict[str, Any]:
+        rows = agent_sql.parse_rows(_psql(privileges.read_sql(owners), dbsu, port, dbname=name))
+        lacking = privileges.missing(rows, owners, wanted)
+        return {"default_privileges": {"old": None, "new": lacking}} if lacking else {}
+
+    def scripts(diff: dict[str, Any]) -> list[tuple[str, str]]:
+        return [(name, privileges.grant_sql(diff["default_privileges"]["new"]))]
 
     def run(dbname: str, script: str) -> str:
         return _psql(script, dbsu, port, dbname)

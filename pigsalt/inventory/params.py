@@ -64,6 +64,33 @@ RESERVED_PORTS = {
 }
 
 
+# ALTER DEFAULT PRIVILEGES … GRANT, as Pigsty writes it (keywords in capitals).
+DEFAULT_PRIVILEGE = (
+    r"GRANT (?:ALL|(?:SELECT|INSERT|UPDATE|DELETE|TRUNCATE|REFERENCES|TRIGGER|EXECUTE|USAGE|CREATE)"
+    r"(?:, ?(?:SELECT|INSERT|UPDATE|DELETE|TRUNCATE|REFERENCES|TRIGGER|EXECUTE|USAGE|CREATE))*)"
+    r" ON (?:TABLES|SEQUENCES|FUNCTIONS|TYPES|SCHEMAS) TO " + PG_IDENT
+)
+DEFAULT_PRIVILEGES = (
+    "GRANT USAGE ON SCHEMAS TO dbrole_readonly",
+    "GRANT SELECT ON TABLES TO dbrole_readonly",
+    "GRANT SELECT ON SEQUENCES TO dbrole_readonly",
+    "GRANT EXECUTE ON FUNCTIONS TO dbrole_readonly",
+    "GRANT USAGE ON SCHEMAS TO dbrole_offline",
+    "GRANT SELECT ON TABLES TO dbrole_offline",
+    "GRANT SELECT ON SEQUENCES TO dbrole_offline",
+    "GRANT EXECUTE ON FUNCTIONS TO dbrole_offline",
+    "GRANT INSERT ON TABLES TO dbrole_readwrite",
+    "GRANT UPDATE ON TABLES TO dbrole_readwrite",
+    "GRANT DELETE ON TABLES TO dbrole_readwrite",
+    "GRANT USAGE ON SEQUENCES TO dbrole_readwrite",
+    "GRANT UPDATE ON SEQUENCES TO dbrole_readwrite",
+    "GRANT TRUNCATE ON TABLES TO dbrole_admin",
+    "GRANT REFERENCES ON TABLES TO dbrole_admin",
+    "GRANT TRIGGER ON TABLES TO dbrole_admin",
+    "GRANT CREATE ON SCHEMAS TO dbrole_admin",
+)
+
+
 @dataclass(frozen=True)
 class Param:
     """One implemented parameter."""
@@ -360,6 +387,18 @@ _PARAMS: tuple[Param, ...] = (
         "Business databases: `name` (required), `owner`, `template`, `encoding`, `locale`, `lc_collate`, "
         "`lc_ctype`, `tablespace`, `allowconn`, `revokeconn`, `connlimit`, `pgbouncer`, `pool_mode`, "
         "`comment`, `schemas`, `extensions`, `parameters`.",
+    ),
+    _p(
+        "pg_default_privileges",
+        ListOf(Str(DEFAULT_PRIVILEGE, "GRANT <privileges> ON <TABLES|SEQUENCES|FUNCTIONS|TYPES|SCHEMAS> TO <role>")),
+        list(DEFAULT_PRIVILEGES),
+        GROUP_LEVELS,
+        "business",
+        "Default privileges on what the dbsu, the admin user and `dbrole_admin` (a business admin after "
+        "`SET ROLE dbrole_admin`) create, applied in every database of "
+        "`pg_databases` (`ALTER DEFAULT PRIVILEGES FOR ROLE … GRANT …`; only added, never revoked). Default: "
+        "Pigsty's, so `dbrole_readonly`/`dbrole_offline` read, `dbrole_readwrite` writes and `dbrole_admin` "
+        "also creates, whatever the admin creates.",
     ),
     _p(
         "pg_services",
@@ -742,7 +781,7 @@ UNIMPLEMENTED = frozenset(
     pg_exists pg_exists_action pg_disable_purge pg_safeguard pg_clean pg_fs_main pg_fs_bkup
     pg_dummy_filesize pg_localhost pg_delay patroni_enabled patroni_mode pg_namespace
     patroni_watchdog_mode patroni_ssl_enabled patroni_log_dir pg_provision pg_init pg_default_roles
-    pg_default_privileges pg_default_schemas pg_default_extensions pg_reload pg_default_hba_rules
+    pg_default_schemas pg_default_extensions pg_reload pg_default_hba_rules
     pgbouncer_default_hba_rules pg_default_service_dest pg_default_services pg_service_provider
     pg_vip_enabled pg_vip_address pg_vip_interface pg_dns_suffix pg_dns_target pg_checksum pg_pwd_enc
     pg_sync_mode pg_exporter_config pg_exporter_enabled pg_exporter_params pg_exporter_url

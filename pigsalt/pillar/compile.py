@@ -283,6 +283,12 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
         "default_roles": [_user(r, c) for r in derive.DEFAULT_ROLES],
         "users": users,
         "databases": databases,
+        # ALTER DEFAULT PRIVILEGES FOR ROLE <owner> <grant>, in every business database; as in
+        # Pigsty, a business admin runs its DDL after SET ROLE dbrole_admin.
+        "default_privileges": {
+            "owners": [c["pg_dbsu"], c["pg_admin_username"], "dbrole_admin"],
+            "grants": list(c["pg_default_privileges"]),
+        },
         "hba": memo.get(
             ("hba", cluster.name, str(inst.offline_query)),
             lambda: {

@@ -1,4 +1,5 @@
-{#- Roles and databases from pg_default_roles, pg_users and pg_databases. Applied to every
+{#- Roles and databases from pg_default_roles, pg_users and pg_databases, and the
+    pg_default_privileges of every database. Applied to every
     member: the states act only where Patroni says this instance is the leader (the others
     report that and change nothing), so they land on the current primary whichever it is. #}
 {%- set pg = pillar['pigsty'].get('pg') %}
@@ -27,6 +28,19 @@ pgsql-database-{{ db.name }}-present:
     - require:
       - pigsalt_pg: pgsql-role-{{ db.owner }}-present
 {%- endif %}
+
+pgsql-database-{{ db.name }}-default-privileges:
+  pigsalt_pg.default_privileges_present:
+    - name: {{ db.name }}
+    - owners: {{ pg.default_privileges.owners | json }}
+    - grants: {{ pg.default_privileges.grants | json }}
+    - dbsu: {{ pg.dbsu }}
+    - port: {{ pg.port }}
+    - require:
+      - pigsalt_pg: pgsql-database-{{ db.name }}-present
+{%- for role in pg.default_roles %}
+      - pigsalt_pg: pgsql-role-{{ role.name }}-present
+{%- endfor %}
 {%- endfor %}
 {%- else %}
 

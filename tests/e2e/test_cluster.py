@@ -221,6 +221,15 @@ def test_the_monitor_user_reads_statistics_but_cannot_write(sandbox: Sandbox, de
     assert write.returncode != 0 and "permission denied" in write.stderr, (write.stdout, write.stderr)
 
 
+def test_default_privileges_let_business_users_use_what_the_dbsu_creates(sandbox: Sandbox, deployed: OrchRun) -> None:
+    # A table the dbsu creates (a DBA's migration): `test` owns neither it nor its schema; only
+    # the default privileges (dbrole_readwrite: INSERT; dbrole_readonly: SELECT) let it in.
+    psql = ["runuser", "-u", "postgres", "--", "psql", "-d", "test", "-v", "ON_ERROR_STOP=1"]
+    done = sandbox.run("node-1", *psql, "-c", "CREATE TABLE e2e_defacl (id int)")
+    assert done.returncode == 0, done.stderr
+    assert _query(MEMBERS["node-1"], 5433, "INSERT INTO e2e_defacl VALUES (1) RETURNING id") == [(1,)]
+
+
 def test_no_password_in_job_output_logs_or_world_readable_files(sandbox: Sandbox, deployed: OrchRun) -> None:
     secrets = sorted(v for k, v in sandbox.secrets().items() if k != "grafana_admin_password")
     assert all(len(s) >= 12 for s in secrets), "generated passwords are long random strings"

@@ -422,3 +422,84 @@ def test_database_refusing_connections_is_not_read_inside():
 def test_virtual_needs_the_pigsalt_package(missing: str | None, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(states, "_MISSING", missing)
     assert states.__virtual__() == ("pigsalt_pg" if missing is None else (False, mock.ANY))
+
+
+# --- default privileges -----------------------------------------------------------------------
+
+READ_DEFAULT_ACL = "FROM pg_default_acl d"
+GRANTS = ["GRANT SELECT ON TABLES TO dbrole_readonly", "GRANT USAGE, CREATE ON SCHEMAS TO dbrole_admin"]
+OWNERS = ["postgres", "dbuser_dba"]
+
+
+def acl_rows(owner: str) -> list[dict[str, Any]]:
+    """``owner``'s entries once both grants are in (Postgres adds the owner's own privileges)."""
+    return [
+        {"owner": owner, "objtype": "r", "acl": [f"{owner}=arwdDxt/{owner}", f"dbrole_readonly=r/{owner}"]},
+        {"owner": owner, "objtype": "n", "acl": [f"{owner}=UC/{owner}", f"dbrole_admin=UC/{owner}"]},
+    ]
+
+
+def default_privileges() -> dict[str, Any]:
+    result: dict[str, Any] = states.default_privileges_present("test", owners=OWNERS, grants=GRANTS)
+    return result
+
+
+def test_default_privileges_missing_are_granted_in_that_database():
+    # dbuser_dba has none yet; postgres has the table grant but only USAGE on schemas for dbrole_admin.
+    partial = [acl_rows("postgres")[0], {"owner": "postgres", "objtype": "n", "acl": ["dbrole_admin=U/postgres"]}]
+    psql = Psql({READ_DEFAULT_ACL: [partial, acl_rows("postgres") + acl_rows("dbuser_dba")]})
+    wire(False, psql)
+    lacking = [
+        "FOR ROLE postgres GRANT USAGE, CREATE ON SCHEMAS TO dbrole_admin",
+        "FOR ROLE dbuser_dba GRANT SELECT ON TABLES TO dbrole_readonly",
+        "FOR ROLE dbuser_dba GRANT USAGE, CREATE ON SCHEMAS TO dbrole_admin",
+    ]
+    assert default_privileges() == {
+        "name": "test",
+        "changes": {"default_privileges": {"old": None, "new": lacking}},
+        "result": True,
+        "comment": "test: changed default_privileges",
+    }
+    assert [db for db, _ in psql.calls] == ["test", "test", "test"]  # read, grant, read back: in that database
+    assert psql.writes == [
+        (
+            "test",
+            sql.PREAMBLE + 'ALTER DEFAULT PRIVILEGES FOR ROLE "postgres" GRANT USAGE, CREATE ON SCHEMAS TO '
+            '"dbrole_admin";\nALTER DEFAULT PRIVILEGES FOR ROLE "dbuser_dba" GRANT SELECT ON TABLES TO '
+            '"dbrole_readonly";\nALTER DEFAULT PRIVILEGES FOR ROLE "dbuser_dba" GRANT USAGE, CREATE ON SCHEMAS TO '
+            '"dbrole_admin";\n',
+        )
+    ]
+
+
+def test_default_privileges_in_place_change_nothing():
+    psql = Psql({READ_DEFAULT_ACL: [acl_rows("postgres") + acl_rows("dbuser_dba")]})
+    wire(False, psql)
+    assert default_privileges() == {
+        "name": "test",
+        "changes": {},
+        "result": True,
+        "comment": "test: already in the desired state",
+    }
+    assert psql.writes == []
+
+
+def test_default_privileges_test_mode_and_replica_touch_nothing():
+    psql = Psql({READ_DEFAULT_ACL: [[]]})
+    wire(True, psql)
+    assert default_privileges()["result"] is None and psql.writes == []
+    wire(False, Psql({}), leader=False)
+    assert default_privileges()["comment"] == REPLICA
+
+
+def test_a_bad_default_privilege_fails_before_any_psql():
+    psql = Psql({})
+    wire(False, psql)
+    result = states.default_privileges_present("test", owners=OWNERS, grants=["GRANT EXECUTE ON TABLES TO x"])
+    assert result == {
+        "name": "test",
+        "changes": {},
+        "result": False,
+        "comment": "test: default privilege 'GRANT EXECUTE ON TABLES TO x': EXECUTE does not apply to TABLES",
+    }
+    assert psql.calls == []
