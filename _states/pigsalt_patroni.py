@@ -19,7 +19,16 @@ from typing import Any
 
 from salt.exceptions import CommandExecutionError
 
+try:
+    # A module, not functions: Salt would publish an imported function as a state of ours.
+    from pigsalt.agent import sql as agent_sql
+except ImportError:  # the states that need it say so when called
+    agent_sql = None
+
 __virtualname__ = "pigsalt_patroni"
+
+PARAMETER = "postgresql.parameters."
+FLAG_POLL = 1.0  # seconds between two looks at /cluster while restarts are being flagged
 
 
 def __virtual__() -> str | tuple[bool, str]:
@@ -121,13 +130,57 @@ def _skip_unless_leader(name: str, ret: dict[str, Any]) -> bool:
     return False
 
 
-def config_applied(name: str, settings: dict[str, Any], settle: float = 0) -> dict[str, Any]:
+def _needs_restart(names: list[str], dbsu: str, port: int) -> list[str]:
+    """The Postgres settings among ``names`` that take a restart (``context = 'postmaster'``)."""
+    if not names:
+        return []
+    if agent_sql is None:
+        raise CommandExecutionError("the pigsalt package is not importable in the minion's Python")
+    script = agent_sql.query(
+        "SELECT name FROM pg_settings WHERE context = 'postmaster' AND name IN ("
+        + ", ".join(agent_sql.literal(n) for n in sorted(names))
+        + ")"
+    )
+    done = __salt__["cmd.run_all"](  # type: ignore[name-defined]  # noqa: F821
+        agent_sql.psql_argv(agent_sql.MAINTENANCE_DB, int(port)),
+        runas=dbsu,
+        stdin=script,
+        python_shell=False,
+        timeout=60,
+        output_loglevel="quiet",
+    )
+    if done["retcode"] != 0:
+        raise CommandExecutionError(f"cannot read pg_settings: {(done.get('stderr') or '').strip()}")
+    return sorted(str(row["name"]) for row in agent_sql.parse_rows(done["stdout"]))
+
+
+def _await_flags(timeout: float) -> list[str]:
+    """Wait until every member of the cluster flags ``pending_restart``; the members that did not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        members = __salt__["patroni.cluster"]()["members"]  # type: ignore[name-defined]  # noqa: F821
+        unflagged = sorted(m["name"] for m in members if not m.get("pending_restart"))
+        if not unflagged or time.monotonic() >= deadline:
+            return unflagged
+        time.sleep(FLAG_POLL)
+
+
+def config_applied(
+    name: str,
+    settings: dict[str, Any],
+    settle: float = 0,
+    flag_timeout: float = 120,
+    dbsu: str = "postgres",
+    port: int = 5432,
+) -> dict[str, Any]:
     """Patroni's dynamic configuration (``/config`` in the DCS) holds ``settings``.
 
     Applied on the leader only (the others report that and change nothing); keys not in
-    ``settings`` are left alone. After a change every member's Patroni is reloaded and given
-    ``settle`` seconds (its HA loop applies the change); a Postgres setting that needs a restart
-    then shows as ``pending_restart``, which ``rolling_restarted`` applies.
+    ``settings`` are left alone. After a change every member's Patroni is reloaded. When a
+    changed Postgres setting takes a restart (``pg_settings.context`` on the leader, read as
+    ``dbsu`` on ``port``), the state waits up to ``flag_timeout`` seconds until every member's
+    HA loop has applied it and flags ``pending_restart``, which ``rolling_restarted`` then
+    applies; otherwise it gives the members ``settle`` seconds.
     """
     ret: dict[str, Any] = {"name": name, "changes": {}, "result": True, "comment": ""}
     if _skip_unless_leader(name, ret):
@@ -146,18 +199,28 @@ def config_applied(name: str, settings: dict[str, Any], settle: float = 0) -> di
         if __opts__["test"]:  # type: ignore[name-defined]  # noqa: F821
             ret.update(result=None, changes=changes, comment=f"{name}: would change {', '.join(changes)}")
             return ret
+        restart = _needs_restart([k[len(PARAMETER) :] for k in changes if k.startswith(PARAMETER)], dbsu, port)
         __salt__["patroni.patch_config"](_nest({k: v["new"] for k, v in changes.items()}))  # type: ignore[name-defined]  # noqa: F821
         left = diff()
+        unflagged: list[str] = []
         if not left:
             __salt__["patroni.reload_all"]()  # type: ignore[name-defined]  # noqa: F821
-            time.sleep(float(settle))
+            if restart:
+                unflagged = _await_flags(float(flag_timeout))
+            else:
+                time.sleep(float(settle))
     except CommandExecutionError as err:
         ret.update(result=False, comment=f"{name}: {err}")
         return ret
     if left:
         ret.update(result=False, comment=f"{name}: still differs after PATCH /config: {', '.join(left)}")
         return ret
-    ret.update(changes=changes, comment=f"{name}: PATCH /config: {', '.join(changes)}")
+    comment = f"{name}: PATCH /config: {', '.join(changes)}"
+    if restart:
+        comment += f"; {', '.join(restart)} take a restart: " + (
+            f"not flagged after {flag_timeout:g} s on {', '.join(unflagged)}" if unflagged else "every member flags it"
+        )
+    ret.update(changes=changes, comment=comment)
     return ret
 
 

@@ -8,8 +8,11 @@ pgsql-dynamic-config-applied:
   pigsalt_patroni.config_applied:
     - name: {{ pg.cluster }}
     - settings: {{ pg.patroni.dynamic | json }}
-    # After a change: every member reloads, then gets a loop to apply it and flag restarts.
+    # After a change every member reloads; a setting that takes a restart is waited for until
+    # every member flags it (rolling_restarted applies it), the others get one HA loop.
     - settle: {{ pg.patroni.loop_wait }}
+    - dbsu: {{ pg.dbsu }}
+    - port: {{ pg.port }}
 {%- else %}
 
 pgsql-dynamic-test-nop:
