@@ -10,88 +10,21 @@ from typing import Any
 import pytest
 
 from pigsalt.agent import AgentError, scram, sql
+from tests.unit import pg_rows
 
 SALT = base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ==")
 TEST_VERIFIER = scram.verifier("test", salt=SALT)
 P = sql.PREAMBLE
 
-USER = {
-    "name": "test",
-    "password": "test",
-    "login": True,
-    "superuser": False,
-    "createdb": False,
-    "createrole": False,
-    "inherit": True,
-    "replication": False,
-    "bypassrls": False,
-    "connlimit": -1,
-    "expire_at": None,
-    "expire_in": None,
-    "comment": "",
-    "roles": ["dbrole_admin"],
-    "parameters": {},
-    "pgbouncer": True,
-    "pool_mode": "transaction",
-    "pool_connlimit": -1,
-}
-DATABASE = {
-    "name": "test",
-    "owner": "test",
-    "template": "template1",
-    "encoding": "UTF8",
-    "locale": "C.UTF-8",
-    "lc_collate": "C.UTF-8",
-    "lc_ctype": "C.UTF-8",
-    "tablespace": "pg_default",
-    "allowconn": True,
-    "revokeconn": False,
-    "connlimit": -1,
-    "comment": "",
-    "schemas": [],
-    "extensions": [],
-    "parameters": {},
-    "pgbouncer": True,
-    "pool_mode": "transaction",
-}
+USER, DATABASE = pg_rows.USER, pg_rows.DATABASE
 
 
 def current_role(**overrides: Any) -> dict[str, Any]:
     """The test user as ``parse_roles`` returns it once it is in place."""
-    return {
-        "name": "test",
-        "login": True,
-        "superuser": False,
-        "createdb": False,
-        "createrole": False,
-        "inherit": True,
-        "replication": False,
-        "bypassrls": False,
-        "connlimit": -1,
-        "valid_until": None,
-        "comment": "",
-        "roles": ["dbrole_admin"],
-        "parameters": {},
-        "password": TEST_VERIFIER,
-        **overrides,
-    }
+    return pg_rows.role_row(**{"password": TEST_VERIFIER, **overrides})
 
 
-def current_database(**overrides: Any) -> dict[str, Any]:
-    return {
-        "name": "test",
-        "owner": "test",
-        "encoding": "UTF8",
-        "lc_collate": "C.UTF-8",
-        "lc_ctype": "C.UTF-8",
-        "tablespace": "pg_default",
-        "allowconn": True,
-        "connlimit": -1,
-        "comment": "",
-        "revokeconn": False,
-        "parameters": {},
-        **overrides,
-    }
+current_database = pg_rows.database_row
 
 
 # --- quoting and running ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ from salt.exceptions import CommandExecutionError
 
 from pigsalt.agent import scram, sql
 from tests.conftest import ROOT
+from tests.unit import pg_rows
 
 spec = importlib.util.spec_from_file_location("pigsalt_pg", ROOT / "_states" / "pigsalt_pg.py")
 assert spec is not None and spec.loader is not None
@@ -23,75 +24,29 @@ PASSWORD = "Pl41n-T3xt-Secret"
 STORED = scram.verifier(PASSWORD)
 REPLICA = "test: this instance is a replica; roles and databases are applied on the Patroni leader"
 READ_ROLE, READ_DATABASE, READ_OBJECTS = "FROM pg_authid r WHERE", "FROM pg_database d", "FROM pg_namespace"
+# The state's keyword arguments: the pillar entries without the name and Pgbouncer's keys.
 USER = {
+    **{
+        k: v
+        for k, v in pg_rows.USER.items()
+        if k not in ("name", "expire_in", "pgbouncer", "pool_mode", "pool_connlimit")
+    },
     "password": PASSWORD,
-    "login": True,
-    "superuser": False,
-    "createdb": False,
-    "createrole": False,
-    "inherit": True,
-    "replication": False,
-    "bypassrls": False,
-    "connlimit": -1,
-    "expire_at": None,
-    "comment": "",
-    "roles": ["dbrole_admin"],
-    "parameters": {},
 }
 DATABASE = {
-    "owner": "test",
-    "template": "template1",
-    "encoding": "UTF8",
-    "locale": "C.UTF-8",
-    "lc_collate": "C.UTF-8",
-    "lc_ctype": "C.UTF-8",
-    "tablespace": "pg_default",
-    "allowconn": True,
-    "revokeconn": False,
-    "connlimit": -1,
-    "comment": "",
+    **{k: v for k, v in pg_rows.DATABASE.items() if k not in ("name", "pgbouncer", "pool_mode")},
     "schemas": ["app"],
     "extensions": ["pg_trgm"],
-    "parameters": {},
 }
 
 
 def role_row(**overrides: Any) -> dict[str, Any]:
-    """The user ``test`` as ``read_roles_sql`` prints it once in place."""
-    return {
-        "name": "test",
-        "login": True,
-        "superuser": False,
-        "createdb": False,
-        "createrole": False,
-        "inherit": True,
-        "replication": False,
-        "bypassrls": False,
-        "connlimit": -1,
-        "valid_until": None,
-        "comment": "",
-        "roles": ["dbrole_admin"],
-        "parameters": None,
-        "password": STORED,
-        **overrides,
-    }
+    """The user ``test`` as ``read_roles_sql`` prints it once in place (settings not parsed yet)."""
+    return pg_rows.role_row(**{"password": STORED, "parameters": None, **overrides})
 
 
 def database_row(**overrides: Any) -> dict[str, Any]:
-    return {
-        "name": "test",
-        "owner": "test",
-        "encoding": "UTF8",
-        "lc_collate": "C.UTF-8",
-        "lc_ctype": "C.UTF-8",
-        "tablespace": "pg_default",
-        "allowconn": True,
-        "connlimit": -1,
-        "comment": "",
-        "revokeconn": False,
-        "parameters": None,
-        **overrides,
-    }
+    return pg_rows.database_row(**{"parameters": None, **overrides})
 
 
 OBJECTS = [{"schemas": ["app", "pg_catalog", "public"], "extensions": ["pg_trgm", "plpgsql"]}]
