@@ -16,6 +16,7 @@ help:
 	@echo "make bench-sandbox cold up / down of the four-node sandbox"
 	@echo "make bench-infra   pigsty.infra + pigsty.node on a fresh sandbox, and the rerun"
 	@echo "make bench-cluster pigsty.cluster pg-test and its rerun, then pgbench through 5433 vs direct"
+	@echo "make bench-failover what clients see when pg-test's primary fails (DOMAIN.md's baseline probe)"
 
 # Host packages (root; installs only what is missing).
 deps: $(VENV)/.apt
@@ -54,7 +55,10 @@ demo: venv
 bench-pillar: venv
 	$(BIN)/python -m tests.bench.pillar
 
-.PHONY: bench-sandbox bench-infra bench-cluster
+.PHONY: bench-sandbox bench-infra bench-cluster bench-failover
+bench-failover: venv
+	$(BIN)/python -m tests.bench.failover
+
 bench-cluster: venv
 	$(BIN)/python -m tests.bench.cluster
 
