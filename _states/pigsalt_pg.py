@@ -80,6 +80,11 @@ def _psql(script: str, dbsu: str, port: int, dbname: str = "postgres") -> str:
     return str(done["stdout"])
 
 
+def _runner(dbsu: str, port: int) -> Callable[[str, str], str]:
+    """Runs a script in a database: ``run(dbname, script)``, for ``_converge``."""
+    return lambda dbname, script: _psql(script, dbsu, port, dbname)
+
+
 def _ret(name: str) -> dict[str, Any]:
     return {"name": name, "changes": {}, "result": True, "comment": ""}
 
@@ -197,10 +202,7 @@ def role_present(
     def scripts(diff: dict[str, Any]) -> list[tuple[str, str]]:
         return [(agent_sql.MAINTENANCE_DB, agent_sql.role_sql(role, diff))]
 
-    def run(dbname: str, script: str) -> str:
-        return _psql(script, dbsu, port, dbname)
-
-    return _converge(name, read, scripts, run, secrets)
+    return _converge(name, read, scripts, _runner(dbsu, port), secrets)
 
 
 def database_present(name: str, dbsu: str = "postgres", port: int = 5432, **spec: Any) -> dict[str, Any]:
@@ -229,10 +231,7 @@ def database_present(name: str, dbsu: str = "postgres", port: int = 5432, **spec
     def scripts(diff: dict[str, Any]) -> list[tuple[str, str]]:
         return [(s.dbname, s.sql) for s in agent_sql.database_sql(database, diff)]
 
-    def run(dbname: str, script: str) -> str:
-        return _psql(script, dbsu, port, dbname)
-
-    return _converge(name, read, scripts, run, [])
+    return _converge(name, read, scripts, _runner(dbsu, port), [])
 
 
 def default_privileges_present(
@@ -260,7 +259,4 @@ def default_privileges_present(
     def scripts(diff: dict[str, Any]) -> list[tuple[str, str]]:
         return [(name, privileges.grant_sql(diff["default_privileges"]["new"]))]
 
-    def run(dbname: str, script: str) -> str:
-        return _psql(script, dbsu, port, dbname)
-
-    return _converge(name, read, scripts, run, [])
+    return _converge(name, read, scripts, _runner(dbsu, port), [])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from typing import Any
 from unittest import mock
 
@@ -134,32 +135,37 @@ def test_config_test_mode_reports_the_diff_and_patches_nothing():
     patch.assert_not_called()
 
 
-def test_config_patches_only_what_differs_and_reads_back():
-    stored = {"ttl": 30, "postgresql": {"parameters": {"max_connections": 100}}}
+def wire_dcs(stored: dict[str, Any], cluster: mock.Mock, needs_restart: list[str]) -> dict[str, Any]:
+    """A leader whose PATCH /config updates ``stored``; ``needs_restart``: what pg_settings says
+    takes a restart."""
 
     def patch(changes: dict[str, Any]) -> dict[str, Any]:
         stored["postgresql"]["parameters"].update(changes["postgresql"]["parameters"])
         return stored
 
-    patch_mock, reload_all = mock.Mock(side_effect=patch), mock.Mock(return_value={"reloaded": []})
+    rows = json.dumps([{"name": name} for name in needs_restart])
+    return wire_all(
+        False,
+        **{
+            "patroni.is_leader": lambda: True,
+            "patroni.config": lambda: stored,
+            "patroni.patch_config": mock.Mock(side_effect=patch),
+            "patroni.reload_all": mock.Mock(return_value={"reloaded": []}),
+            "patroni.cluster": cluster,
+            "cmd.run_all": mock.Mock(return_value={"retcode": 0, "stdout": rows, "stderr": ""}),
+        },
+    )
+
+
+def test_config_patches_only_what_differs_and_reads_back():
+    stored = {"ttl": 30, "postgresql": {"parameters": {"max_connections": 100}}}
     # The members' HA loops flag the restart one after the other: the state waits for all of them.
     flagged = [
         {"leader": "pg-test-1", "members": [{"name": "pg-test-1", "pending_restart": n > 0}, {"name": "pg-test-2"}]}
         for n in range(2)
     ] + [{"leader": "pg-test-1", "members": [{"name": f"pg-test-{i}", "pending_restart": True} for i in (1, 2)]}]
     cluster = mock.Mock(side_effect=flagged)
-    run_all = mock.Mock(return_value={"retcode": 0, "stdout": '[{"name": "max_connections"}]', "stderr": ""})
-    wire_all(
-        False,
-        **{
-            "patroni.is_leader": lambda: True,
-            "patroni.config": lambda: stored,
-            "patroni.patch_config": patch_mock,
-            "patroni.reload_all": reload_all,
-            "patroni.cluster": cluster,
-            "cmd.run_all": run_all,
-        },
-    )
+    functions = wire_dcs(stored, cluster, ["max_connections"])
     with mock.patch.object(states, "FLAG_POLL", 0):
         ret = states.config_applied("pg-test", {"ttl": 30, "postgresql": {"parameters": {"max_connections": 200}}})
     assert ret == {
@@ -170,9 +176,11 @@ def test_config_patches_only_what_differs_and_reads_back():
         "every member flags it",
     }
     assert cluster.call_count == 3
-    assert "context = 'postmaster' AND name IN ('max_connections')" in run_all.call_args.kwargs["stdin"]
-    patch_mock.assert_called_once_with({"postgresql": {"parameters": {"max_connections": 200}}})
-    reload_all.assert_called_once_with()
+    assert (
+        "context = 'postmaster' AND name IN ('max_connections')" in functions["cmd.run_all"].call_args.kwargs["stdin"]
+    )
+    functions["patroni.patch_config"].assert_called_once_with({"postgresql": {"parameters": {"max_connections": 200}}})
+    functions["patroni.reload_all"].assert_called_once_with()
 
 
 def streaming(*pending: str, leader: str = "pg-test-2") -> dict[str, Any]:
@@ -314,48 +322,17 @@ def test_a_member_that_flags_its_restart_late_gets_another_round():
 
 
 def test_config_reload_only_settings_wait_settle_not_flags():
-    stored: dict[str, Any] = {"postgresql": {"parameters": {"work_mem": "4MB"}}}
-
-    def patch(changes: dict[str, Any]) -> dict[str, Any]:
-        stored["postgresql"]["parameters"].update(changes["postgresql"]["parameters"])
-        return stored
-
     cluster = mock.Mock()
-    wire_all(
-        False,
-        **{
-            "patroni.is_leader": lambda: True,
-            "patroni.config": lambda: stored,
-            "patroni.patch_config": mock.Mock(side_effect=patch),
-            "patroni.reload_all": mock.Mock(return_value={"reloaded": []}),
-            "patroni.cluster": cluster,
-            "cmd.run_all": mock.Mock(return_value={"retcode": 0, "stdout": "[]", "stderr": ""}),
-        },
-    )
+    wire_dcs({"postgresql": {"parameters": {"work_mem": "4MB"}}}, cluster, [])
     ret = states.config_applied("pg-test", {"postgresql": {"parameters": {"work_mem": "8MB"}}})
     assert (ret["result"], ret["comment"]) == (True, "pg-test: PATCH /config: postgresql.parameters.work_mem")
     cluster.assert_not_called()
 
 
 def test_config_says_which_members_never_flagged_the_restart():
-    stored: dict[str, Any] = {"postgresql": {"parameters": {"max_connections": 100}}}
-
-    def patch(changes: dict[str, Any]) -> dict[str, Any]:
-        stored["postgresql"]["parameters"].update(changes["postgresql"]["parameters"])
-        return stored
-
     down = {"leader": "pg-test-1", "members": [{"name": "pg-test-1", "pending_restart": True}, {"name": "pg-test-2"}]}
-    wire_all(
-        False,
-        **{
-            "patroni.is_leader": lambda: True,
-            "patroni.config": lambda: stored,
-            "patroni.patch_config": mock.Mock(side_effect=patch),
-            "patroni.reload_all": mock.Mock(return_value={"reloaded": []}),
-            "patroni.cluster": mock.Mock(return_value=down),
-            "cmd.run_all": mock.Mock(return_value={"retcode": 0, "stdout": '[{"name": "max_connections"}]'}),
-        },
-    )
+    stored = {"postgresql": {"parameters": {"max_connections": 100}}}
+    wire_dcs(stored, mock.Mock(return_value=down), ["max_connections"])
     ret = states.config_applied("pg-test", {"postgresql": {"parameters": {"max_connections": 150}}}, flag_timeout=0)
     assert ret["result"] is True
     assert ret["comment"].endswith("max_connections take a restart: not flagged after 0 s on pg-test-2")
