@@ -46,9 +46,14 @@ def repo() -> RepoInfo:
 def minbase_tarball() -> Path:
     """A plain bookworm minbase tree (point release only: the repository must bring updates)."""
     if not MINBASE_TAR.is_file():
-        tmp = MINBASE_TAR.with_name(MINBASE_TAR.name + ".tmp")
+        if MINBASE_TAR.is_dir():  # left by an older version that named its output ``….tar.tmp``
+            shutil.rmtree(MINBASE_TAR)
+        # mmdebstrap picks the format from the name: it must end in .tar to make a tarball.
+        tmp = MINBASE_TAR.with_name(f"{MINBASE_TAR.stem}.tmp{MINBASE_TAR.suffix}")
         cmd = ["mmdebstrap", "--variant=minbase", "--mode=root", "--quiet", "bookworm", str(tmp), MIRROR]
         subprocess.run(cmd, check=True, timeout=600)
+        if not tarfile.is_tarfile(tmp):
+            pytest.fail(f"mmdebstrap made no tarball at {tmp}")
         tmp.replace(MINBASE_TAR)
     return MINBASE_TAR
 
