@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 from unittest import mock
 
@@ -92,18 +93,37 @@ def test_no_staged_file_is_an_error_naming_the_fix(tmp_path: Path, caplog: pytes
     assert f"no staged rules for role primary ({live}.primary); run pgsql.hba once" in caplog.text
 
 
+# A Pgbouncer stand-in that says when it can take SIGHUP, then records it and exits. Its own
+# handler, unblocked, not SIGHUP's default action: a test runner can pass SIGHUP on ignored
+# (nohup) or blocked, and a child inherits both through exec.
+HUP_STAND_IN = """
+import pathlib, signal, sys, time
+seen = pathlib.Path(sys.argv[1])
+signal.signal(signal.SIGHUP, lambda *_: (seen.write_text("SIGHUP"), sys.exit(0)))
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+pathlib.Path(sys.argv[2]).write_text("ready")
+time.sleep(600)
+"""
+
+
 def test_pgbouncer_gets_the_new_rules_and_a_sighup(tmp_path: Path):
     live = staged_files(tmp_path, "pgb_hba.conf", REPLICA)
-    stand_in = subprocess.Popen(["sleep", "60"])  # SIGHUP's default action ends it: the signal is seen
+    seen, ready = tmp_path / "seen", tmp_path / "ready"
+    stand_in = subprocess.Popen([sys.executable, "-c", HUP_STAND_IN, str(seen), str(ready)])
     pidfile = tmp_path / "pgbouncer.pid"
     pidfile.write_text(f"{stand_in.pid}\n")
     try:
+        deadline = time.monotonic() + 120
+        while not ready.exists() and stand_in.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists(), "the stand-in never started"
         argv = ["--pgbouncer", str(live), "--pgbouncer-pid", str(pidfile), "on_role_change", "primary", "pg-test"]
         assert hba_follow.main(argv) == 0
-        assert stand_in.wait(timeout=10) == -signal.SIGHUP
+        assert stand_in.wait(timeout=120) == 0
     finally:
         stand_in.kill()
         stand_in.wait()
+    assert seen.read_text() == "SIGHUP"
     assert live.read_bytes() == PRIMARY
 
 
