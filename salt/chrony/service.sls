@@ -13,7 +13,7 @@ chrony-systemd-reload-module-run:
       - file: /etc/systemd/system/chrony.service.d/pigsalt-container.conf
 
 chrony-service-running:
-  service.running:
+  pigsalt_service.running:
     - name: chrony
     - enable: True
     - require:

@@ -7,7 +7,7 @@ include:
 
 {#- dnsmasq re-reads its options only when it starts: a configuration change restarts it. #}
 dns-service-running:
-  service.running:
+  pigsalt_service.running:
     - name: dnsmasq
     - enable: True
     - watch:
@@ -15,11 +15,11 @@ dns-service-running:
 
 {#- The records file is re-read on SIGHUP (the unit's reload): no restart for a new record. #}
 dns-records-service-running:
-  service.running:
+  pigsalt_service.running:
     - name: dnsmasq
     - reload: True
     - require:
-      - service: dns-service-running
+      - pigsalt_service: dns-service-running
     - watch:
       - file: dns-records-file-managed
 {%- else %}

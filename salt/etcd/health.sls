@@ -22,7 +22,7 @@ etcd-health-cmd-run:
         interval: 2
         until: True
     - require:
-      - service: etcd-service-running
+      - pigsalt_service: etcd-service-running
 {%- else %}
 
 etcd-health-test-nop:

@@ -4,25 +4,20 @@
 
 {%- if dcs.member %}
 
-{#- Debian's postinst starts etcd at once with the package's defaults: a member named after
-    the host, its data in /var/lib/etcd/default, alone in its own cluster. A member that has
-    started once ignores the initial-cluster settings for good, so that start must never
-    happen: the unit is masked before the first install and etcd.service unmasks it when
-    /etc/default/etcd is in place. (policy-rc.d would hold back every package installed
-    meanwhile, and /etc/default/etcd cannot be written first because the data directory's
-    owner, the etcd user, does not exist before the package.) #}
-etcd-unit-cmd-run:
-  cmd.run:
-    - name: systemctl mask etcd.service
-    - unless: dpkg-query -W -f='${Status}' etcd-server 2>/dev/null | grep -q 'ok installed'
+include:
+  - repo.policy
 
+{#- Debian's postinst would start etcd at once with the package's defaults (a member named
+    after the host, alone in a cluster of its own; a member that has started once ignores the
+    initial-cluster settings for good): repo.policy refuses that start, and etcd.service starts
+    it once /etc/default/etcd is in place. #}
 etcd-pkg-installed:
   pkg.installed:
     - pkgs:
       - etcd-server
       - etcd-client
     - require:
-      - cmd: etcd-unit-cmd-run
+      - file: repo-policy-rc-file-managed
 {%- else %}
 
 etcd-install-test-nop:

@@ -9,10 +9,10 @@ include:
 {#- With several members, apply this to all of them at once: a member reports itself started
     only once the cluster has a quorum. #}
 etcd-service-running:
-  service.running:
+  pigsalt_service.running:
     - name: etcd
     - enable: True
-    - unmask: True
+    - unmask: True  # earlier pigsalt releases masked it around the first install
     - require:
       - file: etcd-data-dir-file-directory
     - watch:

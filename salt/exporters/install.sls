@@ -3,12 +3,18 @@
     bookworm's prometheus-pgbouncer-exporter 1.7 dies on Pgbouncer 1.18's SHOW STATS
     (KeyError 'total_requests'), and PyPI's 2.1.2 pins psycopg2 2.8.5, which must be compiled. #}
 {%- set pg = pillar['pigsty'].get('pg') %}
+
 {%- if pg %}
+
+include:
+  - repo.policy
 
 exporters-pkg-installed:
   pkg.installed:
     - pkgs:
       - prometheus-postgres-exporter
+    - require:
+      - file: repo-policy-rc-file-managed
 {%- else %}
 
 exporters-install-test-nop:

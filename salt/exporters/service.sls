@@ -6,7 +6,7 @@ include:
 {%- if pg %}
 
 exporters-pg-service-running:
-  service.running:
+  pigsalt_service.running:
     - name: prometheus-postgres-exporter
     - enable: True
     - watch:
@@ -17,11 +17,11 @@ exporters-pg-wait-http:
     - name: http://{{ ip }}:{{ pg.exporters.pg }}/metrics
     - timeout: 30
     - require:
-      - service: exporters-pg-service-running
+      - pigsalt_service: exporters-pg-service-running
 {%- if pg.pgbouncer.enabled %}
 
 exporters-pgbouncer-service-running:
-  service.running:
+  pigsalt_service.running:
     - name: pigsalt-pgbouncer-exporter
     - enable: True
     - watch:
@@ -32,7 +32,7 @@ exporters-pgbouncer-wait-http:
     - name: http://{{ ip }}:{{ pg.exporters.pgbouncer }}/metrics
     - timeout: 30
     - require:
-      - service: exporters-pgbouncer-service-running
+      - pigsalt_service: exporters-pgbouncer-service-running
 {%- endif %}
 {%- else %}
 

@@ -9,7 +9,7 @@ include:
 {%- if pg and pg.haproxy.enabled %}
 
 haproxy-service-running:
-  service.running:
+  pigsalt_service.running:
     - name: haproxy
     - enable: True
     - reload: True
@@ -22,7 +22,7 @@ haproxy-admin-wait-tcp:
     - port: {{ pg.haproxy.admin_port }}
     - timeout: 30
     - require:
-      - service: haproxy-service-running
+      - pigsalt_service: haproxy-service-running
 {%- else %}
 
 haproxy-service-test-nop:

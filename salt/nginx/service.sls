@@ -7,7 +7,7 @@ include:
 
 {#- Configuration changes reload nginx (no dropped connections); they never restart it. #}
 nginx-service-running:
-  service.running:
+  pigsalt_service.running:
     - name: nginx
     - enable: True
     - reload: True

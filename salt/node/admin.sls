@@ -1,10 +1,16 @@
 {#- The admin OS user (node_admin_*): passwordless sudo and the SSH keys of pk_list. #}
 {%- set admin = pillar['pigsty']['node']['admin'] %}
+
 {%- if admin.enabled %}
+
+include:
+  - repo.policy
 
 node-admin-sudo-pkg-installed:
   pkg.installed:
     - name: sudo
+    - require:
+      - file: repo-policy-rc-file-managed
 
 node-admin-group-present:
   group.present:
@@ -40,11 +46,20 @@ node-admin-sudoers-file-managed:
 {%- if admin.pk_list %}
 
 {#- Keys are for SSH logins, which need sshd; its openssh-client also provides the `ssh`
-    binary that Salt's ssh module (behind ssh_auth) requires. Debian starts sshd at install. #}
+    binary that Salt's ssh module (behind ssh_auth) requires. #}
 node-admin-sshd-pkg-installed:
   pkg.installed:
     - name: openssh-server
     - install_recommends: False
+    - require:
+      - file: repo-policy-rc-file-managed
+
+node-admin-sshd-service-running:
+  pigsalt_service.running:
+    - name: ssh
+    - enable: True
+    - require:
+      - pkg: node-admin-sshd-pkg-installed
 
 {#- Adds the listed keys; keys put there by hand are left alone. #}
 node-admin-ssh-auth-present:

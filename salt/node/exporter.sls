@@ -1,11 +1,16 @@
 {#- prometheus-node-exporter (Debian's package) on node_exporter_port. #}
 {%- set node = pillar['pigsty']['node'] %}
 
+include:
+  - repo.policy
+
 {#- Without recommends: the -collectors package adds apt/smartmon textfile timers we do not use. #}
 node-exporter-pkg-installed:
   pkg.installed:
     - name: prometheus-node-exporter
     - install_recommends: False
+    - require:
+      - file: repo-policy-rc-file-managed
 
 {#- Debian's unit runs `prometheus-node-exporter $ARGS` with this file as EnvironmentFile. #}
 node-exporter-defaults-file-managed:
@@ -21,7 +26,7 @@ node-exporter-defaults-file-managed:
       - pkg: node-exporter-pkg-installed
 
 node-exporter-service-running:
-  service.running:
+  pigsalt_service.running:
     - name: prometheus-node-exporter
     - enable: True
     - watch:

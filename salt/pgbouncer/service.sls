@@ -8,10 +8,10 @@ include:
 {%- if pg and pg.pgbouncer.enabled %}
 
 pgbouncer-service-running:
-  service.running:
+  pigsalt_service.running:
     - name: pgbouncer
     - enable: True
-    - unmask: True
+    - unmask: True  # earlier pigsalt releases masked it around the first install
     - require:
       - file: pgbouncer-databases-file-managed
       - pigsalt_hba: pgbouncer-hba-managed
@@ -25,7 +25,7 @@ pgbouncer-databases-module-run:
     - onchanges:
       - file: pgbouncer-databases-file-managed
     - require:
-      - service: pgbouncer-service-running
+      - pigsalt_service: pgbouncer-service-running
 
 pgbouncer-port-wait-tcp:
   pigsalt_wait.tcp:
@@ -33,7 +33,7 @@ pgbouncer-port-wait-tcp:
     - port: {{ pg.pgbouncer.port }}
     - timeout: 30
     - require:
-      - service: pgbouncer-service-running
+      - pigsalt_service: pgbouncer-service-running
 {%- else %}
 
 pgbouncer-service-test-nop:

@@ -14,7 +14,11 @@
 {%- set repo = pillar['pigsty']['infra']['repo'] %}
 {%- set patroni_venv = '/opt/pigsalt/patroni' %}
 {%- set patroni_version = '4.1.5' %}
+
 {%- if pillar['pigsty'].get('pg') %}
+
+include:
+  - repo.policy
 
 {#- Debian's postinst creates and starts a cluster `main` unless this is set first; a node
     whose Postgres belongs to Patroni must never have one. #}
@@ -34,6 +38,7 @@ pgsql-postgres-pkg-installed:
       - postgresql-client-15
       - python3-venv
     - require:
+      - file: repo-policy-rc-file-managed
       - file: pgsql-createcluster-file-managed
 
 pgsql-patroni-venv-cmd-run:

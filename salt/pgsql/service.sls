@@ -7,7 +7,7 @@ include:
 {%- if pillar['pigsty'].get('pg') %}
 
 pgsql-patroni-service-running:
-  service.running:
+  pigsalt_service.running:
     - name: patroni
     - enable: True
     - reload: True

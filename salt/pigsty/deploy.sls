@@ -1,5 +1,5 @@
 {#- Everything: the meta nodes' infrastructure, then every node's baseline, then every
-    PostgreSQL cluster of the inventory (one after the other, in name order).
+    PostgreSQL cluster of the inventory, side by side (clusters share no node).
 
     Run on the master:  salt-run state.orch pigsty.deploy #}
 {%- set found = salt['saltutil.runner']('pigsalt.clusters') %}
@@ -29,7 +29,8 @@ pigsty-deploy-{{ cluster }}-orch:
     - name: state.orchestrate
     - mods: pigsty.cluster
     - pillar: {pg_cluster: {{ cluster | json }}}
+    - parallel: True
     - require:
-      - salt: {{ 'pigsty-deploy-node-orch' if loop.first else 'pigsty-deploy-' ~ clusters[loop.index0 - 1] ~ '-orch' }}
+      - salt: pigsty-deploy-node-orch
 {%- endfor %}
 {%- endif %}

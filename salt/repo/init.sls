@@ -1,3 +1,4 @@
 include:
+  - repo.policy
   - repo.install
   - repo.config

@@ -2,11 +2,17 @@
     only `ip`. Debian bookworm's vip-manager 1.0.2 reads etcd through the v2 API only, where
     Patroni's etcd3 leader key does not exist, so it can never follow the primary. #}
 {%- set pg = pillar['pigsty'].get('pg') %}
+
 {%- if pg and pg.vip.mode == 'l2' %}
+
+include:
+  - repo.policy
 
 vip-iproute-pkg-installed:
   pkg.installed:
     - name: iproute2
+    - require:
+      - file: repo-policy-rc-file-managed
 {%- else %}
 
 vip-install-test-nop:

@@ -5,7 +5,7 @@ include:
 {%- if pg and pg.vip.mode == 'l2' %}
 
 vip-service-running:
-  service.running:
+  pigsalt_service.running:
     - name: pigsalt-vip
     - enable: True
     - watch:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from pigsalt.pillar.build import node_pillar
@@ -34,6 +35,28 @@ def test_other_nodes_use_the_repository_through_nginx(salt_caller, sandbox_inven
     hosts = result["repo-etc-hosts-10.10.10.10-host-present"]["host"]
     assert {"names": ["repo.pigsty", "yum.pigsty", "pigsty"]} in hosts
     assert arg(result["repo-sources-dir-file-directory"], "file", "clean") is True
+
+
+def test_no_package_may_start_its_service_unless_asked(salt_caller, sandbox_inventory, tmp_path):
+    """repo.policy's policy-rc.d: 101 (refused) for every action, 0 when the user says so; every
+    package a formula installs requires it."""
+    state = show(salt_caller, "repo", sandbox_inventory, "node-2")["repo-policy-rc-file-managed"]
+    assert arg(state, "file", "name") == "/usr/sbin/policy-rc.d"
+    assert arg(state, "file", "mode") == "0755"
+    script = tmp_path / "policy-rc.d"
+    script.write_text(arg(state, "file", "contents"))
+    env = {"PATH": "/usr/bin:/bin"}
+    for action in (["nginx", "start"], ["prometheus-postgres-exporter.service", "restart"]):
+        assert subprocess.run(["sh", str(script), *action], env=env, check=False).returncode == 101
+    allow = {**env, "PIGSALT_PACKAGE_SERVICES": "allow"}
+    allowed = subprocess.run(["sh", str(script), "nginx", "start"], env=allow, check=False)
+    assert allowed.returncode == 0
+    for sls, node in (("nginx", "meta"), ("etcd", "meta"), ("pgbouncer", "node-1"), ("exporters", "node-1")):
+        rendered = show(salt_caller, sls, sandbox_inventory, node)
+        installs = [state for name, state in rendered.items() if name.endswith("-pkg-installed")]
+        assert installs, sls
+        for pkg in installs:
+            assert {"file": "repo-policy-rc-file-managed"} in arg(pkg, "pkg", "require"), sls
 
 
 def test_dns_refuses_to_forward_without_upstreams(salt_caller, sandbox_inventory):

@@ -137,7 +137,9 @@ def test_admin_user_with_sudo_validated_by_visudo(vm: Minion, pillar_of: PillarO
         "node-admin-group-present",
         "node-admin-user-present",
         "node-admin-sudoers-file-managed",
+        "repo-policy-rc-file-managed",  # required by the package: no package starts its service
     ]
+    assert {"file": "repo-policy-rc-file-managed"} in states["node-admin-sudo-pkg-installed"]["require"]
     assert states["node-admin-user-present"] | {"require": None} == {
         "fun": "user.present",
         "name": "dba",
@@ -161,6 +163,13 @@ def test_admin_ssh_keys_bring_sshd(vm: Minion, pillar_of: PillarOf) -> None:
     pillar["pigsty"]["node"]["admin"]["pk_list"] = keys
     states = show(vm, "node.admin", pillar)
     assert states["node-admin-sshd-pkg-installed"]["name"] == "openssh-server"
+    # repo.policy keeps the package from starting sshd: the formula starts it.
+    assert states["node-admin-sshd-service-running"] | {"require": None} == {
+        "fun": "pigsalt_service.running",
+        "name": "ssh",
+        "enable": True,
+        "require": None,
+    }
     assert states["node-admin-ssh-auth-present"]["user"] == "dba"
     assert states["node-admin-ssh-auth-present"]["names"] == keys
 

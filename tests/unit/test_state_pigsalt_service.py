@@ -1,0 +1,96 @@
+"""The ``pigsalt_service`` states with mocked ``__salt__`` and ``__states__``: whole return dicts."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+from unittest import mock
+
+from tests.conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("pigsalt_service", ROOT / "_states" / "pigsalt_service.py")
+assert spec is not None and spec.loader is not None
+states = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(states)
+
+STARTED = {"name": "pgbouncer", "changes": {"pgbouncer": True}, "result": True, "comment": "Started service pgbouncer"}
+FAILED = {"name": "pgbouncer", "changes": {}, "result": False, "comment": "Job for pgbouncer.service failed."}
+
+
+class Systemctl:
+    """``cmd.run_all`` for systemctl and journalctl, with the unit failed or not; records the calls."""
+
+    def __init__(self, failed: bool) -> None:
+        self.failed = failed
+        self.calls: list[list[str]] = []
+
+    def __call__(self, argv: list[str], **kwargs: Any) -> dict[str, Any]:
+        assert kwargs["python_shell"] is False
+        self.calls.append(argv)
+        if argv[:2] == ["systemctl", "is-failed"]:
+            return {"retcode": 0 if self.failed else 1, "stdout": "", "stderr": ""}
+        if argv[0] == "journalctl":
+            return {"retcode": 0, "stdout": "bad option 'x'\npgbouncer.service: Failed with result 'exit-code'.\n"}
+        return {"retcode": 0, "stdout": "", "stderr": ""}
+
+
+def wire(test: bool, failed: bool, running_ret: dict[str, Any]) -> tuple[Systemctl, mock.Mock, mock.Mock]:
+    systemctl = Systemctl(failed)
+    running = mock.Mock(return_value=running_ret)
+    watch = mock.Mock(return_value=running_ret)
+    states.__salt__ = {"cmd.run_all": systemctl}  # type: ignore[attr-defined]
+    states.__states__ = {"service.running": running, "service.mod_watch": watch}  # type: ignore[attr-defined]
+    states.__opts__ = {"test": test}  # type: ignore[attr-defined]
+    return systemctl, running, watch
+
+
+def test_a_failed_unit_is_reset_before_it_is_started():
+    systemctl, running, _ = wire(test=False, failed=True, running_ret=STARTED)
+    assert states.running("pgbouncer", enable=True, unmask=True) == {
+        **STARTED,
+        "comment": "pgbouncer had failed before; its failure record was reset (systemctl reset-failed). "
+        "Started service pgbouncer",
+    }
+    assert systemctl.calls == [
+        ["systemctl", "is-failed", "--quiet", "pgbouncer"],
+        ["systemctl", "reset-failed", "pgbouncer"],
+    ]
+    running.assert_called_once_with("pgbouncer", enable=True, unmask=True)
+
+
+def test_a_healthy_unit_is_handed_over_untouched():
+    systemctl, running, _ = wire(test=False, failed=False, running_ret=STARTED)
+    assert states.running("pgbouncer", enable=True) == STARTED
+    assert systemctl.calls == [["systemctl", "is-failed", "--quiet", "pgbouncer"]]
+    running.assert_called_once_with("pgbouncer", enable=True)
+
+
+def test_test_mode_resets_nothing():
+    would = {"name": "pgbouncer", "changes": {}, "result": None, "comment": "Service pgbouncer is set to start"}
+    systemctl, _, _ = wire(test=True, failed=True, running_ret=would)
+    assert states.running("pgbouncer", enable=True) == would
+    assert systemctl.calls == []
+
+
+def test_a_start_that_still_fails_shows_the_journal():
+    systemctl, _, _ = wire(test=False, failed=False, running_ret=FAILED)
+    assert states.running("pgbouncer", enable=True) == {
+        **FAILED,
+        "comment": "Job for pgbouncer.service failed.\nlast journal lines of pgbouncer:\n"
+        "bad option 'x'\npgbouncer.service: Failed with result 'exit-code'.",
+    }
+    assert systemctl.calls[-1] == ["journalctl", "--unit", "pgbouncer", "--lines", "8", "--no-pager", "--output", "cat"]
+
+
+def test_a_watched_change_resets_then_restarts_as_service_does():
+    systemctl, _, watch = wire(test=False, failed=True, running_ret=STARTED)
+    assert states.mod_watch("pgbouncer", sfun="running", reload=True)["result"] is True
+    watch.assert_called_once_with("pgbouncer", sfun="running", reload=True)
+    assert ["systemctl", "reset-failed", "pgbouncer"] in systemctl.calls
+
+
+def test_virtual_needs_salts_service_state():
+    states.__states__ = {}  # type: ignore[attr-defined]
+    assert states.__virtual__() == (False, "Salt's service state is not available on this minion")
+    states.__states__ = {"service.running": mock.Mock()}  # type: ignore[attr-defined]
+    assert states.__virtual__() == "pigsalt_service"
