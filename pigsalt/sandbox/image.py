@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol, cast
@@ -462,3 +463,21 @@ def ensure_image(paths: SandboxPaths, packages: PackageSource, progress: Progres
     base = ensure_base(paths, recipe, progress)
     salt = ensure_salt_layer(paths, base, recipe.digest, packages, progress)
     return Image(base=base, salt=salt)
+
+
+def ensure_packages_and_image(
+    paths: SandboxPaths, project_dir: Path, progress: Progress = no_progress
+) -> tuple[PackageSource, Image]:
+    """The offline repository and the node image. The base layer needs nothing from the
+    repository, so on a cold machine mmdebstrap builds it while the repository is built; the
+    Salt layer waits for the repository's wheels."""
+    recipe = BaseRecipe()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        base_build = pool.submit(ensure_base, paths, recipe, progress)
+        try:
+            packages = ensure_packages(paths, project_dir, progress)
+        finally:
+            wait([base_build])  # the repository's error, if any, is the one to report
+        base = base_build.result()
+    salt = ensure_salt_layer(paths, base, recipe.digest, packages, progress)
+    return packages, Image(base=base, salt=salt)

@@ -13,14 +13,15 @@ import socket
 import subprocess
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pigsalt.errors import PigsaltError
 from pigsalt.master import default_project_dir
 from pigsalt.sandbox import network, nodes, salt
-from pigsalt.sandbox.image import PackageSource, ensure_image, ensure_packages
-from pigsalt.sandbox.layout import DEFAULT_LAYOUT, Layout, SandboxPaths
+from pigsalt.sandbox.image import PackageSource, ensure_packages_and_image
+from pigsalt.sandbox.layout import DEFAULT_LAYOUT, Layout, SandboxNode, SandboxPaths
 from pigsalt.sandbox.state import ProcRef, State, clear_state, load_state, locked, save_state
 from pigsalt.sandbox.system import (
     CGROUP_HIERARCHIES,
@@ -43,11 +44,13 @@ from pigsalt.sandbox.system import (
     signal_pid,
     unmount,
     wait_dead,
+    wait_gone,
 )
 
 NSPAWN_RUNTIME = Path("/run/systemd/nspawn")
 NSPAWN_TMPFS = "pigsalt-nspawn"
 STOP_GRACE = 6.0  # seconds nodes get to power off before they are killed
+REAP_GRACE = 15.0  # seconds to wait for the stopped nspawn processes to leave the process table
 
 # Project directories the master node sees, read-only, below PROJECT_IN_MASTER.
 PROJECT_DIRS = ("salt", "pillar", "_modules", "_states", "_utils", "_grains", "_runners")
@@ -105,16 +108,33 @@ def up(
     inventory = inventory_dir or project / "pillar" / "inventory"
     with locked(paths):
         state = load_state(paths)
-        if state is not None and state.phase == "up" and state.layout == layout and _healthy(state):
-            progress("the sandbox is already up")
-            master = state.leaders[layout.master]
-            salt.wait_ping(master, layout.names, timeout=30)
-            return UpResult(layout, state.repo_origin, state.signed, (), already_up=True)
+        if state is not None and state.phase == "up" and _healthy(state):
+            other = _serves_another(state, layout, project, inventory)
+            if not other:
+                progress("the sandbox is already up")
+                master = state.leaders[layout.master]
+                salt.wait_ping(master, layout.names, timeout=30)
+                return UpResult(layout, state.repo_origin, state.signed, (), already_up=True)
+            progress(f"the running sandbox serves {other}: replacing it")
         found = leftovers(paths, layout)
         if state is not None or found:
             progress("removing what an earlier sandbox left behind")
             _down(paths, layout, progress)
         return _up(layout, paths, project, inventory, progress)
+
+
+def _serves_another(state: State, layout: Layout, project: Path, inventory: Path) -> str:
+    """What differs between the running sandbox and the one asked for ("" when nothing does).
+
+    The master node sees the project and the compiled inventory through bind mounts made at
+    boot: a sandbox started from another checkout or inventory would deploy that one's."""
+    if state.layout != layout:
+        return "another layout"
+    if state.project_dir != str(project):
+        return f"the project in {state.project_dir or '(unknown)'}"
+    if state.inventory_dir != str(inventory.resolve()):
+        return f"the inventory in {state.inventory_dir or '(unknown)'}"
+    return ""
 
 
 def _project(project_dir: Path | None) -> Path:
@@ -125,12 +145,12 @@ def _project(project_dir: Path | None) -> Path:
 
 
 def _up(layout: Layout, paths: SandboxPaths, project: Path, inventory: Path, progress: Progress) -> UpResult:
-    packages = ensure_packages(paths, project, progress)
-    image = ensure_image(paths, packages, progress)
+    packages, image = ensure_packages_and_image(paths, project, progress)
 
     state = State(
         layout=layout,
         project_dir=str(project),
+        inventory_dir=str(inventory.resolve()),
         repo=str(packages.path),
         repo_origin=packages.origin,
         signed=packages.keyring is not None,
@@ -173,14 +193,19 @@ def _up(layout: Layout, paths: SandboxPaths, project: Path, inventory: Path, pro
 
     master = layout.master_node
     master_leader = state.leaders[master.name]
-    nodes.wait_booted(master, master_leader)
-    progress(f"salt master on {master.name}: installing pigsalt, running `pigsalt master setup`")
-    salt.install_pigsalt(master_leader, packages.pigsalt_wheel.name)
-    salt.start_master(master_leader)
-    for node in layout.nodes:
+    progress(f"pigsalt into every node's Salt venv; salt master on {master.name}: `pigsalt master setup`")
+
+    def install(node: SandboxNode) -> None:
         nodes.wait_booted(node, state.leaders[node.name])
-        if node.name != layout.master:
-            salt.install_pigsalt(state.leaders[node.name], packages.pigsalt_wheel.name)
+        salt.install_pigsalt(state.leaders[node.name], packages.pigsalt_wheel.name)
+
+    # Every node at once; the master starts as soon as its own node has pigsalt.
+    with ThreadPoolExecutor(max_workers=len(layout.nodes)) as pool:
+        installs = {node.name: pool.submit(install, node) for node in layout.nodes}
+        installs[master.name].result()
+        salt.start_master(master_leader)
+        for done in installs.values():
+            done.result()
 
     progress("accepting minion keys by fingerprint")
     accepted = salt.accept_keys(
@@ -301,16 +326,16 @@ def _down(paths: SandboxPaths, layout: Layout, progress: Progress, remove_guard:
     layouts = [layout] + ([state.layout] if state and state.layout != layout else [])
 
     progress("stopping nodes")
-    nspawns: list[int] = []
+    nspawns: dict[int, int] = {}  # pid: starttime, of every process we asked to stop
     if state is not None:
         for ref in [*state.nodes.values(), *([state.http] if state.http else [])]:
             if signal_pid(ref.pid, signal.SIGTERM, ref.starttime):
-                nspawns.append(ref.pid)
+                nspawns[ref.pid] = ref.starttime
     for pid in cgroup_pids():
         stat = proc_stat(pid)
         is_nspawn = stat is not None and stat.comm == "systemd-nspawn" and pid not in nspawns
         if is_nspawn and stat is not None and signal_pid(pid, signal.SIGTERM, stat.starttime):
-            nspawns.append(pid)
+            nspawns[pid] = stat.starttime
     for pid in cgroup_pids("http"):
         signal_pid(pid, signal.SIGTERM)
     wait_dead([*nspawns, *cgroup_pids()], STOP_GRACE)
@@ -321,6 +346,10 @@ def _down(paths: SandboxPaths, layout: Layout, progress: Progress, remove_guard:
         for pid in rest:
             signal_pid(pid, signal.SIGKILL)
         wait_dead(rest, 3)
+    # Exited is not gone: until its parent reaps it, an nspawn still shows in the process table.
+    unreaped = wait_gone(nspawns, REAP_GRACE)
+    if unreaped:
+        progress(f"{len(unreaped)} exited nspawn processes still wait for the host's PID 1 to reap them")
 
     progress("unmounting node filesystems")
     for mount in mounts_below(paths.root):

@@ -40,6 +40,7 @@ class State:
     layout: Layout
     phase: str = "starting"  # starting | up
     project_dir: str = ""
+    inventory_dir: str = ""
     repo: str = ""
     repo_origin: str = ""
     signed: bool = False
@@ -55,6 +56,7 @@ class State:
             "phase": self.phase,
             "layout": self.layout.to_dict(),
             "project_dir": self.project_dir,
+            "inventory_dir": self.inventory_dir,
             "repo": self.repo,
             "repo_origin": self.repo_origin,
             "signed": self.signed,
@@ -84,6 +86,7 @@ class State:
             layout=Layout.from_dict(layout_data),
             phase=str(data.get("phase", "starting")),
             project_dir=str(data.get("project_dir", "")),
+            inventory_dir=str(data.get("inventory_dir", "")),
             repo=str(data.get("repo", "")),
             repo_origin=str(data.get("repo_origin", "")),
             signed=bool(data.get("signed", False)),

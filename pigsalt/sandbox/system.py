@@ -6,6 +6,7 @@ directly, because the host has no systemd to ask.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -173,12 +174,39 @@ def signal_pid(pid: int, sig: signal.Signals, starttime: int | None = None) -> b
     return True
 
 
+def reap(pid: int) -> None:
+    """Collect ``pid``'s exit status if it is an exited child of this process (else nothing)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
 def wait_dead(pids: Iterable[int], timeout: float) -> list[int]:
-    """Wait until none of ``pids`` is alive; return those still alive after ``timeout``."""
+    """Wait until none of ``pids`` is alive; return those still alive after ``timeout``.
+
+    Exited children of this process are reaped on the way (a process that started the nodes
+    and takes them down again, a test run, must not leave zombies behind)."""
     pending = set(pids)
     deadline = time.monotonic() + timeout
     while pending:
+        for pid in pending:
+            reap(pid)
         pending = {pid for pid in pending if is_alive(pid)}
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    return sorted(pending)
+
+
+def wait_gone(procs: Mapping[int, int], timeout: float) -> list[int]:
+    """Wait until the processes ``{pid: starttime}`` have left the process table (exited and
+    reaped); return those still there. A process whose parent has exited is reaped by PID 1,
+    which on this host does so late."""
+    pending = set(procs)
+    deadline = time.monotonic() + timeout
+    while pending:
+        for pid in pending:
+            reap(pid)
+        pending = {pid for pid in pending if (stat := proc_stat(pid)) is not None and stat.starttime == procs[pid]}
         if not pending or time.monotonic() >= deadline:
             break
         time.sleep(0.1)

@@ -1,7 +1,11 @@
 """The e2e tier: real Debian nodes with systemd (``pigsalt sandbox``).
 
 The sandbox comes up once per session and goes down at the end, unless
-PIGSALT_KEEP_SANDBOX=1 (then it stays for the next run, which reuses it).
+PIGSALT_KEEP_SANDBOX=1 (then it stays for the next run, which reuses it). The tests own it:
+a sandbox that serves another checkout or inventory (``make demo``'s) is replaced by one
+whose master reads the tests' inventory (``<sandbox root>/e2e``), so a test never depends
+on what ran before it; tests that look at the nodes themselves assert what holds both
+before and after a deployment.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pigsalt.inventory.model import open_inventory
 from pigsalt.pillar.build import build
 from pigsalt.sandbox.layout import SandboxPaths, layout_from_inventory
 from pigsalt.sandbox.nodes import node_env
+from pigsalt.sandbox.state import load_state
 
 KEEP_ENV = "PIGSALT_KEEP_SANDBOX"
 # Runs last: it takes the sandbox down.
@@ -71,8 +76,11 @@ class Sandbox:
         self.layout = layout_from_inventory(self.inventory)
 
     def is_up(self) -> bool:
+        """Up, every node running, and the master reading this inventory (not make demo's)."""
         st = sb.status(self.paths, ask_salt=False)
-        return st.exists and st.phase == "up" and all(n.running for n in st.nodes)
+        state = load_state(self.paths)
+        ours = state is not None and state.inventory_dir == str(self.inventory_dir.resolve())
+        return ours and st.exists and st.phase == "up" and all(n.running for n in st.nodes)
 
     def ensure_up(self) -> None:
         if not self.is_up():
@@ -95,12 +103,14 @@ class Sandbox:
 
 
 @pytest.fixture(scope="session")
-def sandbox_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+def sandbox_session() -> Iterator[Sandbox]:
     paths = SandboxPaths()
     reason = why_no_sandbox(paths)
     if reason:
         pytest.skip(reason)
-    handle = Sandbox(paths, tmp_path_factory.mktemp("e2e-inventory"))
+    work = paths.root / "e2e"
+    work.mkdir(parents=True, exist_ok=True)
+    handle = Sandbox(paths, work)
     handle.ensure_up()
     yield handle
     if os.environ.get(KEEP_ENV) != "1":
