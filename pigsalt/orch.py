@@ -4,6 +4,9 @@
 each ``salt.state`` step holding every minion's state returns, and nested orchestrations
 (``salt.runner state.orchestrate``) holding their own steps. ``parse`` walks all of it into the
 states that changed something and the ones that failed, with their comments.
+
+``check`` is the fast way to learn that nothing needs doing: every node's formulas (the
+``pigsalt.formulas`` runner) in one ``state.sls … test=True`` per node, all nodes at once.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +34,21 @@ class OrchRun:
     raw: str
 
 
+def _read_states(
+    prefix: str, states: dict[str, Any], changed: list[str], failed: list[str], test: bool = False
+) -> None:
+    """One minion's state returns: what changed (under ``test``, what would: result None) and
+    what failed, each as ``<prefix> <state id>``."""
+    for state_id, state in states.items():
+        if not isinstance(state, dict):
+            continue
+        name = state_id.split("_|-")[1] if "_|-" in state_id else state_id
+        if state.get("result") is False:
+            failed.append(f"{prefix} {name}: {state.get('comment', '')}"[:400])
+        if state.get("changes") or (test and state.get("result") is None):
+            changed.append(f"{prefix} {name}")
+
+
 def _walk(steps: dict[str, Any], changed: list[str], failed: list[str], prefix: str = "") -> None:
     for step_id, step in steps.items():
         if not isinstance(step, dict):
@@ -44,14 +63,7 @@ def _walk(steps: dict[str, Any], changed: list[str], failed: list[str], prefix: 
                     if step.get("result") is False:  # a render error, or nothing rendered
                         failed.append(f"{label} {minion}: {states or 'no state rendered'}"[:400])
                     continue
-                for state_id, state in states.items():
-                    if not isinstance(state, dict):
-                        continue
-                    name = state_id.split("_|-")[1] if "_|-" in state_id else state_id
-                    if state.get("changes"):
-                        changed.append(f"{label} {minion} {name}")
-                    if state.get("result") is False:
-                        failed.append(f"{label} {minion} {name}: {state.get('comment', '')}"[:400])
+                _read_states(f"{label} {minion}", states, changed, failed)
         nested = (step.get("changes") or {}).get("return", {})
         if isinstance(nested, dict) and "data" in nested:
             for data in nested["data"].values():
@@ -98,3 +110,67 @@ def local_runner(argv: Sequence[str], timeout: float) -> tuple[int, str, str]:
     except subprocess.TimeoutExpired:
         return 124, "", f"{' '.join(argv[:4])}: no result after {timeout:.0f} s"
     return done.returncode, done.stdout, done.stderr
+
+
+# --- the check: every node's formulas under test=True, at once --------------------------------
+
+
+def check_argv(minions: Sequence[str], mods: Sequence[str], timeout: int = 600) -> list[str]:
+    return [
+        "salt",
+        "--out=json",
+        "--static",
+        f"--timeout={timeout}",
+        "-L",
+        ",".join(minions),
+        "state.sls",
+        ",".join(mods),
+        "test=True",
+    ]
+
+
+def parse_check(stdout: str, stderr: str, minions: Sequence[str], seconds: float) -> OrchRun:
+    """What ``salt --static state.sls … test=True`` says would change or fails, by minion.
+
+    A state that would change (``result`` None, or changes listed) counts as a change, and so
+    does a check that could not tell yet; a minion that did not answer, or whose formulas did
+    not render, is a failure."""
+    changed: list[str] = []
+    failed: list[str] = []
+    try:
+        doc = json.loads(stdout) if stdout.strip() else {}
+    except json.JSONDecodeError:
+        doc = None
+    if not isinstance(doc, dict):
+        return OrchRun(False, seconds, [], [f"no JSON from salt: {stdout[-800:]} {stderr[-800:]}".strip()], stdout)
+    for minion in minions:
+        states = doc.get(minion)
+        if not isinstance(states, dict) or not states:
+            said = "; ".join(map(str, states)) if isinstance(states, list) else states
+            failed.append(f"{minion}: {said or 'did not return'}"[:400])
+            continue
+        _read_states(minion, states, changed, failed, test=True)
+    return OrchRun(not failed, seconds, changed, failed, stdout)
+
+
+def check(runner: Runner, plan: Mapping[str, Sequence[str]], timeout: int = 600) -> OrchRun:
+    """Every node's formulas of ``plan`` ({minion: [sls, …]}) under ``test=True``: one
+    ``state.sls`` per group of nodes with the same formulas, the groups side by side."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for minion, mods in sorted(plan.items()):
+        groups.setdefault(tuple(mods), []).append(minion)
+    start = time.monotonic()
+
+    def one(mods: tuple[str, ...], minions: list[str]) -> OrchRun:
+        _code, out, err = runner(check_argv(minions, mods, timeout), timeout + 60)
+        return parse_check(out, err, minions, time.monotonic() - start)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(groups))) as pool:
+        runs = list(pool.map(lambda item: one(*item), groups.items()))
+    return OrchRun(
+        all(r.ok for r in runs),
+        time.monotonic() - start,
+        [line for r in runs for line in r.changed],
+        [line for r in runs for line in r.failed],
+        "\n".join(r.raw for r in runs),
+    )

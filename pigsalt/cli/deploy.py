@@ -1,9 +1,11 @@
-"""``pigsalt deploy``: the orchestrations, step by step, with progress and a summary."""
+"""``pigsalt deploy``: a check of every node, then (if needed) the orchestrations, with progress."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any
 
 import click
 
@@ -15,9 +17,9 @@ from pigsalt.errors import PigsaltError
 EPILOG = """Examples:
 
 \b
-  pigsalt deploy                        # on the Salt master: infra, nodes, every cluster
+  pigsalt deploy                        # on the Salt master: infra, nodes, every cluster at once
   pigsalt deploy --cluster pg-test      # one cluster (pigsty.cluster)
-  pigsalt deploy --cluster pg-test --dry-run   # exit 1 if anything would change
+  pigsalt deploy --cluster pg-test --dry-run   # check only: exit 1 if anything would change
   pigsalt deploy --sandbox              # through the sandbox's master, from this machine
 """
 
@@ -27,47 +29,111 @@ def _sandbox_runner(argv: Sequence[str], timeout: float) -> tuple[int, str, str]
     return done.returncode, done.stdout, done.stderr
 
 
-def _clusters(runner: orch.Runner) -> list[str]:
-    code, out, err = runner(["salt-run", "--out=json", "pigsalt.clusters"], 120)
+def _runner_json(runner: orch.Runner, argv: list[str]) -> dict[str, Any]:
+    code, out, err = runner(argv, 120)
     try:
         found = json.loads(out)
     except json.JSONDecodeError:
         found = None
     if code != 0 or not isinstance(found, dict):
-        raise PigsaltError(f"salt-run pigsalt.clusters failed: {(err or out).strip()[-300:]}")
-    return sorted(found)
+        detail = (err or out).strip()[-300:]
+        raise PigsaltError(f"{' '.join(a for a in argv if not a.startswith('--'))} failed: {detail}")
+    return found
+
+
+def _clusters(runner: orch.Runner) -> list[str]:
+    return sorted(_runner_json(runner, ["salt-run", "--out=json", "pigsalt.clusters"]))
+
+
+def _formulas(runner: orch.Runner, cluster: str | None) -> dict[str, list[str]]:
+    argv = ["salt-run", "--out=json", "pigsalt.formulas"] + ([f"cluster={cluster}"] if cluster else [])
+    return {str(k): [str(m) for m in v] for k, v in _runner_json(runner, argv).items()}
+
+
+def _label(mods: str, pillar: dict[str, str] | None) -> str:
+    return mods + (f" {pillar['pg_cluster']}" if pillar else "")
 
 
 @click.command(epilog=EPILOG)
 @click.option("--cluster", "cluster", metavar="NAME", help="Deploy this cluster only (pigsty.cluster).")
-@click.option("--dry-run", is_flag=True, help="Run with test=True: change nothing, exit 1 if anything would change.")
+@click.option(
+    "--dry-run", is_flag=True, help="Only check with test=True: change nothing, exit 1 if anything would change."
+)
 @click.option("--sandbox", "in_sandbox", is_flag=True, help="Run salt-run in the sandbox's master node.")
 def deploy(cluster: str | None, dry_run: bool, in_sandbox: bool) -> None:
-    """Run pigsty.infra, pigsty.node and pigsty.cluster for every cluster (or one cluster),
-    stopping at the first failed step and naming the node and the cause."""
+    """Check every node's formulas with test=True (all nodes at once); if anything would change,
+    run pigsty.infra, pigsty.node, then pigsty.cluster for every cluster at once (or for one
+    cluster), stopping at the first failed step and naming the node and the cause.
+
+    Clusters share no node, so their orchestrations run side by side; each one's result is
+    printed when it ends."""
     runner: orch.Runner = _sandbox_runner if in_sandbox else orch.local_runner
-    if cluster:
-        steps: list[tuple[str, dict[str, str] | None]] = [("pigsty.cluster", {"pg_cluster": cluster})]
-    else:
-        steps = [("pigsty.infra", None), ("pigsty.node", None)]
-        steps += [("pigsty.cluster", {"pg_cluster": name}) for name in _clusters(runner)]
-    changed_total = 0
     with StepDisplay() as display:
-        for mods, pillar in steps:
-            label = mods + (f" {pillar['pg_cluster']}" if pillar else "")
-            display(f"{label}{' (dry run)' if dry_run else ''}")
-            result = orch.run(runner, mods, pillar, test=dry_run)
+        plan = _formulas(runner, cluster)
+        checked = _check(runner, plan, display, thorough=dry_run)
+        summary = f"{len(checked.changed)} states would change, {len(checked.failed)} failed"
+        display(f"check: {summary} ({checked.seconds:.1f} s)")
+        if dry_run:
+            for line in checked.changed:
+                click.echo(f"  would change: {line}", err=True)
+            for line in checked.failed:
+                click.echo(f"  failed: {line}", err=True)
+            if checked.failed:
+                raise PigsaltError(f"the check failed ({len(checked.failed)} failed states)")
+            elapsed = display.elapsed
+            click.echo(f"checked in {elapsed:.1f} s: {len(checked.changed)} states would change")
+            if checked.changed:
+                raise SystemExit(1)
+            return
+        if checked.ok and not checked.changed:
+            elapsed = display.elapsed
+            click.echo(f"deployed in {elapsed:.1f} s: 0 states changed (the check found nothing to do)")
+            return
+        changed_total = _orchestrate(runner, cluster, display)
+        elapsed = display.elapsed
+    click.echo(f"deployed in {elapsed:.1f} s: {changed_total} states changed")
+
+
+def _check(runner: orch.Runner, plan: dict[str, list[str]], display: StepDisplay, thorough: bool) -> orch.OrchRun:
+    """Every node's formulas under test=True. Unless ``thorough``, each node's first formula is
+    checked alone before: when that would change (a new node), the orchestrations run anyway,
+    and checking the rest would only cost time (~30 s on a fresh sandbox)."""
+    if not thorough:
+        display(f"check: the first formula of {len(plan)} nodes with test=True")
+        first = orch.check(runner, {minion: formulas[:1] for minion, formulas in plan.items()})
+        if not first.ok or first.changed:
+            return first
+    display(f"check: the formulas of {len(plan)} nodes with test=True")
+    return orch.check(runner, plan)
+
+
+def _orchestrate(runner: orch.Runner, cluster: str | None, display: StepDisplay) -> int:
+    """The orchestrations, stage by stage; the number of states they changed."""
+    stages: list[list[tuple[str, dict[str, str] | None]]] = []
+    if not cluster:
+        stages += [[("pigsty.infra", None)], [("pigsty.node", None)]]
+    stages.append([("pigsty.cluster", {"pg_cluster": name}) for name in ([cluster] if cluster else _clusters(runner))])
+    changed_total = 0
+    for stage in stages:
+        labels = [_label(mods, pillar) for mods, pillar in stage]
+        display(", ".join(labels))
+        with ThreadPoolExecutor(max_workers=len(stage)) as pool:
+            futures = {
+                pool.submit(orch.run, runner, mods, pillar): label
+                for (mods, pillar), label in zip(stage, labels, strict=True)
+            }
+            results = {futures[f]: f.result() for f in as_completed(futures)}
+        failed = [label for label in labels if not results[label].ok]
+        for label in labels:
+            result = results[label]
             if not result.ok:
                 display(f"{label}: FAILED after {result.seconds:.1f} s")
                 for line in result.failed:
-                    click.echo(f"  {line}", err=True)
-                raise PigsaltError(f"{label} failed ({len(result.failed)} failed states)")
+                    click.echo(f"  {label}: {line}" if len(labels) > 1 else f"  {line}", err=True)
+                continue
             changed_total += len(result.changed)
-            verb = "would change" if dry_run else "changed"
-            display(f"{label}: ok in {result.seconds:.1f} s, {len(result.changed)} states {verb}")
-            for line in result.changed if dry_run else []:
-                click.echo(f"  would change: {line}", err=True)
-        elapsed = display.elapsed
-    click.echo(f"deployed in {elapsed:.1f} s: {changed_total} states {'would change' if dry_run else 'changed'}")
-    if dry_run and changed_total:
-        raise SystemExit(1)
+            display(f"{label}: ok in {result.seconds:.1f} s, {len(result.changed)} states changed")
+        if failed:
+            count = sum(len(results[label].failed) for label in failed)
+            raise PigsaltError(f"{', '.join(failed)} failed ({count} failed states)")
+    return changed_total

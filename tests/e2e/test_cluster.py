@@ -55,6 +55,38 @@ def test_the_single_node_meta_cluster_deploys_too(sandbox: Sandbox, deployed: Or
     ) == [("meta",)]
 
 
+# Units whose Debian package would start them on install, before Salt configured them.
+PACKAGE_UNITS = {
+    "meta": ("nginx", "dnsmasq", "etcd", "chrony", "prometheus-node-exporter"),
+    **{
+        node: ("chrony", "prometheus-node-exporter", "pgbouncer", "haproxy", "prometheus-postgres-exporter")
+        for node in MEMBERS
+    },
+}
+
+
+def _journal(sandbox: Sandbox, node: str, *selector: str) -> list[dict[str, str]]:
+    found = sandbox.run(node, "journalctl", "--no-pager", "--output", "json", *selector, check=True)
+    return [json.loads(line) for line in found.stdout.splitlines() if line.strip()]
+
+
+def test_no_package_starts_its_service_before_salt_configured_it(sandbox: Sandbox, deployed: OrchRun) -> None:
+    """dpkg asked to start each unit at install and was refused (repo.policy); the unit's first
+    journal line comes after that refusal, i.e. from Salt's start, after its configuration."""
+    for node, units in PACKAGE_UNITS.items():
+        refusals = _journal(sandbox, node, "--identifier", "pigsalt-policy-rc.d")
+        for unit in units:
+            mentions = re.compile(rf"\b{unit}(\.service)? ")
+            refused = [int(e["__REALTIME_TIMESTAMP"]) for e in refusals if mentions.search(e["MESSAGE"])]
+            assert refused, f"{node}: no start of {unit} was refused at install"
+            lines = _journal(sandbox, node, "--unit", unit)
+            assert lines, f"{node}: {unit} never started"
+            assert int(lines[0]["__REALTIME_TIMESTAMP"]) > min(refused), f"{node}: {unit} ran before its install ended"
+            assert not [e for e in lines if "repeated too quickly" in str(e.get("MESSAGE", ""))], f"{node}: {unit}"
+            active = sandbox.run(node, "systemctl", "is-active", unit).stdout.strip()
+            assert active == "active", f"{node}: {unit} is {active}"
+
+
 def _patroni(ip: str, path: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(f"http://{ip}:8008{path}", timeout=10) as answer:
@@ -269,7 +301,26 @@ def test_pigsalt_deploy_dry_run_reports_nothing_to_change(sandbox: Sandbox, depl
     """The CLI over the sandbox's master, in test mode: every state says it would change nothing."""
     result = CliRunner().invoke(main, ["deploy", "--sandbox", "--cluster", CLUSTER, "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "deployed in" in result.stdout and ": 0 states would change" in result.stdout
+    assert "checked in" in result.stdout and ": 0 states would change" in result.stdout
+
+
+def test_pigsalt_deploy_of_a_deployed_sandbox_stops_after_the_check(sandbox: Sandbox, deployed: OrchRun) -> None:
+    """Everything (infra, nodes, pg-meta, pg-test) checked at once, nothing to do: no orchestration."""
+    converged = CliRunner().invoke(main, ["deploy", "--sandbox"])  # pg-meta too, whatever ran before
+    assert converged.exit_code == 0, converged.output
+    result = CliRunner().invoke(main, ["deploy", "--sandbox"])
+    assert result.exit_code == 0, result.output
+    assert "0 states changed (the check found nothing to do)" in result.stdout, result.output
+    assert "pigsty.infra" not in result.stderr
+    # A drifted file is seen by the check, and the orchestrations put it back.
+    sandbox.run("node-2", "sh", "-c", "echo '# drift' >> /etc/default/prometheus-node-exporter", check=True)
+    dry = CliRunner().invoke(main, ["deploy", "--sandbox", "--dry-run"])
+    assert dry.exit_code == 1, dry.output
+    assert "would change: node-2 node-exporter-defaults-file-managed" in dry.stderr
+    fixed = CliRunner().invoke(main, ["deploy", "--sandbox"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "pigsty.node: ok" in fixed.stderr
+    assert "# drift" not in sandbox.run("node-2", "cat", "/etc/default/prometheus-node-exporter").stdout
 
 
 def _postmaster_starts(sandbox: Sandbox) -> dict[str, str]:

@@ -92,19 +92,38 @@ def test_orch_argv():
     ]
 
 
+PLAN = {"meta": ["repo", "nginx"], "node-1": ["repo", "pgsql"], "node-2": ["repo", "pgsql"]}
+
+
+def check_output(minions: Sequence[str], would_change: bool) -> str:
+    """``salt --static state.sls … test=True`` for ``minions``: one state each, unchanged or not."""
+    result = None if would_change else True
+    return json.dumps({m: {"file_|-repo-sources-file-managed_|-/etc/apt/x_|-managed": state(result)} for m in minions})
+
+
 class FakeMaster:
-    """``salt-run`` as the master would answer it, recording every call."""
+    """``salt-run`` and ``salt`` as the master would answer them, recording every call."""
 
     def __init__(self, orchestration: str = GOOD, clusters: dict[str, Any] | None = None) -> None:
         self.calls: list[list[str]] = []
         self.orchestration = orchestration
         self.clusters = clusters if clusters is not None else {"pg-meta": {}, "pg-test": {}}
+        self.would_change = True
+        self.silent: set[str] = set()
 
     def __call__(self, argv: Sequence[str], timeout: float) -> tuple[int, str, str]:
         self.calls.append(list(argv))
         if "pigsalt.clusters" in argv:
             return 0, json.dumps(self.clusters), ""
+        if "pigsalt.formulas" in argv:
+            return 0, json.dumps(PLAN), ""
+        if argv[0] == "salt":
+            minions = [m for m in argv[argv.index("-L") + 1].split(",") if m not in self.silent]
+            return 0, check_output(minions, self.would_change), ""
         return (0 if self.orchestration == GOOD else 1), self.orchestration, ""
+
+    def orchestrations(self) -> list[list[str]]:
+        return [c[3:] for c in self.calls if "state.orch" in c]
 
 
 @pytest.fixture
@@ -114,32 +133,98 @@ def master(monkeypatch: pytest.MonkeyPatch) -> FakeMaster:
     return fake
 
 
-def test_deploy_runs_infra_nodes_then_every_cluster(master: FakeMaster):
+def test_the_check_runs_each_group_of_nodes_with_their_formulas_under_test():
+    fake = FakeMaster()
+    fake.would_change = False
+    run = orch.check(fake, PLAN)
+    assert (run.ok, run.changed, run.failed) == (True, [], [])
+    assert sorted(c for c in fake.calls) == [
+        orch.check_argv(["meta"], ["repo", "nginx"]),
+        orch.check_argv(["node-1", "node-2"], ["repo", "pgsql"]),
+    ]
+    assert orch.check_argv(["meta"], ["repo", "nginx"])[-3:] == ["state.sls", "repo,nginx", "test=True"]
+
+
+def test_the_check_names_what_would_change_and_a_silent_minion():
+    fake = FakeMaster()
+    fake.silent = {"node-2"}
+    run = orch.check(fake, PLAN)
+    assert run.ok is False
+    assert run.changed == ["meta repo-sources-file-managed", "node-1 repo-sources-file-managed"]
+    assert run.failed == ["node-2: did not return"]
+
+
+def test_a_render_error_is_a_failure():
+    doc = json.dumps({"node-1": ["Rendering SLS 'base:pgsql' failed: Jinja variable 'x' is undefined"]})
+    assert orch.parse_check(doc, "", ["node-1"], 1.0).failed == [
+        "node-1: Rendering SLS 'base:pgsql' failed: Jinja variable 'x' is undefined"
+    ]
+
+
+def test_deploy_checks_then_runs_infra_nodes_then_every_cluster(master: FakeMaster):
     result = CliRunner().invoke(main, ["deploy"])
     assert result.exit_code == 0, result.output
-    assert [c[3:] for c in master.calls if "state.orch" in c] == [
-        ["pigsty.infra"],
-        ["pigsty.node"],
-        ["pigsty.cluster", 'pillar={"pg_cluster": "pg-meta"}'],
-        ["pigsty.cluster", 'pillar={"pg_cluster": "pg-test"}'],
+    orchestrations = master.orchestrations()
+    assert orchestrations[:2] == [["pigsty.infra"], ["pigsty.node"]]
+    # The clusters run side by side: both, in either order.
+    assert sorted(map(tuple, orchestrations[2:])) == [
+        ("pigsty.cluster", 'pillar={"pg_cluster": "pg-meta"}'),
+        ("pigsty.cluster", 'pillar={"pg_cluster": "pg-test"}'),
     ]
+    assert master.calls.index(["salt-run", "--out=json", "pigsalt.formulas"]) == 0
+    # The first formulas would change (new nodes): the rest is not checked.
+    assert sorted(c[c.index("state.sls") + 1] for c in master.calls if c[0] == "salt") == ["repo"]
+    assert "check: 3 states would change, 0 failed" in result.stderr
     assert "deployed in" in result.stdout and "4 states changed" in result.stdout
+
+
+def test_deploy_with_nothing_to_change_runs_no_orchestration(master: FakeMaster):
+    master.would_change = False
+    result = CliRunner().invoke(main, ["deploy"])
+    assert result.exit_code == 0, result.output
+    assert master.orchestrations() == []
+    # Each node's first formula alone, then all of them.
+    assert sorted(c[c.index("state.sls") + 1] for c in master.calls if c[0] == "salt") == [
+        "repo",
+        "repo,nginx",
+        "repo,pgsql",
+    ]
+    assert "0 states changed (the check found nothing to do)" in result.stdout
 
 
 def test_deploy_one_cluster_stops_at_the_failure_with_the_node_and_cause(master: FakeMaster):
     master.orchestration = FAILED
     result = CliRunner().invoke(main, ["deploy", "--cluster", "pg-test"])
     assert result.exit_code == 2
+    assert ["salt-run", "--out=json", "pigsalt.formulas", "cluster=pg-test"] in master.calls
+    assert master.orchestrations() == [["pigsty.cluster", 'pillar={"pg_cluster": "pg-test"}']]
     assert "node-2 haproxy-admin-wait-tcp: tcp 10.10.10.12:9101: not ready" in result.stderr
     assert result.stderr.strip().endswith("Error: pigsty.cluster pg-test failed (2 failed states)")
     assert "Traceback" not in result.output
 
 
-def test_dry_run_exits_1_when_something_would_change(master: FakeMaster):
+def test_dry_run_only_checks_and_exits_1_when_something_would_change(master: FakeMaster):
     result = CliRunner().invoke(main, ["deploy", "--cluster", "pg-test", "--dry-run"])
     assert result.exit_code == 1
-    assert master.calls[-1][-1] == "test=True"
-    assert "would change: pigsty-cluster-users-state node-1 pgsql-role-test-present" in result.stderr
+    assert master.orchestrations() == []
+    assert all(c[-1] == "test=True" for c in master.calls if c[0] == "salt")
+    assert "would change: node-1 repo-sources-file-managed" in result.stderr
+    assert "checked in" in result.stdout and "3 states would change" in result.stdout
+
+
+def test_dry_run_exits_0_when_nothing_would_change(master: FakeMaster):
+    master.would_change = False
+    result = CliRunner().invoke(main, ["deploy", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "0 states would change" in result.stdout
+
+
+def test_dry_run_with_a_silent_node_is_an_error(master: FakeMaster):
+    master.silent = {"meta"}
+    result = CliRunner().invoke(main, ["deploy", "--dry-run"])
+    assert result.exit_code == 2
+    assert "failed: meta: did not return" in result.stderr
+    assert result.stderr.strip().endswith("Error: the check failed (1 failed states)")
 
 
 def test_a_minion_that_rendered_nothing_is_named():

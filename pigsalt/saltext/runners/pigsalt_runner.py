@@ -50,3 +50,28 @@ def clusters() -> dict[str, Any]:
         return cluster_members(_inventory())
     except PigsaltError as err:
         raise RuntimeError(f"pigsalt inventory: {err.message}") from None
+
+
+def formulas(cluster: str | None = None) -> dict[str, list[str]]:
+    """Each node's formulas by minion id, in the order the orchestrations apply them (with
+    ``cluster``: that cluster's members and ``pigsty.cluster``'s formulas only). ``pigsalt
+    deploy`` checks them with ``test=True`` before it runs any orchestration.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run pigsalt.formulas
+        salt-run pigsalt.formulas cluster=pg-test
+    """
+    from pigsalt.errors import PigsaltError
+    from pigsalt.inventory.model import open_inventory
+    from pigsalt.plan import node_formulas
+
+    try:
+        inv, _ = open_inventory(_inventory())
+    except PigsaltError as err:
+        raise RuntimeError(f"pigsalt inventory: {err.message}") from None
+    if cluster is not None and cluster not in {c.name for c in inv.clusters}:
+        raise RuntimeError(f"cluster {cluster} is not in the inventory ({', '.join(c.name for c in inv.clusters)})")
+    return node_formulas(inv, cluster)
