@@ -41,9 +41,11 @@ pgsql-postgres-pkg-installed:
       - file: repo-policy-rc-file-managed
       - file: pgsql-createcluster-file-managed
 
+{#- Without pip of its own: ensurepip costs ~10 s of CPU per node, and the minion's pip installs
+    into it (`pip --python`, pip >= 22.3). #}
 pgsql-patroni-venv-cmd-run:
   cmd.run:
-    - name: python3 -m venv {{ patroni_venv }}
+    - name: python3 -m venv --without-pip {{ patroni_venv }}
     - creates: {{ patroni_venv }}/bin/python
     - require:
       - pkg: pgsql-postgres-pkg-installed
@@ -52,7 +54,8 @@ pgsql-patroni-venv-cmd-run:
 pgsql-patroni-pip-cmd-run:
   cmd.run:
     - name: >-
-        {{ patroni_venv }}/bin/pip install --quiet --no-cache-dir --disable-pip-version-check
+        {{ grains['pythonexecutable'] }} -m pip --python {{ patroni_venv }}/bin/python
+        install --quiet --no-cache-dir --disable-pip-version-check
         --index-url {{ repo.url }}/pypi/simple --trusted-host {{ repo.host }}
         'patroni[etcd3]=={{ patroni_version }}' 'psycopg[binary]'
     - unless: test "$({{ patroni_venv }}/bin/patroni --version 2>/dev/null)" = 'patroni {{ patroni_version }}'
