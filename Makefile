@@ -17,6 +17,8 @@ help:
 	@echo "make bench-infra   pigsty.infra + pigsty.node on a fresh sandbox, and the rerun"
 	@echo "make bench-cluster pigsty.cluster pg-test and its rerun, then pgbench through 5433 vs direct"
 	@echo "make bench-failover what clients see when pg-test's primary fails (DOMAIN.md's baseline probe)"
+	@echo "make bench-demo    make demo warm (caches, no sandbox), then again on the deployed sandbox"
+	@echo "make fresh-check   a throwaway clone with no caches: make demo, then make test, timed"
 
 # Host packages (root; installs only what is missing).
 deps: $(VENV)/.apt
@@ -55,7 +57,14 @@ demo: venv
 bench-pillar: venv
 	$(BIN)/python -m tests.bench.pillar
 
-.PHONY: bench-sandbox bench-infra bench-cluster bench-failover
+.PHONY: bench-sandbox bench-infra bench-cluster bench-failover bench-demo fresh-check
+bench-demo: venv
+	$(BIN)/python -m tests.bench.demo
+
+# The README's two commands on a throwaway clone with every pigsalt cache moved aside.
+fresh-check:
+	bash tests/fresh-check.sh
+
 bench-failover: venv
 	$(BIN)/python -m tests.bench.failover
 
