@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -106,10 +107,16 @@ time.sleep(600)
 """
 
 
+def _hup_off() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
 def test_pgbouncer_gets_the_new_rules_and_a_sighup(tmp_path: Path):
     live = staged_files(tmp_path, "pgb_hba.conf", REPLICA)
     seen, ready = tmp_path / "seen", tmp_path / "ready"
-    stand_in = subprocess.Popen([sys.executable, "-c", HUP_STAND_IN, str(seen), str(ready)])
+    # Started as a hostile runner would leave it: SIGHUP blocked and ignored (both survive exec).
+    stand_in = subprocess.Popen([sys.executable, "-c", HUP_STAND_IN, str(seen), str(ready)], preexec_fn=_hup_off)
     pidfile = tmp_path / "pgbouncer.pid"
     pidfile.write_text(f"{stand_in.pid}\n")
     try:
