@@ -458,13 +458,6 @@ def install_salt_files(root: Path) -> None:
         (root / "etc" / "salt" / sub).mkdir(parents=True, exist_ok=True)
 
 
-def ensure_image(paths: SandboxPaths, packages: PackageSource, progress: Progress = no_progress) -> Image:
-    recipe = BaseRecipe()
-    base = ensure_base(paths, recipe, progress)
-    salt = ensure_salt_layer(paths, base, recipe.digest, packages, progress)
-    return Image(base=base, salt=salt)
-
-
 def ensure_packages_and_image(
     paths: SandboxPaths, project_dir: Path, progress: Progress = no_progress
 ) -> tuple[PackageSource, Image]:

@@ -180,37 +180,39 @@ def reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def wait_dead(pids: Iterable[int], timeout: float) -> list[int]:
-    """Wait until none of ``pids`` is alive; return those still alive after ``timeout``.
-
-    Exited children of this process are reaped on the way (a process that started the nodes
-    and takes them down again, a test run, must not leave zombies behind)."""
+def _wait_while(pids: Iterable[int], present: Callable[[int], bool], timeout: float) -> list[int]:
+    """Poll until ``present(pid)`` is false for every pid, reaping exited children of this
+    process on the way; return those still present after ``timeout``."""
     pending = set(pids)
     deadline = time.monotonic() + timeout
     while pending:
         for pid in pending:
             reap(pid)
-        pending = {pid for pid in pending if is_alive(pid)}
+        pending = {pid for pid in pending if present(pid)}
         if not pending or time.monotonic() >= deadline:
             break
         time.sleep(0.1)
     return sorted(pending)
+
+
+def wait_dead(pids: Iterable[int], timeout: float) -> list[int]:
+    """Wait until none of ``pids`` is alive; return those still alive after ``timeout``.
+
+    Exited children of this process are reaped on the way (a process that started the nodes
+    and takes them down again, a test run, must not leave zombies behind)."""
+    return _wait_while(pids, is_alive, timeout)
 
 
 def wait_gone(procs: Mapping[int, int], timeout: float) -> list[int]:
     """Wait until the processes ``{pid: starttime}`` have left the process table (exited and
     reaped); return those still there. A process whose parent has exited is reaped by PID 1,
     which on this host does so late."""
-    pending = set(procs)
-    deadline = time.monotonic() + timeout
-    while pending:
-        for pid in pending:
-            reap(pid)
-        pending = {pid for pid in pending if (stat := proc_stat(pid)) is not None and stat.starttime == procs[pid]}
-        if not pending or time.monotonic() >= deadline:
-            break
-        time.sleep(0.1)
-    return sorted(pending)
+
+    def present(pid: int) -> bool:
+        stat = proc_stat(pid)
+        return stat is not None and stat.starttime == procs[pid]
+
+    return _wait_while(procs, present, timeout)
 
 
 # --- cgroups -----------------------------------------------------------------
