@@ -36,7 +36,7 @@ $(STAMP): setup.cfg pyproject.toml requirements/constraints.txt | $(VENV)/.apt
 lint: venv
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
-	$(BIN)/mypy pigsalt
+	$(BIN)/mypy pigsalt _modules _states
 
 test: lint
 	$(BIN)/pytest tests

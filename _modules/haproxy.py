@@ -21,6 +21,9 @@ except ImportError as err:
 else:
     _MISSING = None
 
+# Set by Salt's loader before any function here runs (ruff.toml lists them as builtins).
+__pillar__: dict[str, Any]
+
 __virtualname__ = "haproxy"
 
 
@@ -31,7 +34,7 @@ def __virtual__() -> str | tuple[bool, str]:
 
 
 def _socket() -> str:
-    pg = (__pillar__.get("pigsty") or {}).get("pg")  # type: ignore[name-defined]  # noqa: F821
+    pg = (__pillar__.get("pigsty") or {}).get("pg")
     if not pg:
         raise CommandExecutionError("this node holds no Postgres instance")
     return str((pg.get("haproxy") or {}).get("admin_socket", agent.DEFAULT_SOCKET))

@@ -23,6 +23,9 @@ except ImportError as err:
 else:
     _MISSING = None
 
+# Set by Salt's loader before any function here runs (ruff.toml lists them as builtins).
+__pillar__: dict[str, Any]
+
 __virtualname__ = "patroni"
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,7 @@ def __virtual__() -> str | tuple[bool, str]:
 
 
 def _pg() -> dict[str, Any]:
-    pg = (__pillar__.get("pigsty") or {}).get("pg")  # type: ignore[name-defined]  # noqa: F821
+    pg = (__pillar__.get("pigsty") or {}).get("pg")
     if not pg:
         raise CommandExecutionError("this node holds no Postgres instance")
     return dict(pg)
@@ -44,7 +47,7 @@ def _pg() -> dict[str, Any]:
 def _client(host: str | None = None) -> agent.PatroniClient:
     """This node's Patroni, or another member's (``host``): one cluster shares its REST credentials."""
     patroni = _pg()["patroni"]
-    node = __pillar__["pigsty"]["node"]  # type: ignore[name-defined]  # noqa: F821
+    node = __pillar__["pigsty"]["node"]
     return agent.PatroniClient(
         f"http://{host or node['ip']}:{patroni['port']}", patroni.get("username"), patroni.get("password")
     )

@@ -3,11 +3,13 @@
 Each function runs one admin command with ``psql`` as the database superuser, over the Unix
 socket (peer authentication: no password on the command line, in the environment or in a log),
 and returns psql's CSV answer as a list of dicts. The command line and the parsing live in
-``pigsalt.agent.pgbouncer``; only the admin commands pigsalt uses can be sent.
+``pigsalt.agent.psql`` and ``pigsalt.agent.pgbouncer``; only the admin commands pigsalt uses can
+be sent.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import salt.utils.path
@@ -15,14 +17,20 @@ from salt.exceptions import CommandExecutionError
 
 try:
     # Imported as a module, not functions: Salt would publish an imported function as ours.
-    from pigsalt.agent import AgentError
+    from pigsalt.agent import AgentError, psql
     from pigsalt.agent import pgbouncer as agent
 except ImportError as err:
     _MISSING: str | None = str(err)
 else:
     _MISSING = None
 
+# Set by Salt's loader before any function here runs (ruff.toml lists them as builtins).
+__salt__: dict[str, Callable[..., Any]]
+__pillar__: dict[str, Any]
+
 __virtualname__ = "pgbouncer"
+
+CONSOLE_TIMEOUT = 30
 
 
 def __virtual__() -> str | tuple[bool, str]:
@@ -34,7 +42,7 @@ def __virtual__() -> str | tuple[bool, str]:
 
 
 def _pg() -> dict[str, Any]:
-    pg = (__pillar__.get("pigsty") or {}).get("pg")  # type: ignore[name-defined]  # noqa: F821
+    pg = (__pillar__.get("pigsty") or {}).get("pg")
     if not pg:
         raise CommandExecutionError("this node holds no Postgres instance")
     return dict(pg)
@@ -47,16 +55,15 @@ def _console(command: str) -> list[dict[str, str]]:
         command = agent.check_command(command)
     except AgentError as err:
         raise CommandExecutionError(str(err)) from err
-    argv = agent.console_argv(command, port=int(pg["pgbouncer"]["port"]), user=pg["dbsu"])
-    done = __salt__["cmd.run_all"](  # type: ignore[name-defined]  # noqa: F821
-        argv, runas=pg["dbsu"], python_shell=False, timeout=30, output_loglevel="quiet"
-    )
-    if done["retcode"] != 0:
-        why = (done.get("stderr") or done.get("stdout") or "").strip() or f"exit {done['retcode']}"
-        raise CommandExecutionError(f"pgbouncer {command}: {why}")
+    run = psql.salt_runner(__salt__["cmd.run_all"], pg["dbsu"])
+    console = psql.Psql(run, port=int(pg["pgbouncer"]["port"]), timeout=CONSOLE_TIMEOUT)
+    try:
+        stdout = console.console(command, user=pg["dbsu"])
+    except psql.PsqlError as err:
+        raise CommandExecutionError(f"pgbouncer {command}: {err.detail}") from err
     if not command.startswith("SHOW "):
         return []
-    return agent.parse_csv(done["stdout"])
+    return agent.parse_csv(stdout)
 
 
 def pools() -> list[dict[str, str]]:
@@ -133,9 +140,9 @@ def reload() -> dict[str, Any]:
 
         salt pg-test-1 pgbouncer.reload
     """
-    if not __salt__["service.status"]("pgbouncer"):  # type: ignore[name-defined]  # noqa: F821
+    if not __salt__["service.status"]("pgbouncer"):
         raise CommandExecutionError("pgbouncer is not running")
-    if not __salt__["service.reload"]("pgbouncer"):  # type: ignore[name-defined]  # noqa: F821
+    if not __salt__["service.reload"]("pgbouncer"):
         raise CommandExecutionError("pgbouncer: systemctl reload failed")
     return {"reloaded": True}
 

@@ -19,6 +19,9 @@ from typing import Any
 
 from salt.exceptions import CommandExecutionError
 
+# Set by Salt's loader before any function here runs (ruff.toml lists them as builtins).
+__pillar__: dict[str, Any]
+
 __virtualname__ = "pigsalt"
 
 
@@ -35,7 +38,7 @@ def identity() -> dict[str, Any]:
 
         salt '*' pigsalt.identity
     """
-    pigsty = __pillar__.get("pigsty")  # type: ignore[name-defined]  # noqa: F821
+    pigsty = __pillar__.get("pigsty")
     if not pigsty:
         raise CommandExecutionError("this minion has no pigsty pillar: it is not in the inventory")
     node = pigsty["node"]

@@ -29,6 +29,7 @@ import os
 import pwd
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -37,12 +38,16 @@ from salt.exceptions import CommandExecutionError
 try:
     # Modules, not functions: Salt would publish an imported function as a state of ours.
     from pigsalt import fileio
-    from pigsalt.agent import AgentError, hba_follow
+    from pigsalt.agent import AgentError, hba_follow, psql
     from pigsalt.agent import sql as agent_sql
 except ImportError as err:
     _MISSING: str | None = str(err)
 else:
     _MISSING = None
+
+# Set by Salt's loader before any function here runs (ruff.toml lists them as builtins).
+__salt__: dict[str, Callable[..., Any]]
+__opts__: dict[str, Any]
 
 __virtualname__ = "pigsalt_hba"
 
@@ -50,7 +55,6 @@ HEADER = "# Managed by Salt (pigsalt_hba) for role {role}: edit the inventory, n
 KINDS = ("postgres", "pgbouncer")
 MODE = 0o600
 PSQL_TIMEOUT = 60
-PSQL_CANNOT_CONNECT = 2  # psql's exit code when the server does not answer
 _HEADER_ROLE = re.compile(r"^# Managed by Salt \(pigsalt_hba\) for role (\S+):")
 # What the pgbouncer execution module's error says when nothing listens on the admin socket.
 _NOT_LISTENING = re.compile(r"is not running|No such file or directory|Connection refused")
@@ -175,21 +179,9 @@ class _Failed(Exception):
     pass
 
 
-def _psql(script: str, dbsu: str, port: int) -> dict[str, Any]:
-    return dict(
-        __salt__["cmd.run_all"](  # type: ignore[name-defined]  # noqa: F821
-            agent_sql.psql_argv(agent_sql.MAINTENANCE_DB, int(port)),
-            runas=dbsu,
-            stdin=script,
-            python_shell=False,
-            timeout=PSQL_TIMEOUT,
-            output_loglevel="quiet",
-        )
-    )
-
-
-def _stderr(done: dict[str, Any]) -> str:
-    return (done.get("stderr") or "").strip() or f"psql exited {done['retcode']}"
+def _psql(dbsu: str, port: int) -> psql.Psql:
+    """psql as ``dbsu`` on ``port``, run by Salt (each call with ``PSQL_TIMEOUT``)."""
+    return psql.Psql(psql.salt_runner(__salt__["cmd.run_all"], dbsu), port=int(port), timeout=PSQL_TIMEOUT)
 
 
 def _apply_postgres(path: Path, old: _File, new_text: str, dbsu: str, port: int) -> str:
@@ -197,14 +189,15 @@ def _apply_postgres(path: Path, old: _File, new_text: str, dbsu: str, port: int)
 
     Raises ``_Failed`` (after putting ``old`` back) when Postgres finds errors in it.
     """
-    done = _psql(agent_sql.read_hba_sql(), dbsu, port)
-    if done["retcode"] == PSQL_CANNOT_CONNECT:
+    pg = _psql(dbsu, port)
+    done = pg.script(agent_sql.read_hba_sql())
+    if done.returncode == psql.CANNOT_CONNECT:
         return "written; Postgres is not running, it reads the file when it starts"
-    if done["retcode"] != 0:
+    if done.returncode != 0:
         _restore(path, old)
-        raise _Failed(f"cannot check the new file, the previous one is back: {_stderr(done)}")
+        raise _Failed(f"cannot check the new file, the previous one is back: {done.error}")
     try:
-        (found,) = agent_sql.parse_rows(done["stdout"])
+        (found,) = agent_sql.parse_rows(done.stdout)
     except (AgentError, ValueError) as err:
         _restore(path, old)
         raise _Failed(f"cannot check the new file, the previous one is back: {err}") from err
@@ -220,15 +213,15 @@ def _apply_postgres(path: Path, old: _File, new_text: str, dbsu: str, port: int)
             for e in found["errors"]
         )
         raise _Failed(f"Postgres rejects the new rules, the previous file is back: {errors}")
-    done = _psql(agent_sql.RELOAD_SQL, dbsu, port)
-    if done["retcode"] != 0:
-        raise _Failed(f"written and checked, but pg_reload_conf() failed: {_stderr(done)}")
+    done = pg.script(agent_sql.RELOAD_SQL)
+    if done.returncode != 0:
+        raise _Failed(f"written and checked, but pg_reload_conf() failed: {done.error}")
     return "written, checked by Postgres and reloaded"
 
 
 def _apply_pgbouncer() -> str:
     try:
-        __salt__["pgbouncer.reload"]()  # type: ignore[name-defined]  # noqa: F821
+        __salt__["pgbouncer.reload"]()
     except CommandExecutionError as err:
         if _NOT_LISTENING.search(str(err)):
             return "written; pgbouncer is not running, it reads the file when it starts"
@@ -258,7 +251,7 @@ def managed(
         ret["comment"] = f"{name}: kind must be one of {', '.join(KINDS)}, not {kind!r}"
         return ret
     try:
-        role = str(__salt__["patroni.hba_role"]())  # type: ignore[name-defined]  # noqa: F821
+        role = str(__salt__["patroni.hba_role"]())
         whence = f"role {role}"
     except CommandExecutionError as err:
         role = fallback_role
@@ -288,7 +281,7 @@ def managed(
         ret["result"] = True
         ret["comment"] = f"{name}: already in the desired state for {whence}"
         return ret
-    if __opts__["test"]:  # type: ignore[name-defined]  # noqa: F821
+    if __opts__["test"]:
         ret["result"] = None
         ret["changes"] = diff
         ret["comment"] = f"{name}: would write the rules for {whence}"

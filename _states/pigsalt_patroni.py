@@ -15,15 +15,23 @@ right after a failover too, when the inventory's ``pg_role`` no longer says who 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from salt.exceptions import CommandExecutionError
 
 try:
-    # A module, not functions: Salt would publish an imported function as a state of ours.
+    # Modules, not functions: Salt would publish an imported function as a state of ours.
+    from pigsalt.agent import psql
     from pigsalt.agent import sql as agent_sql
-except ImportError:  # the states that need it say so when called
-    agent_sql = None
+except ImportError as err:  # the states that need it say so when called
+    _MISSING: str | None = str(err)
+else:
+    _MISSING = None
+
+# Set by Salt's loader before any function here runs (ruff.toml lists them as builtins).
+__salt__: dict[str, Callable[..., Any]]
+__opts__: dict[str, Any]
 
 __virtualname__ = "pigsalt_patroni"
 
@@ -32,7 +40,7 @@ FLAG_POLL = 1.0  # seconds between two looks at /cluster while restarts are bein
 
 
 def __virtual__() -> str | tuple[bool, str]:
-    if "patroni.cluster" not in __salt__:  # type: ignore[name-defined]  # noqa: F821
+    if "patroni.cluster" not in __salt__:
         return False, "the patroni execution module is not available (saltutil.sync_all; pigsalt installed?)"
     return __virtualname__
 
@@ -40,7 +48,7 @@ def __virtual__() -> str | tuple[bool, str]:
 def _look(name: str) -> tuple[bool, str]:
     """Whether ``name`` has joined, and what was seen."""
     try:
-        cluster = __salt__["patroni.cluster"]()  # type: ignore[name-defined]  # noqa: F821
+        cluster = __salt__["patroni.cluster"]()
     except CommandExecutionError as err:
         return False, str(err)
     members = {m["name"]: m for m in cluster["members"]}
@@ -64,7 +72,7 @@ def _summary(members: dict[str, dict[str, Any]]) -> str:
 def joined(name: str, timeout: float = 180, interval: float = 1) -> dict[str, Any]:
     """Hold until member ``name`` leads its cluster or streams from the running leader."""
     ret: dict[str, Any] = {"name": name, "changes": {}, "result": True, "comment": ""}
-    testing = __opts__["test"]  # type: ignore[name-defined]  # noqa: F821
+    testing = __opts__["test"]
     start = time.monotonic()
     while True:
         ok, seen = _look(name)
@@ -102,8 +110,8 @@ def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def _same(want: Any, have: Any) -> bool:
     """Patroni keeps what it was given; Postgres settings may come back as other types (100 / "100")."""
     if isinstance(want, bool) or isinstance(have, bool):
-        return want == have
-    return want == have or str(want) == str(have)
+        return bool(want == have)
+    return bool(want == have) or str(want) == str(have)
 
 
 def _nest(flat: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +127,7 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
 
 def _skip_unless_leader(name: str, ret: dict[str, Any]) -> bool:
     try:
-        leads = __salt__["patroni.is_leader"]()  # type: ignore[name-defined]  # noqa: F821
+        leads = __salt__["patroni.is_leader"]()
     except CommandExecutionError as err:
         ret["result"] = False
         ret["comment"] = f"{name}: cannot ask Patroni who leads: {err}"
@@ -134,31 +142,26 @@ def _needs_restart(names: list[str], dbsu: str, port: int) -> list[str]:
     """The Postgres settings among ``names`` that take a restart (``context = 'postmaster'``)."""
     if not names:
         return []
-    if agent_sql is None:
-        raise CommandExecutionError("the pigsalt package is not importable in the minion's Python")
+    if _MISSING is not None:
+        raise CommandExecutionError(f"the pigsalt package is not importable in the minion's Python: {_MISSING}")
     script = agent_sql.query(
         "SELECT name FROM pg_settings WHERE context = 'postmaster' AND name IN ("
         + ", ".join(agent_sql.literal(n) for n in sorted(names))
         + ")"
     )
-    done = __salt__["cmd.run_all"](  # type: ignore[name-defined]  # noqa: F821
-        agent_sql.psql_argv(agent_sql.MAINTENANCE_DB, int(port)),
-        runas=dbsu,
-        stdin=script,
-        python_shell=False,
-        timeout=60,
-        output_loglevel="quiet",
-    )
-    if done["retcode"] != 0:
-        raise CommandExecutionError(f"cannot read pg_settings: {(done.get('stderr') or '').strip()}")
-    return sorted(str(row["name"]) for row in agent_sql.parse_rows(done["stdout"]))
+    run = psql.salt_runner(__salt__["cmd.run_all"], dbsu)
+    try:
+        stdout = psql.Psql(run, port=int(port)).query(script)
+    except psql.PsqlError as err:
+        raise CommandExecutionError(f"cannot read pg_settings: {err}") from err
+    return sorted(str(row["name"]) for row in agent_sql.parse_rows(stdout))
 
 
 def _await_flags(timeout: float) -> list[str]:
     """Wait until every member of the cluster flags ``pending_restart``; the members that did not."""
     deadline = time.monotonic() + timeout
     while True:
-        members = __salt__["patroni.cluster"]()["members"]  # type: ignore[name-defined]  # noqa: F821
+        members = __salt__["patroni.cluster"]()["members"]
         unflagged = sorted(m["name"] for m in members if not m.get("pending_restart"))
         if not unflagged or time.monotonic() >= deadline:
             return unflagged
@@ -188,7 +191,7 @@ def config_applied(
     want = _flat(settings)
 
     def diff() -> dict[str, dict[str, Any]]:
-        have = _flat(__salt__["patroni.config"]())  # type: ignore[name-defined]  # noqa: F821
+        have = _flat(__salt__["patroni.config"]())
         return {k: {"old": have.get(k), "new": v} for k, v in sorted(want.items()) if not _same(v, have.get(k))}
 
     try:
@@ -196,15 +199,15 @@ def config_applied(
         if not changes:
             ret["comment"] = f"{name}: already in the desired state"
             return ret
-        if __opts__["test"]:  # type: ignore[name-defined]  # noqa: F821
+        if __opts__["test"]:
             ret.update(result=None, changes=changes, comment=f"{name}: would change {', '.join(changes)}")
             return ret
         restart = _needs_restart([k[len(PARAMETER) :] for k in changes if k.startswith(PARAMETER)], dbsu, port)
-        __salt__["patroni.patch_config"](_nest({k: v["new"] for k, v in changes.items()}))  # type: ignore[name-defined]  # noqa: F821
+        __salt__["patroni.patch_config"](_nest({k: v["new"] for k, v in changes.items()}))
         left = diff()
         unflagged: list[str] = []
         if not left:
-            __salt__["patroni.reload_all"]()  # type: ignore[name-defined]  # noqa: F821
+            __salt__["patroni.reload_all"]()
             if restart:
                 unflagged = _await_flags(float(flag_timeout))
             else:
@@ -236,12 +239,12 @@ def rolling_restarted(name: str, timeout: float = 180) -> dict[str, Any]:
         return ret
     done: dict[str, Any] = {}
     try:
-        cluster = __salt__["patroni.cluster"]()  # type: ignore[name-defined]  # noqa: F821
+        cluster = __salt__["patroni.cluster"]()
         pending = _pending(cluster)
         if not pending:
             ret["comment"] = f"{name}: no restart pending"
             return ret
-        if __opts__["test"]:  # type: ignore[name-defined]  # noqa: F821
+        if __opts__["test"]:
             plan = {m: {"old": "pending restart", "new": "restarted"} for m in pending}
             if cluster["leader"] in pending:
                 plan["leader"] = {"old": cluster["leader"], "new": "a replica"}
@@ -259,11 +262,11 @@ def rolling_restarted(name: str, timeout: float = 180) -> dict[str, Any]:
                 _restart(member, timeout)
                 done[member] = {"old": "pending restart", "new": "restarted"}
             if leader in todo:
-                moved = __salt__["patroni.switchover"](timeout=timeout)  # type: ignore[name-defined]  # noqa: F821
+                moved = __salt__["patroni.switchover"](timeout=timeout)
                 done["leader"] = {"old": moved["old"], "new": moved["new"]}
                 _restart(leader, timeout)
                 done[leader] = {"old": "pending restart", "new": "restarted"}
-            cluster = __salt__["patroni.cluster"]()  # type: ignore[name-defined]  # noqa: F821
+            cluster = __salt__["patroni.cluster"]()
             pending = _pending(cluster)
         left = pending
     except CommandExecutionError as err:
@@ -297,7 +300,7 @@ def _restart(member: str, timeout: float) -> None:
     seen = joined(member, timeout=timeout)
     if not seen["result"]:
         raise CommandExecutionError(f"{member} before its restart: {seen['comment']}")
-    __salt__["patroni.restart_member"](member, timeout=timeout)  # type: ignore[name-defined]  # noqa: F821
+    __salt__["patroni.restart_member"](member, timeout=timeout)
     seen = joined(member, timeout=timeout)
     if not seen["result"]:
         raise CommandExecutionError(f"{member} after its restart: {seen['comment']}")

@@ -43,12 +43,16 @@ from salt.exceptions import CommandExecutionError
 
 try:
     # Modules, not functions: Salt would publish an imported function as a state of ours.
-    from pigsalt.agent import AgentError, privileges
+    from pigsalt.agent import AgentError, privileges, psql
     from pigsalt.agent import sql as agent_sql
 except ImportError as err:
     _MISSING: str | None = str(err)
 else:
     _MISSING = None
+
+# Set by Salt's loader before any function here runs (ruff.toml lists them as builtins).
+__salt__: dict[str, Callable[..., Any]]
+__opts__: dict[str, Any]
 
 __virtualname__ = "pigsalt_pg"
 
@@ -61,28 +65,14 @@ def __virtual__() -> str | tuple[bool, str]:
     return __virtualname__
 
 
-class _PsqlError(Exception):
-    """psql exited non-zero; the message is its standard error."""
-
-
-def _psql(script: str, dbsu: str, port: int, dbname: str = "postgres") -> str:
-    """Run ``script`` (standard input) with psql as ``dbsu``; its standard output."""
-    done = __salt__["cmd.run_all"](  # type: ignore[name-defined]  # noqa: F821
-        agent_sql.psql_argv(dbname, int(port)),
-        runas=dbsu,
-        stdin=script,
-        python_shell=False,
-        timeout=PSQL_TIMEOUT,
-        output_loglevel="quiet",
-    )
-    if done["retcode"] != 0:
-        raise _PsqlError((done.get("stderr") or "").strip() or f"psql exited {done['retcode']}")
-    return str(done["stdout"])
+def _psql(dbsu: str, port: int) -> psql.Psql:
+    """psql as ``dbsu`` on ``port``, run by Salt (each call with ``PSQL_TIMEOUT``)."""
+    return psql.Psql(psql.salt_runner(__salt__["cmd.run_all"], dbsu), port=int(port), timeout=PSQL_TIMEOUT)
 
 
 def _runner(dbsu: str, port: int) -> Callable[[str, str], str]:
     """Runs a script in a database: ``run(dbname, script)``, for ``_converge``."""
-    return lambda dbname, script: _psql(script, dbsu, port, dbname)
+    return lambda dbname, script: _psql(dbsu, port).query(script, dbname)
 
 
 def _ret(name: str) -> dict[str, Any]:
@@ -93,9 +83,9 @@ def _leader_gate(name: str) -> dict[str, Any] | None:
     """A finished return when this instance must not apply anything; None on the leader."""
     ret = _ret(name)
     try:
-        leader = __salt__["patroni.is_leader"]()  # type: ignore[name-defined]  # noqa: F821
+        leader = __salt__["patroni.is_leader"]()
     except CommandExecutionError as err:
-        ret["result"] = None if __opts__["test"] else False  # type: ignore[name-defined]  # noqa: F821
+        ret["result"] = None if __opts__["test"] else False
         ret["comment"] = f"{name}: cannot tell whether this instance is the Patroni leader: {err}"
         return ret
     if not leader:
@@ -117,7 +107,7 @@ def _applied(diff: Mapping[str, Any], read: Callable[[], dict[str, Any]]) -> dic
     """The keys of ``diff`` that no longer differ after a failure (best effort: none if unreadable)."""
     try:
         left = read()
-    except (_PsqlError, AgentError):
+    except (psql.PsqlError, AgentError):
         return {}
     return {key: change for key, change in diff.items() if key not in left}
 
@@ -133,7 +123,7 @@ def _converge(
     ret = _ret(name)
     try:
         diff = read()
-    except _PsqlError as err:
+    except psql.PsqlError as err:
         ret["result"] = False
         ret["comment"] = f"{name}: cannot read it: psql failed: {agent_sql.scrub(str(err), secrets)}"
         return ret
@@ -144,7 +134,7 @@ def _converge(
     if not diff:
         ret["comment"] = f"{name}: already in the desired state"
         return ret
-    if __opts__["test"]:  # type: ignore[name-defined]  # noqa: F821
+    if __opts__["test"]:
         ret["result"] = None
         ret["changes"] = diff
         ret["comment"] = f"{name}: would create" if "exists" in diff else f"{name}: would change {_summary(diff)}"
@@ -153,7 +143,7 @@ def _converge(
     for step, (dbname, script) in enumerate(todo, start=1):
         try:
             run(dbname, script)
-        except _PsqlError as err:
+        except psql.PsqlError as err:
             ret["result"] = False
             ret["changes"] = _applied(diff, read)
             where = f" (step {step} of {len(todo)}, in database {dbname})" if len(todo) > 1 else ""
@@ -162,7 +152,7 @@ def _converge(
     ret["changes"] = diff
     try:
         left = read()
-    except (_PsqlError, AgentError) as err:
+    except (psql.PsqlError, AgentError) as err:
         ret["result"] = False
         ret["comment"] = f"{name}: applied, but cannot read it back: {agent_sql.scrub(str(err), secrets)}"
         return ret
@@ -196,11 +186,11 @@ def role_present(
         return gate
 
     def read() -> dict[str, Any]:
-        current = agent_sql.parse_roles(_psql(agent_sql.read_roles_sql([name]), dbsu, port)).get(name)
+        current = agent_sql.parse_roles(_psql(dbsu, port).query(agent_sql.read_roles_sql([name]))).get(name)
         return agent_sql.role_diff(current, role, force=force)
 
     def scripts(diff: dict[str, Any]) -> list[tuple[str, str]]:
-        return [(agent_sql.MAINTENANCE_DB, agent_sql.role_sql(role, diff))]
+        return [(psql.MAINTENANCE_DB, agent_sql.role_sql(role, diff))]
 
     return _converge(name, read, scripts, _runner(dbsu, port), secrets)
 
@@ -222,10 +212,10 @@ def database_present(name: str, dbsu: str = "postgres", port: int = 5432, **spec
         return gate
 
     def read() -> dict[str, Any]:
-        current = agent_sql.parse_databases(_psql(agent_sql.read_database_sql(name), dbsu, port)).get(name)
+        current = agent_sql.parse_databases(_psql(dbsu, port).query(agent_sql.read_database_sql(name))).get(name)
         objects = None
         if current is not None and current["allowconn"]:
-            objects = agent_sql.parse_objects(_psql(agent_sql.read_objects_sql(), dbsu, port, dbname=name))
+            objects = agent_sql.parse_objects(_psql(dbsu, port).query(agent_sql.read_objects_sql(), name))
         return agent_sql.database_diff(current, database, objects)
 
     def scripts(diff: dict[str, Any]) -> list[tuple[str, str]]:
@@ -252,7 +242,7 @@ def default_privileges_present(
         return gate
 
     def read() -> dict[str, Any]:
-        rows = agent_sql.parse_rows(_psql(privileges.read_sql(owners), dbsu, port, dbname=name))
+        rows = agent_sql.parse_rows(_psql(dbsu, port).query(privileges.read_sql(owners), name))
         lacking = privileges.missing(rows, owners, wanted)
         return {"default_privileges": {"old": None, "new": lacking}} if lacking else {}
 

@@ -24,6 +24,7 @@ import os
 import pwd
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +33,16 @@ from salt.exceptions import CommandExecutionError
 try:
     # Modules, not functions: Salt would publish an imported function as a state of ours.
     from pigsalt import fileio
-    from pigsalt.agent import AgentError, scram
+    from pigsalt.agent import AgentError, psql, scram
     from pigsalt.agent import sql as agent_sql
 except ImportError as err:
     _MISSING: str | None = str(err)
 else:
     _MISSING = None
+
+# Set by Salt's loader before any function here runs (ruff.toml lists them as builtins).
+__salt__: dict[str, Callable[..., Any]]
+__opts__: dict[str, Any]
 
 __virtualname__ = "pigsalt_pgbouncer"
 
@@ -131,18 +136,12 @@ def _diff(path: Path, wanted: dict[str, str], owner: tuple[int, int]) -> dict[st
 
 def _verifiers(users: list[str], dbsu: str, port: int) -> dict[str, str]:
     """``{user: verifier}`` from the local ``pg_authid``; ``AgentError`` naming a user that has none."""
-    done = __salt__["cmd.run_all"](  # type: ignore[name-defined]  # noqa: F821
-        agent_sql.psql_argv(agent_sql.MAINTENANCE_DB, int(port)),
-        runas=dbsu,
-        stdin=agent_sql.read_passwords_sql(users),
-        python_shell=False,
-        timeout=PSQL_TIMEOUT,
-        output_loglevel="quiet",
-    )
-    if done["retcode"] != 0:
-        why = (done.get("stderr") or "").strip() or f"psql exited {done['retcode']}"
-        raise AgentError(f"cannot read pg_authid: {agent_sql.scrub(why)}")
-    found = {row["name"]: row["password"] for row in agent_sql.parse_rows(done["stdout"])}
+    run = psql.salt_runner(__salt__["cmd.run_all"], dbsu)
+    try:
+        stdout = psql.Psql(run, port=int(port), timeout=PSQL_TIMEOUT).query(agent_sql.read_passwords_sql(users))
+    except psql.PsqlError as err:
+        raise AgentError(f"cannot read pg_authid: {agent_sql.scrub(str(err))}") from err
+    found = {row["name"]: row["password"] for row in agent_sql.parse_rows(stdout)}
     problems = []
     for user in sorted(set(users)):
         if user not in found:
@@ -160,7 +159,7 @@ def _count(users: dict[str, str]) -> str:
 
 def _reload() -> str:
     try:
-        __salt__["pgbouncer.reload"]()  # type: ignore[name-defined]  # noqa: F821
+        __salt__["pgbouncer.reload"]()
     except CommandExecutionError as err:
         if _NOT_LISTENING.search(str(err)):
             return "written; pgbouncer is not running, it reads the file when it starts"
@@ -206,7 +205,7 @@ def userlist_managed(
         ret["result"] = True
         ret["comment"] = f"{name}: already in the desired state"
         return ret
-    if __opts__["test"]:  # type: ignore[name-defined]  # noqa: F821
+    if __opts__["test"]:
         ret["result"] = None
         ret["changes"] = diff
         ret["comment"] = f"{name}: would write {_count(wanted)}"

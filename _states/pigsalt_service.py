@@ -20,7 +20,13 @@ cause is in the job's output instead of only on the node.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+# Set by Salt's loader before any function here runs (ruff.toml lists them as builtins).
+__salt__: dict[str, Callable[..., Any]]
+__opts__: dict[str, Any]
+__states__: dict[str, Callable[..., dict[str, Any]]]
 
 __virtualname__ = "pigsalt_service"
 
@@ -28,27 +34,27 @@ JOURNAL_LINES = 8
 
 
 def __virtual__() -> str | tuple[bool, str]:
-    if "service.running" not in __states__:  # type: ignore[name-defined]  # noqa: F821
+    if "service.running" not in __states__:
         return False, "Salt's service state is not available on this minion"
     return __virtualname__
 
 
 def _systemctl(*args: str) -> dict[str, Any]:
-    run_all = __salt__["cmd.run_all"]  # type: ignore[name-defined]  # noqa: F821
+    run_all = __salt__["cmd.run_all"]
     result: dict[str, Any] = run_all(["systemctl", *args], python_shell=False, ignore_retcode=True, timeout=60)
     return result
 
 
 def _reset_if_failed(name: str) -> str:
     """``reset-failed`` a unit systemd holds as failed; what was done, for the comment."""
-    if __opts__["test"] or _systemctl("is-failed", "--quiet", name)["retcode"] != 0:  # type: ignore[name-defined]  # noqa: F821
+    if __opts__["test"] or _systemctl("is-failed", "--quiet", name)["retcode"] != 0:
         return ""
     _systemctl("reset-failed", name)
     return f"{name} had failed before; its failure record was reset (systemctl reset-failed). "
 
 
 def _journal(name: str) -> str:
-    run_all = __salt__["cmd.run_all"]  # type: ignore[name-defined]  # noqa: F821
+    run_all = __salt__["cmd.run_all"]
     found = run_all(
         ["journalctl", "--unit", name, "--lines", str(JOURNAL_LINES), "--no-pager", "--output", "cat"],
         python_shell=False,
@@ -71,7 +77,7 @@ def running(name: str, enable: bool | None = None, **kwargs: Any) -> dict[str, A
     """The unit is running (and enabled when ``enable``), as ``service.running`` with the same
     arguments; a unit systemd holds as failed gets ``reset-failed`` first."""
     note = _reset_if_failed(name)
-    ret = __states__["service.running"](name, enable=enable, **kwargs)  # type: ignore[name-defined]  # noqa: F821
+    ret = __states__["service.running"](name, enable=enable, **kwargs)
     return _finish(name, note, ret)
 
 
@@ -79,5 +85,5 @@ def mod_watch(name: str, sfun: str | None = None, **kwargs: Any) -> dict[str, An
     """A watched state changed: restart or reload as ``service.mod_watch`` does, after a
     ``reset-failed`` of a unit systemd holds as failed."""
     note = _reset_if_failed(name)
-    ret = __states__["service.mod_watch"](name, sfun="running" if sfun is None else sfun, **kwargs)  # type: ignore[name-defined]  # noqa: F821
+    ret = __states__["service.mod_watch"](name, sfun="running" if sfun is None else sfun, **kwargs)
     return _finish(name, note, ret)

@@ -16,28 +16,33 @@ it looks once and reports ``None`` when the fact does not hold yet, without wait
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from salt.exceptions import CommandExecutionError
+
+# Set by Salt's loader before any function here runs (ruff.toml lists them as builtins).
+__salt__: dict[str, Callable[..., Any]]
+__opts__: dict[str, Any]
 
 __virtualname__ = "pigsalt_wait"
 
 
 def __virtual__() -> str | tuple[bool, str]:
-    if "pigsalt.wait_tcp" not in __salt__:  # type: ignore[name-defined]  # noqa: F821
+    if "pigsalt.wait_tcp" not in __salt__:
         return False, "the pigsalt execution module is not synced (saltutil.sync_all)"
     return __virtualname__
 
 
 def _hold(label: str, function: str, timeout: float, **kwargs: Any) -> dict[str, Any]:
     ret: dict[str, Any] = {"name": label, "changes": {}, "result": True, "comment": ""}
-    wait = __salt__[f"pigsalt.{function}"]  # type: ignore[name-defined]  # noqa: F821
-    if __opts__["test"]:  # type: ignore[name-defined]  # noqa: F821
+    wait = __salt__[f"pigsalt.{function}"]
+    if __opts__["test"]:
         timeout = 0
     try:
         found = wait(timeout=timeout, **kwargs)
     except CommandExecutionError as err:
-        testing = __opts__["test"]  # type: ignore[name-defined]  # noqa: F821
+        testing = __opts__["test"]
         ret["result"] = None if testing else False
         ret["comment"] = f"not ready yet: {err}" if testing else str(err)
         return ret

@@ -23,23 +23,18 @@ import argparse
 import logging
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pigsalt import fileio
-from pigsalt.agent import AgentError
+from pigsalt.agent import AgentError, psql
 from pigsalt.agent import sql as agent_sql
 from pigsalt.agent.patroni import role_for_hba
 
 log = logging.getLogger("pigsalt.agent.hba_follow")
 
 PSQL_TIMEOUT = 30
-PSQL_CANNOT_CONNECT = 2  # psql's exit code when the server does not answer
-
-# psql's stdin script -> CompletedProcess; replaced in the unit tests.
-Psql = Callable[[str], "subprocess.CompletedProcess[str]"]
 
 
 def staged_path(live: Path, role: str) -> Path:
@@ -81,21 +76,13 @@ def _swap(live: Path, role: str) -> bytes | None:
     return old
 
 
-def psql_runner(port: int) -> Psql:
-    def run(script: str) -> subprocess.CompletedProcess[str]:
-        argv = agent_sql.psql_argv(agent_sql.MAINTENANCE_DB, port)
-        return subprocess.run(argv, input=script, capture_output=True, text=True, timeout=PSQL_TIMEOUT, check=False)
-
-    return run
-
-
-def follow_postgres(live: Path, role: str, psql: Psql) -> str:
+def follow_postgres(live: Path, role: str, pg: psql.Psql) -> str:
     """Postgres's HBA file for ``role``, checked by Postgres and reloaded; what happened."""
     old = _swap(live, role)
     if old is None:
         return f"{live}: holds the {role} rules (or is not written yet)"
-    done = psql(agent_sql.read_hba_sql())
-    if done.returncode == PSQL_CANNOT_CONNECT:
+    done = pg.script(agent_sql.read_hba_sql())
+    if done.returncode == psql.CANNOT_CONNECT:
         return f"{live}: {role} rules written; Postgres is not running, it reads them when it starts"
     if done.returncode != 0:
         _put(live, old)
@@ -104,7 +91,7 @@ def follow_postgres(live: Path, role: str, psql: Psql) -> str:
     if found["errors"]:
         _put(live, old)
         raise AgentError(f"{live}: Postgres rejects the {role} rules, the previous file is back: {found['errors']}")
-    done = psql(agent_sql.RELOAD_SQL)
+    done = pg.script(agent_sql.RELOAD_SQL)
     if done.returncode != 0:
         raise AgentError(f"{live}: {role} rules written, but pg_reload_conf() failed: {done.stderr.strip()}")
     return f"{live}: {role} rules in place, checked by Postgres and reloaded"
@@ -136,20 +123,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, psql: Psql | None = None) -> int:
+def main(argv: Sequence[str] | None = None, run: psql.Run = psql.local) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="pigsalt-hba-follow: %(levelname)s: %(message)s")
     role = role_for_hba(args.role)
     failed = False
     steps: list[Callable[[], str]] = []
     if args.postgres:
-        steps.append(lambda: follow_postgres(args.postgres, role, psql or psql_runner(args.port)))
+        pg = psql.Psql(run, port=args.port, timeout=PSQL_TIMEOUT)
+        steps.append(lambda: follow_postgres(args.postgres, role, pg))
     if args.pgbouncer:
         steps.append(lambda: follow_pgbouncer(args.pgbouncer, role, args.pgbouncer_pid))
     for step in steps:
         try:
             log.info("%s %s (%s): %s", args.cluster, args.action, args.role, step())
-        except (AgentError, OSError, subprocess.SubprocessError) as err:
+        except (AgentError, OSError) as err:
             log.error("%s %s (%s): %s", args.cluster, args.action, args.role, err)
             failed = True
     return 1 if failed else 0

@@ -1,7 +1,8 @@
 """Pgbouncer's admin console, reached with ``psql`` over the Unix socket: pure helpers.
 
-The Salt module runs the command line built here as the database superuser (peer
-authentication on the socket, so no password travels) and parses psql's CSV output. Only the
+The Salt module and the exporter run the command with ``pigsalt.agent.psql`` (``Psql.console``:
+as the database superuser, peer authentication on the socket, so no password travels) and
+parse psql's CSV output here. Only the
 admin commands pigsalt uses pass ``check_command``: the console also accepts SHUTDOWN, KILL and
 SET, which nothing here should send by accident.
 """
@@ -14,29 +15,10 @@ import re
 
 from pigsalt.agent import AgentError
 
-__all__ = ["SHOW_TOPICS", "check_command", "console_argv", "parse_csv"]
+__all__ = ["SHOW_TOPICS", "check_command", "parse_csv"]
 
 SHOW_TOPICS = frozenset({"POOLS", "USERS", "DATABASES", "CLIENTS", "SERVERS", "STATS", "CONFIG"})
 _DATABASE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def console_argv(command: str, *, port: int, user: str, socket_dir: str = "/var/run/postgresql") -> list[str]:
-    """The ``psql`` argument list that runs one admin ``command`` and prints the answer as CSV."""
-    return [
-        "psql",
-        "--no-psqlrc",
-        "--csv",
-        "-h",
-        socket_dir,
-        "-p",
-        str(port),
-        "-U",
-        user,
-        "-d",
-        "pgbouncer",
-        "-c",
-        command,
-    ]
 
 
 def parse_csv(text: str) -> list[dict[str, str]]:

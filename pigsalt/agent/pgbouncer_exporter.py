@@ -20,7 +20,6 @@ import contextlib
 import logging
 import re
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,8 +27,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from pigsalt.agent import AgentError
-from pigsalt.agent.pgbouncer import console_argv, parse_csv
+from pigsalt.agent import psql
+from pigsalt.agent.pgbouncer import parse_csv
 
 __all__ = ["CONTENT_TYPE", "Runner", "main", "parse_listen", "psql_runner", "render", "scrape", "serve"]
 
@@ -240,25 +239,8 @@ def scrape(runner: Runner) -> str:
 
 def psql_runner(*, port: int, user: str, socket_dir: str, timeout: float) -> Runner:
     """A runner that asks the admin console with ``psql``; raises ``AgentError`` naming what failed."""
-
-    def run(command: str) -> str:
-        psql, *rest = console_argv(command, port=port, user=user, socket_dir=socket_dir)
-        argv = [psql, "--no-password", *rest]  # fail rather than prompt when peer authentication is refused
-        what = f"psql {command!r} on {socket_dir} port {port} as {user}"
-        try:
-            proc = subprocess.run(
-                argv, timeout=timeout, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False
-            )
-        except FileNotFoundError:
-            raise AgentError(f"{what}: psql is not installed (or not on PATH)") from None
-        except subprocess.TimeoutExpired:
-            raise AgentError(f"{what}: no answer within {timeout:g} s") from None
-        if proc.returncode != 0:
-            detail = " ".join(proc.stderr.split()) or f"exit status {proc.returncode}"  # one line for the log
-            raise AgentError(f"{what}: {detail}")
-        return proc.stdout
-
-    return run
+    console = psql.Psql(psql.local, port=port, socket_dir=socket_dir, timeout=timeout)
+    return lambda command: console.console(command, user)
 
 
 class _ThreadingHTTPServerV6(ThreadingHTTPServer):

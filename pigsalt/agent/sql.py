@@ -1,7 +1,7 @@
 """SQL for the ``pigsalt_pg`` and ``pigsalt_pgbouncer`` states: quoting, reads, diffs and scripts.
 
-Everything here is pure: it builds the ``psql`` argument list and the SQL text, parses psql's
-output and compares it with the inventory. The state modules run the scripts (as the database
+Everything here is pure: it builds the SQL text, parses psql's output and compares it with the
+inventory. The state modules run the scripts with ``pigsalt.agent.psql`` (as the database
 superuser, over the Unix socket, SQL on standard input) and decide what to do with the result.
 
 Secrets: a role's password never appears in SQL as plaintext. ``role_sql`` sends the SCRAM
@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from typing import Any, NamedTuple
 
 from pigsalt.agent import AgentError, scram
+from pigsalt.agent.psql import MAINTENANCE_DB
 
 __all__ = [
     "HIDDEN",
@@ -37,7 +38,6 @@ __all__ = [
     "parse_objects",
     "parse_roles",
     "parse_rows",
-    "psql_argv",
     "query",
     "read_database_sql",
     "read_hba_sql",
@@ -64,7 +64,6 @@ PREAMBLE = (
 )
 
 MAX_IDENT_BYTES = 63  # NAMEDATALEN - 1: Postgres silently truncates longer names
-MAINTENANCE_DB = "postgres"
 # GUCs whose value is a list: Postgres quotes each element of ``SET x = 'a', 'b'`` as an identifier.
 LIST_SETTINGS = frozenset(
     {
@@ -106,26 +105,7 @@ def literal(value: str) -> str:
     return "'" + _no_nul(value, "string").replace("'", "''") + "'"
 
 
-# --- running psql ----------------------------------------------------------------------------
-
-
-def psql_argv(dbname: str, port: int = 5432, socket_dir: str = "/var/run/postgresql") -> list[str]:
-    """The ``psql`` command line for a script on standard input (never SQL on the command line)."""
-    return [
-        "psql",
-        "--no-psqlrc",
-        "--quiet",
-        "--no-align",
-        "--tuples-only",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        socket_dir,
-        "-p",
-        str(port),
-        "-d",
-        dbname,
-    ]
+# --- scripts and their output ------------------------------------------------------------
 
 
 def query(select: str) -> str:

@@ -7,12 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from unittest import mock
 
 import pytest
 
-from pigsalt.agent import hba_follow, sql
+from pigsalt.agent import hba_follow, psql, sql
 
 PRIMARY = b"# Managed by Salt (pigsalt_hba) for role primary\nhost all all 10.0.0.0/8 scram-sha-256\n"
 REPLICA = b"# Managed by Salt (pigsalt_hba) for role replica\nhost all etl 10.0.0.0/8 scram-sha-256\n"
@@ -26,15 +27,17 @@ class Psql:
         self.scripts: list[str] = []
         self.seen: list[bytes] = []
 
-    def __call__(self, script: str) -> subprocess.CompletedProcess[str]:
+    def __call__(self, argv: Sequence[str], script: str | None, timeout: float) -> psql.Done:
+        assert list(argv) == psql.script_argv("postgres", 5432) and timeout == hba_follow.PSQL_TIMEOUT
+        assert script is not None
         self.scripts.append(script)
         if self.retcode:
-            return subprocess.CompletedProcess([], self.retcode, "", "psql: error: connection refused")
+            return psql.Done(self.retcode, "", "psql: error: connection refused")
         if "pg_hba_file_rules" in script:
             self.seen.append(self.live.read_bytes())
             rows = [{"hba_file": str(self.live), "errors": self.errors}]
-            return subprocess.CompletedProcess([], 0, json.dumps(rows), "")
-        return subprocess.CompletedProcess([], 0, "", "")
+            return psql.Done(0, json.dumps(rows), "")
+        return psql.Done(0, "", "")
 
 
 def staged_files(tmp_path: Path, name: str, live: bytes) -> Path:
@@ -49,7 +52,7 @@ def staged_files(tmp_path: Path, name: str, live: bytes) -> Path:
 def test_a_promoted_member_gets_the_primary_rules_checked_then_reloaded(tmp_path: Path):
     live = staged_files(tmp_path, "pg_hba.conf", REPLICA)
     psql = Psql(live)
-    assert hba_follow.main(["--postgres", str(live), "on_role_change", "primary", "pg-test"], psql=psql) == 0
+    assert hba_follow.main(["--postgres", str(live), "on_role_change", "primary", "pg-test"], run=psql) == 0
     assert live.read_bytes() == PRIMARY
     assert live.stat().st_mode & 0o777 == 0o600
     assert psql.seen == [PRIMARY]  # Postgres checked the new file before the reload
@@ -60,21 +63,21 @@ def test_a_promoted_member_gets_the_primary_rules_checked_then_reloaded(tmp_path
 def test_patroni_roles_map_to_the_two_rule_sets(tmp_path: Path, patroni_role: str, rules: bytes):
     other = PRIMARY if rules == REPLICA else REPLICA
     live = staged_files(tmp_path, "pg_hba.conf", other)
-    assert hba_follow.main(["--postgres", str(live), "on_role_change", patroni_role, "pg-test"], psql=Psql(live)) == 0
+    assert hba_follow.main(["--postgres", str(live), "on_role_change", patroni_role, "pg-test"], run=Psql(live)) == 0
     assert live.read_bytes() == rules
 
 
 def test_rules_already_in_place_are_not_reloaded(tmp_path: Path):
     live = staged_files(tmp_path, "pg_hba.conf", PRIMARY)
     psql = Psql(live)
-    assert hba_follow.main(["--postgres", str(live), "on_start", "primary", "pg-test"], psql=psql) == 0
+    assert hba_follow.main(["--postgres", str(live), "on_start", "primary", "pg-test"], run=psql) == 0
     assert psql.scripts == []
 
 
 def test_rules_postgres_rejects_are_put_back(tmp_path: Path, caplog: pytest.LogCaptureFixture):
     live = staged_files(tmp_path, "pg_hba.conf", REPLICA)
     psql = Psql(live, errors=[{"line_number": 2, "error": "invalid authentication method"}])
-    assert hba_follow.main(["--postgres", str(live), "on_role_change", "primary", "pg-test"], psql=psql) == 1
+    assert hba_follow.main(["--postgres", str(live), "on_role_change", "primary", "pg-test"], run=psql) == 1
     assert live.read_bytes() == REPLICA
     assert psql.scripts == [sql.read_hba_sql()]  # never reloaded
     assert "Postgres rejects the primary rules, the previous file is back" in caplog.text
@@ -82,14 +85,14 @@ def test_rules_postgres_rejects_are_put_back(tmp_path: Path, caplog: pytest.LogC
 
 def test_postgres_down_keeps_the_new_rules_for_its_start(tmp_path: Path):
     live = staged_files(tmp_path, "pg_hba.conf", REPLICA)
-    assert hba_follow.main(["--postgres", str(live), "on_start", "primary", "x"], psql=Psql(live, retcode=2)) == 0
+    assert hba_follow.main(["--postgres", str(live), "on_start", "primary", "x"], run=Psql(live, retcode=2)) == 0
     assert live.read_bytes() == PRIMARY
 
 
 def test_no_staged_file_is_an_error_naming_the_fix(tmp_path: Path, caplog: pytest.LogCaptureFixture):
     live = tmp_path / "pg_hba.conf"
     live.write_bytes(REPLICA)
-    assert hba_follow.main(["--postgres", str(live), "on_role_change", "primary", "pg-test"], psql=Psql(live)) == 1
+    assert hba_follow.main(["--postgres", str(live), "on_role_change", "primary", "pg-test"], run=Psql(live)) == 1
     assert live.read_bytes() == REPLICA
     assert f"no staged rules for role primary ({live}.primary); run pgsql.hba once" in caplog.text
 

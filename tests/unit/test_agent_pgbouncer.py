@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pigsalt.agent import AgentError
-from pigsalt.agent.pgbouncer import check_command, console_argv, parse_csv
+from pigsalt.agent.pgbouncer import check_command, parse_csv
 
 # psql --csv of SHOW POOLS on Pgbouncer 1.24.
 POOLS_CSV = (
@@ -55,32 +55,6 @@ POOLS_ROWS = [
         "load_balance_hosts": "",
     },
 ]
-
-
-def test_console_argv():
-    assert console_argv("SHOW POOLS", port=6432, user="postgres") == [
-        "psql",
-        "--no-psqlrc",
-        "--csv",
-        "-h",
-        "/var/run/postgresql",
-        "-p",
-        "6432",
-        "-U",
-        "postgres",
-        "-d",
-        "pgbouncer",
-        "-c",
-        "SHOW POOLS",
-    ]
-    assert console_argv("RELOAD", port=6433, user="dbsu", socket_dir="/tmp")[3:9] == [
-        "-h",
-        "/tmp",
-        "-p",
-        "6433",
-        "-U",
-        "dbsu",
-    ]
 
 
 def test_parse_csv():

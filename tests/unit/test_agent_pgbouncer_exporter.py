@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pigsalt.agent import AgentError
+from pigsalt.agent import AgentError, psql
 from pigsalt.agent.pgbouncer import parse_csv
 from pigsalt.agent.pgbouncer_exporter import (
     CONTENT_TYPE,
@@ -340,21 +340,8 @@ def test_psql_runner_runs_the_console_command(fake_psql: Path) -> None:
     run = psql_runner(port=6432, user="postgres", socket_dir="/run/pg", timeout=5)
 
     assert run("SHOW STATS") == "database,total_xact_count\nmeta,7\n"
-    assert (fake_psql / "argv").read_text().splitlines() == [
-        "--no-password",
-        "--no-psqlrc",
-        "--csv",
-        "-h",
-        "/run/pg",
-        "-p",
-        "6432",
-        "-U",
-        "postgres",
-        "-d",
-        "pgbouncer",
-        "-c",
-        "SHOW STATS",
-    ]
+    argv = psql.console_argv("SHOW STATS", port=6432, user="postgres", socket_dir="/run/pg")
+    assert (fake_psql / "argv").read_text().splitlines() == argv[1:]
 
 
 def test_psql_runner_failure(fake_psql: Path) -> None:

@@ -51,24 +51,6 @@ def test_literal_doubles_single_quotes_and_keeps_backslashes():
         sql.literal("a\x00")
 
 
-def test_psql_argv_has_no_sql_on_the_command_line():
-    assert sql.psql_argv("test", 5433) == [
-        "psql",
-        "--no-psqlrc",
-        "--quiet",
-        "--no-align",
-        "--tuples-only",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        "/var/run/postgresql",
-        "-p",
-        "5433",
-        "-d",
-        "test",
-    ]
-
-
 def test_every_script_starts_without_statement_logging():
     assert P.startswith(
         "SET log_statement = 'none';\nSET log_min_error_statement = 'panic';\n"

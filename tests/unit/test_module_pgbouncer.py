@@ -12,6 +12,7 @@ import pytest
 import salt.modules.cmdmod
 from salt.exceptions import CommandExecutionError
 
+from pigsalt.agent import psql
 from tests.conftest import ROOT
 from tests.unit.test_agent_pgbouncer import POOLS_CSV, POOLS_ROWS
 
@@ -52,21 +53,8 @@ def wire(**answer: Any) -> mock.MagicMock:
 
 
 def argv(command: str) -> list[str]:
-    return [
-        "psql",
-        "--no-psqlrc",
-        "--csv",
-        "-h",
-        "/var/run/postgresql",
-        "-p",
-        "6432",
-        "-U",
-        "postgres",
-        "-d",
-        "pgbouncer",
-        "-c",
-        command,
-    ]
+    """The command line, as pigsalt.agent.psql builds it (spelled out in test_agent_psql)."""
+    return psql.console_argv(command, port=6432, user="postgres")
 
 
 def assert_ran(run_all: mock.MagicMock, command: str) -> None:

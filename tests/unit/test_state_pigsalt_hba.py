@@ -15,7 +15,7 @@ from unittest import mock
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from pigsalt.agent import sql
+from pigsalt.agent import psql, sql
 from tests.conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("pigsalt_hba", ROOT / "_states" / "pigsalt_hba.py")
@@ -48,7 +48,7 @@ class Psql:
         self.seen_on_disk: list[bytes] = []
 
     def __call__(self, argv: list[str], **kwargs: Any) -> dict[str, Any]:
-        assert argv == sql.psql_argv("postgres", 5432)
+        assert argv == psql.script_argv("postgres", 5432)
         assert (kwargs["runas"], kwargs["python_shell"], kwargs["output_loglevel"]) == ("postgres", False, "quiet")
         self.scripts.append(kwargs["stdin"])
         if self.retcode:

@@ -11,7 +11,7 @@ from unittest import mock
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from pigsalt.agent import scram, sql
+from pigsalt.agent import psql, scram, sql
 from tests.conftest import ROOT
 from tests.unit import pg_rows
 
@@ -71,7 +71,7 @@ class Psql:
             60,
             "quiet",
         )
-        assert argv == sql.psql_argv(argv[-1], 5432), "SQL never goes on the command line"
+        assert argv == psql.script_argv(argv[-1], 5432), "SQL never goes on the command line"
         stdin = kwargs["stdin"]
         assert stdin.startswith(sql.PREAMBLE)
         self.calls.append((argv[-1], stdin))

@@ -15,7 +15,7 @@ from unittest import mock
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from pigsalt.agent import scram, sql
+from pigsalt.agent import psql, scram, sql
 from tests.conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("pigsalt_pgbouncer", ROOT / "_states" / "pigsalt_pgbouncer.py")
@@ -39,7 +39,7 @@ class Psql:
         self.scripts: list[str] = []
 
     def __call__(self, argv: list[str], **kwargs: Any) -> dict[str, Any]:
-        assert argv == sql.psql_argv("postgres", 5432)
+        assert argv == psql.script_argv("postgres", 5432)
         assert (kwargs["runas"], kwargs["python_shell"], kwargs["output_loglevel"]) == ("postgres", False, "quiet")
         self.scripts.append(kwargs["stdin"])
         if self.retcode:
