@@ -28,17 +28,15 @@ import grp
 import os
 import pwd
 import re
-import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from salt.exceptions import CommandExecutionError
 
 try:
     # Modules, not functions: Salt would publish an imported function as a state of ours.
-    from pigsalt import fileio
-    from pigsalt.agent import AgentError, hba_follow, psql
+    from pigsalt.agent import AgentError, files, hba_follow, psql
     from pigsalt.agent import sql as agent_sql
 except ImportError as err:
     _MISSING: str | None = str(err)
@@ -56,8 +54,6 @@ KINDS = ("postgres", "pgbouncer")
 MODE = 0o600
 PSQL_TIMEOUT = 60
 _HEADER_ROLE = re.compile(r"^# Managed by Salt \(pigsalt_hba\) for role (\S+):")
-# What the pgbouncer execution module's error says when nothing listens on the admin socket.
-_NOT_LISTENING = re.compile(r"is not running|No such file or directory|Connection refused")
 
 
 def __virtual__() -> str | tuple[bool, str]:
@@ -67,46 +63,6 @@ def __virtual__() -> str | tuple[bool, str]:
 
 
 # --- the file --------------------------------------------------------------------------------
-
-
-class _File(NamedTuple):
-    """A file as found on disk: content, mode and owner (all None when absent).
-
-    A NamedTuple: a dataclass needs its module in ``sys.modules``, and a module loaded from its
-    file path (as the unit tests do) is not there.
-    """
-
-    data: bytes | None
-    mode: int | None = None
-    uid: int | None = None
-    gid: int | None = None
-
-    @classmethod
-    def read(cls, path: Path) -> _File:
-        try:
-            data = path.read_bytes()
-            info = path.stat()
-        except FileNotFoundError:
-            return cls(None)
-        return cls(data, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
-
-    @property
-    def text(self) -> str | None:
-        return None if self.data is None else self.data.decode("utf-8", errors="replace")
-
-
-def _write(path: Path, data: bytes, mode: int, uid: int, gid: int) -> None:
-    """Replace ``path`` atomically, mode and owner set before it appears (pigsalt.fileio)."""
-    fileio.write_bytes_atomic(path, data, mode, owner=(uid, gid))
-
-
-def _restore(path: Path, old: _File) -> None:
-    """Put ``old`` back (or remove ``path`` if there was no file)."""
-    if old.data is None:
-        path.unlink(missing_ok=True)
-        return
-    assert old.mode is not None and old.uid is not None and old.gid is not None
-    _write(path, old.data, old.mode, old.uid, old.gid)
 
 
 def _rules(text: str | None) -> list[str]:
@@ -124,19 +80,7 @@ def _header_role(text: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def _owner_name(uid: int, gid: int) -> str:
-    try:
-        user = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        user = str(uid)
-    try:
-        group = grp.getgrgid(gid).gr_name
-    except KeyError:
-        group = str(gid)
-    return f"{user}:{group}"
-
-
-def _diff(old: _File, new_text: str, role: str, uid: int, gid: int) -> dict[str, dict[str, Any]]:
+def _diff(old: files.Found, new_text: str, role: str, uid: int, gid: int) -> dict[str, dict[str, Any]]:
     """What differs: ``exists``, ``role`` (named in the header), ``rules``, ``comments`` or ``layout``,
     ``mode``, ``owner``."""
     diff: dict[str, dict[str, Any]] = {}
@@ -158,7 +102,7 @@ def _diff(old: _File, new_text: str, role: str, uid: int, gid: int) -> dict[str,
             diff["mode"] = {"old": f"{old.mode:04o}", "new": f"{MODE:04o}"}
         if (old.uid, old.gid) != (uid, gid):
             assert old.uid is not None and old.gid is not None
-            diff["owner"] = {"old": _owner_name(old.uid, old.gid), "new": _owner_name(uid, gid)}
+            diff["owner"] = {"old": files.owner_name(old.uid, old.gid), "new": files.owner_name(uid, gid)}
     return diff
 
 
@@ -168,7 +112,7 @@ def _text(role: str, lines: list[str]) -> str:
 
 def _stale(path: Path, text: str, uid: int, gid: int) -> bool:
     """Whether the staged copy at ``path`` is not exactly ``text``, mode 0600, owned uid:gid."""
-    found = _File.read(path)
+    found = files.Found.read(path)
     return (found.data, found.mode, found.uid, found.gid) != (text.encode("utf-8"), MODE, uid, gid)
 
 
@@ -184,7 +128,7 @@ def _psql(dbsu: str, port: int) -> psql.Psql:
     return psql.Psql(psql.salt_runner(__salt__["cmd.run_all"], dbsu), port=int(port), timeout=PSQL_TIMEOUT)
 
 
-def _apply_postgres(path: Path, old: _File, new_text: str, dbsu: str, port: int) -> str:
+def _apply_postgres(path: Path, old: files.Found, new_text: str, dbsu: str, port: int) -> str:
     """Check the file just written with Postgres, then reload; what happened, for the comment.
 
     Raises ``_Failed`` (after putting ``old`` back) when Postgres finds errors in it.
@@ -194,18 +138,18 @@ def _apply_postgres(path: Path, old: _File, new_text: str, dbsu: str, port: int)
     if done.returncode == psql.CANNOT_CONNECT:
         return "written; Postgres is not running, it reads the file when it starts"
     if done.returncode != 0:
-        _restore(path, old)
+        files.restore(path, old)
         raise _Failed(f"cannot check the new file, the previous one is back: {done.error}")
     try:
         (found,) = agent_sql.parse_rows(done.stdout)
     except (AgentError, ValueError) as err:
-        _restore(path, old)
+        files.restore(path, old)
         raise _Failed(f"cannot check the new file, the previous one is back: {err}") from err
     if os.path.realpath(found["hba_file"]) != os.path.realpath(path):
-        _restore(path, old)
+        files.restore(path, old)
         raise _Failed(f"Postgres reads its HBA rules from {found['hba_file']}, not from this file; nothing changed")
     if found["errors"]:
-        _restore(path, old)
+        files.restore(path, old)
         lines = new_text.splitlines()
         errors = "; ".join(
             f"line {e['line_number']} ({lines[e['line_number'] - 1] if 0 < e['line_number'] <= len(lines) else '?'}): "
@@ -223,7 +167,7 @@ def _apply_pgbouncer() -> str:
     try:
         __salt__["pgbouncer.reload"]()
     except CommandExecutionError as err:
-        if _NOT_LISTENING.search(str(err)):
+        if files.NOT_RUNNING.search(str(err)):
             return "written; pgbouncer is not running, it reads the file when it starts"
         raise _Failed(f"written, but pgbouncer did not reload: {err}") from err
     return "written and pgbouncer reloaded"
@@ -271,7 +215,7 @@ def managed(
         ret["comment"] = f"{name}: no such user or group: {err}"
         return ret
     new_text = _text(role, lines)
-    old = _File.read(path)
+    old = files.Found.read(path)
     diff = _diff(old, new_text, role, uid, gid)
     staged = {r: _text(r, rules[r]) for r in sorted(rules)}
     stale = [r for r, text in staged.items() if _stale(hba_follow.staged_path(path, r), text, uid, gid)]
@@ -288,21 +232,21 @@ def managed(
         return ret
     try:
         for r in stale:
-            _write(hba_follow.staged_path(path, r), staged[r].encode("utf-8"), MODE, uid, gid)
+            files.write(hba_follow.staged_path(path, r), staged[r].encode("utf-8"), MODE, uid, gid)
         if set(diff) == {"staged"}:
             done = f"staged the rules of {', '.join(stale)} for Patroni's role-change callback"
         else:
-            _write(path, new_text.encode("utf-8"), MODE, uid, gid)
+            files.write(path, new_text.encode("utf-8"), MODE, uid, gid)
             done = _apply_postgres(path, old, new_text, dbsu, port) if kind == "postgres" else _apply_pgbouncer()
     except _Failed as err:
         ret["comment"] = f"{name}: {err}"
-        ret["changes"] = diff if _File.read(path).data != old.data else {}
+        ret["changes"] = diff if files.Found.read(path).data != old.data else {}
         return ret
     except OSError as err:
         ret["comment"] = f"{name}: cannot write: {err}"
         return ret
     ret["changes"] = diff
-    left = _diff(_File.read(path), new_text, role, uid, gid)
+    left = _diff(files.Found.read(path), new_text, role, uid, gid)
     left.update({f"staged {r}": {} for r in staged if _stale(hba_follow.staged_path(path, r), staged[r], uid, gid)})
     if left:
         ret["comment"] = f"{name}: still differs after writing: {', '.join(sorted(left))}"

@@ -20,10 +20,8 @@ fails the state, naming the user: with ``retry`` the state waits for replication
 from __future__ import annotations
 
 import grp
-import os
 import pwd
 import re
-import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,8 +30,7 @@ from salt.exceptions import CommandExecutionError
 
 try:
     # Modules, not functions: Salt would publish an imported function as a state of ours.
-    from pigsalt import fileio
-    from pigsalt.agent import AgentError, psql, scram
+    from pigsalt.agent import AgentError, files, psql, scram
     from pigsalt.agent import sql as agent_sql
 except ImportError as err:
     _MISSING: str | None = str(err)
@@ -49,8 +46,6 @@ __virtualname__ = "pigsalt_pgbouncer"
 MODE = 0o600
 PSQL_TIMEOUT = 60
 _LINE = re.compile(r'^"((?:[^"]|"")*)"\s+"((?:[^"]|"")*)"')
-# What the pgbouncer execution module's error says when nothing listens on the admin socket.
-_NOT_LISTENING = re.compile(r"is not running|No such file or directory|Connection refused")
 
 
 def __virtual__() -> str | tuple[bool, str]:
@@ -78,44 +73,10 @@ def _parse(text: str | None) -> dict[str, str]:
     return found
 
 
-def _read(path: Path) -> tuple[bytes | None, int | None, tuple[int, int] | None]:
-    try:
-        data = path.read_bytes()
-        info = path.stat()
-    except FileNotFoundError:
-        return None, None, None
-    return data, stat.S_IMODE(info.st_mode), (info.st_uid, info.st_gid)
-
-
-def _write(path: Path, data: bytes, mode: int, uid: int, gid: int) -> None:
-    """Replace ``path`` atomically, mode and owner set before it appears (pigsalt.fileio)."""
-    fileio.write_bytes_atomic(path, data, mode, owner=(uid, gid))
-
-
-def _owner_name(owner: tuple[int, int]) -> str:
-    try:
-        user = pwd.getpwuid(owner[0]).pw_name
-    except KeyError:
-        user = str(owner[0])
-    try:
-        group = grp.getgrgid(owner[1]).gr_name
-    except KeyError:
-        group = str(owner[1])
-    return f"{user}:{group}"
-
-
-def _restore(path: Path, before: tuple[bytes | None, int | None, tuple[int, int] | None]) -> None:
-    data, mode, owner = before
-    if data is None:
-        path.unlink(missing_ok=True)
-    else:
-        _write(path, data, mode if mode is not None else MODE, *(owner or (os.getuid(), os.getgid())))
-
-
 def _diff(path: Path, wanted: dict[str, str], owner: tuple[int, int]) -> dict[str, Any]:
     """Names only: ``users``, ``passwords``; then ``exists``, ``layout``, ``mode``, ``owner``."""
-    data, mode, found_owner = _read(path)
-    text = None if data is None else data.decode("utf-8", errors="replace")
+    found = files.Found.read(path)
+    data, mode, text = found.data, found.mode, found.text
     have = _parse(text)
     diff: dict[str, Any] = {}
     if data is None:
@@ -129,8 +90,8 @@ def _diff(path: Path, wanted: dict[str, str], owner: tuple[int, int]) -> dict[st
         diff["layout"] = {"old": "not as pigsalt writes it", "new": "one sorted line per user"}
     if mode is not None and mode != MODE:
         diff["mode"] = {"old": f"{mode:04o}", "new": f"{MODE:04o}"}
-    if found_owner is not None and found_owner != owner:
-        diff["owner"] = {"old": _owner_name(found_owner), "new": _owner_name(owner)}
+    if found.uid is not None and found.gid is not None and (found.uid, found.gid) != owner:
+        diff["owner"] = {"old": files.owner_name(found.uid, found.gid), "new": files.owner_name(*owner)}
     return diff
 
 
@@ -161,7 +122,7 @@ def _reload() -> str:
     try:
         __salt__["pgbouncer.reload"]()
     except CommandExecutionError as err:
-        if _NOT_LISTENING.search(str(err)):
+        if files.NOT_RUNNING.search(str(err)):
             return "written; pgbouncer is not running, it reads the file when it starts"
         raise AgentError(f"written, but pgbouncer did not reload: {agent_sql.scrub(str(err))}") from err
     return "written and pgbouncer reloaded"
@@ -210,9 +171,9 @@ def userlist_managed(
         ret["changes"] = diff
         ret["comment"] = f"{name}: would write {_count(wanted)}"
         return ret
-    before = _read(path)
+    before = files.Found.read(path)
     try:
-        _write(path, _render(wanted).encode("utf-8"), MODE, *owner)
+        files.write(path, _render(wanted).encode("utf-8"), MODE, *owner)
     except OSError as err:
         ret["comment"] = f"{name}: cannot write: {err}"
         return ret
@@ -221,7 +182,7 @@ def userlist_managed(
     except AgentError as err:
         # Put the old file back: left in place, the next run (or retry) would find nothing to do
         # and Pgbouncer would never load it.
-        _restore(path, before)
+        files.restore(path, before)
         ret["comment"] = f"{name}: {err}; the previous file is back in place"
         return ret
     ret["changes"] = diff

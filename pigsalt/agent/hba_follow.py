@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pigsalt import fileio
-from pigsalt.agent import AgentError, psql
+from pigsalt.agent import AgentError, files, psql
 from pigsalt.agent import sql as agent_sql
 from pigsalt.agent.patroni import role_for_hba
 
@@ -40,23 +37,6 @@ PSQL_TIMEOUT = 30
 def staged_path(live: Path, role: str) -> Path:
     """Where ``pigsalt_hba.managed`` stages ``live``'s rules for ``role`` (primary or replica)."""
     return live.with_name(f"{live.name}.{role}")
-
-
-def _put(path: Path, data: bytes) -> None:
-    """Replace ``path``'s content, keeping its mode and owner.
-
-    Atomic where the directory lets the dbsu create a file (``/pg/conf``); in place otherwise
-    (``/etc/pgbouncer`` belongs to root: Pgbouncer reads the file only when signalled after this).
-    """
-    info = path.stat()
-    try:
-        fileio.write_bytes_atomic(path, data, info.st_mode & 0o7777, owner=(info.st_uid, info.st_gid))
-    except PermissionError:
-        with path.open("r+b") as handle:
-            handle.truncate(0)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
 
 
 def _swap(live: Path, role: str) -> bytes | None:
@@ -72,7 +52,7 @@ def _swap(live: Path, role: str) -> bytes | None:
     old = live.read_bytes()
     if old == new:
         return None
-    _put(live, new)
+    files.put(live, new)
     return old
 
 
@@ -85,11 +65,11 @@ def follow_postgres(live: Path, role: str, pg: psql.Psql) -> str:
     if done.returncode == psql.CANNOT_CONNECT:
         return f"{live}: {role} rules written; Postgres is not running, it reads them when it starts"
     if done.returncode != 0:
-        _put(live, old)
+        files.put(live, old)
         raise AgentError(f"{live}: cannot check the {role} rules, the previous file is back: {done.stderr.strip()}")
     (found,) = agent_sql.parse_rows(done.stdout)
     if found["errors"]:
-        _put(live, old)
+        files.put(live, old)
         raise AgentError(f"{live}: Postgres rejects the {role} rules, the previous file is back: {found['errors']}")
     done = pg.script(agent_sql.RELOAD_SQL)
     if done.returncode != 0:
@@ -101,10 +81,7 @@ def follow_pgbouncer(live: Path, role: str, pidfile: Path) -> str:
     """Pgbouncer's HBA file for ``role``, then SIGHUP (Pgbouncer re-reads it); what happened."""
     if _swap(live, role) is None:
         return f"{live}: holds the {role} rules (or is not written yet)"
-    try:
-        pid = int(pidfile.read_text().split()[0])
-        os.kill(pid, signal.SIGHUP)
-    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+    if not files.hup(pidfile):
         return f"{live}: {role} rules written; Pgbouncer is not running, it reads them when it starts"
     return f"{live}: {role} rules in place, Pgbouncer reloaded"
 

@@ -13,7 +13,7 @@ from unittest import mock
 
 import pytest
 
-from pigsalt.agent import hba_follow, psql, sql
+from pigsalt.agent import files, hba_follow, psql, sql
 
 PRIMARY = b"# Managed by Salt (pigsalt_hba) for role primary\nhost all all 10.0.0.0/8 scram-sha-256\n"
 REPLICA = b"# Managed by Salt (pigsalt_hba) for role replica\nhost all etl 10.0.0.0/8 scram-sha-256\n"
@@ -147,7 +147,7 @@ def test_pgbouncer_not_running_keeps_the_new_rules(tmp_path: Path):
 def test_a_directory_the_dbsu_cannot_write_gets_the_file_rewritten_in_place(tmp_path: Path):
     live = staged_files(tmp_path, "pgb_hba.conf", REPLICA)
     inode = live.stat().st_ino
-    with mock.patch.object(hba_follow.fileio, "write_bytes_atomic", side_effect=PermissionError("read-only dir")):
+    with mock.patch.object(files.fileio, "write_bytes_atomic", side_effect=PermissionError("read-only dir")):
         argv = ["--pgbouncer", str(live), "--pgbouncer-pid", str(tmp_path / "none.pid"), "on_start", "primary", "t"]
         assert hba_follow.main(argv) == 0
     assert live.read_bytes() == PRIMARY
