@@ -6,7 +6,8 @@ import json
 import sys
 from itertools import groupby
 
-from pigsalt.inventory.params import PARAMS, UNIMPLEMENTED
+from pigsalt.inventory.params import PARAMS
+from pigsalt.inventory.pigsty import OTHER_MODULES, UNIMPLEMENTED
 
 INTRO = """# Inventory reference
 
@@ -40,9 +41,12 @@ def render() -> str:
             meaning = p.doc.replace("|", "\\|")
             lines.append(f"| `{p.name}` | {kind} | {_default(p.default)} | {', '.join(p.levels)} | {meaning} |")
     lines.append("\n## Pigsty parameters pigsalt does not implement\n")
-    lines.append("Accepted with a warning that names them, then ignored. Variables starting with `ansible_` are")
-    lines.append("ignored with a warning too.\n")
+    lines.append("Accepted and ignored, with one warning per group that names them (docs/pigsty.md). Variables")
+    lines.append("starting with `ansible_` are ignored the same way, and so are the parameters of Pigsty's other")
+    lines.append("modules, recognised by their prefix: a group of those is not deployed.\n")
     lines.append(", ".join(f"`{name}`" for name in sorted(UNIMPLEMENTED)))
+    modules = ", ".join(f"`{prefix}*` ({module})" for prefix, module in OTHER_MODULES.items())
+    lines.append(f"\nOther modules' prefixes: {modules}.")
     return "\n".join(lines) + "\n"
 
 

@@ -17,7 +17,8 @@ from typing import Any
 from pigsalt.errors import PigsaltError
 from pigsalt.inventory import load as loader
 from pigsalt.inventory.params import PARAMS
-from pigsalt.inventory.validate import META_GROUPS, Report, validate
+from pigsalt.inventory.pigsty import Vip, normalize, release, vip_settings
+from pigsalt.inventory.validate import Report, is_etcd_group, is_meta_group, module_groups, validate
 
 
 def ip_key(ip: str) -> int:
@@ -67,10 +68,16 @@ class Cluster:
     name: str
     vars: Mapping[str, Any]
     instances: tuple[Instance, ...]
+    group: str = ""  # the group of all.children that defines it (v1's pg-meta lives in `meta`)
 
     @property
     def primary(self) -> Instance:
         return next(i for i in self.instances if i.role == "primary")
+
+    @functools.cached_property
+    def vip(self) -> Vip | None:
+        """The VIP the cluster asks for, in either release's names; the interface is per node."""
+        return vip_settings(self.vars.__getitem__)
 
 
 @dataclass(frozen=True)
@@ -94,20 +101,32 @@ class Inventory:
     vars: Mapping[str, Any]
     nodes: tuple[Node, ...]
     clusters: tuple[Cluster, ...]
+    # Whose meaning the file has: 1 (Pigsty v1 and pigsalt's layout) or 2 (Pigsty 2.x and 3.x).
+    release: int = 2
 
     @classmethod
     def from_raw(cls, raw: Mapping[str, Any]) -> Inventory:
         """Build the model from a raw inventory that ``validate`` accepted."""
         top = raw["all"]
-        gvars = top.get("vars") or {}
-        children = top.get("children") or {}
-        meta_ips = {str(ip) for name in META_GROUPS for ip in ((children.get(name) or {}).get("hosts") or {})}
+        gvars = dict(top.get("vars") or {})
+        children = {str(k): (v or {}) for k, v in (top.get("children") or {}).items()}
+        meta_ips = {str(ip) for name, g in children.items() if is_meta_group(name, g) for ip in (g.get("hosts") or {})}
+        etcd = {
+            f"{(g.get('vars') or {}).get('etcd_cluster', PARAMS['etcd_cluster'].default)}-{h['etcd_seq']}": str(ip)
+            for name, g in children.items()
+            if is_etcd_group(name, g)
+            for ip, h in (g.get("hosts") or {}).items()
+        }
+        if etcd and gvars.get("dcs_servers") is None:
+            gvars["dcs_servers"] = etcd
+        skipped = module_groups(children)
         clusters = []
         host_vars: dict[str, dict[str, Any]] = {}
         instances: dict[str, Instance] = {}
         cluster_vars: dict[str, Mapping[str, Any]] = {}
-        for group in children.values():
-            group = group or {}
+        for name_of_group, group in children.items():
+            if name_of_group in skipped:
+                continue
             cvars = group.get("vars") or {}
             hosts = {str(ip): (h or {}) for ip, h in (group.get("hosts") or {}).items()}
             for ip, hvars in hosts.items():
@@ -123,13 +142,14 @@ class Inventory:
             )
             instances.update({i.ip: i for i in members})
             cluster_vars[name] = cvars
-            clusters.append(Cluster(name, _resolve(cvars, gvars), members))
+            clusters.append(Cluster(name, _resolve(cvars, gvars), members, name_of_group))
         nodes = []
         for ip in sorted(host_vars, key=ip_key):
             inst = instances.get(ip)
             cvars = cluster_vars[inst.cluster] if inst is not None else {}
             nodes.append(Node(ip, ip in meta_ips, _resolve(host_vars[ip], cvars, gvars), inst))
-        return cls(_resolve(gvars), tuple(nodes), tuple(sorted(clusters, key=lambda c: c.name)))
+        by_name = tuple(sorted(clusters, key=lambda c: c.name))
+        return cls(_resolve(gvars), tuple(nodes), by_name, release(raw).major)
 
     def node(self, key: str) -> Node:
         """A node by minion id: its name, IP or instance name."""
@@ -181,10 +201,19 @@ class Loaded:
 
 def check(path: Path) -> Loaded:
     """Read and validate; never raises for problems in the content (they are in ``report``)."""
-    raw, source = loader.load(path)
+    found, source = loader.load(path)
+    raw, normalized = normalize(found)
     report = validate(raw)
     report.problems.extend(source.problems)
+    report.problems.extend(normalized)
     inventory = Inventory.from_raw(raw) if report.ok else None
+    if inventory is not None:
+        # What only the derived rules show: an HBA that locks out the dbsu, replicator or monitor.
+        from pigsalt.pillar.floor import hba_floor
+
+        report.problems.extend(hba_floor(inventory))
+        if not report.ok:
+            inventory = None
     return Loaded(raw, source, report, inventory)
 
 

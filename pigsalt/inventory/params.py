@@ -249,12 +249,12 @@ HBA_RULE = OneOf(
                 name="HBA rule",
                 fields={
                     "user": Str(
-                        r"all|\+?[A-Za-z_][A-Za-z0-9_]{0,62}|\$\{(dbsu|admin|monitor|replicator)\}",
-                        "user, +role, ${dbsu|admin|monitor|replicator} or all",
+                        r"all|\+?[A-Za-z_][A-Za-z0-9_]{0,62}|\$\{(dbsu|admin|monitor|replicator|repl)\}",
+                        "user, +role, ${dbsu|admin|monitor|repl} or all",
                     ),
                     "db": Str(r"all|replication|[A-Za-z_][A-Za-z0-9_]{0,62}", "database, replication or all"),
                     "addr": HBA_ADDR,
-                    "auth": Enum(("pwd", "scram", "md5", "ssl", "cert", "deny", "trust", "peer", "ident")),
+                    "auth": Enum(("pwd", "scram", "md5", "ssl", "cert", "deny", "trust", "peer", "ident", "os")),
                     "title": Str(allow_empty=True),
                     "role": Enum(("common", "primary", "replica", "offline")),
                     "order": Int(min=0),
@@ -302,7 +302,7 @@ _PARAMS: tuple[Param, ...] = (
         "pg_offline_query",
         Bool(),
         False,
-        (INSTANCE,),
+        ANY_LEVEL,
         "identity",
         "Also serve the offline service (5438) from this replica.",
     ),
@@ -310,7 +310,7 @@ _PARAMS: tuple[Param, ...] = (
         "pg_weight",
         Int(min=0, max=256),
         100,
-        (INSTANCE,),
+        ANY_LEVEL,
         "identity",
         "HAProxy weight of this instance in every service.",
     ),
@@ -407,7 +407,8 @@ _PARAMS: tuple[Param, ...] = (
         GROUP_LEVELS,
         "services",
         "The cluster's HAProxy services. Default: primary 5433, replica 5434, default 5436, offline 5438 "
-        "(see docs/services.md). Setting it replaces the defaults.",
+        "(see docs/services.md). In a Pigsty 2+ inventory (docs/pigsty.md) these are *extra* services, added "
+        "to `pg_default_services`; in a v1 (or pigsalt-layout) inventory the list replaces the defaults.",
     ),
     _p(
         "pg_services_extra",
@@ -420,12 +421,56 @@ _PARAMS: tuple[Param, ...] = (
         "selector_backup, haproxy}`.",
     ),
     _p(
+        "pg_default_services",
+        ListOf(SERVICE),
+        None,
+        GROUP_LEVELS,
+        "services",
+        "Pigsty 2+: the base services (default: primary 5433, replica 5434, default 5436, offline 5438); "
+        "`pg_services` are added to them.",
+    ),
+    _p(
+        "pg_default_service_dest",
+        Enum(("pgbouncer", "postgres")),
+        "pgbouncer",
+        GROUP_LEVELS,
+        "services",
+        "Where a service with `dest: default` (or no dest) sends connections.",
+    ),
+    _p(
+        "pg_default_hba_rules",
+        ListOf(HBA_RULE),
+        None,
+        GROUP_LEVELS,
+        "access control",
+        "Pigsty 2+: the base Postgres HBA rules. Default: pigsalt's secure base rules (docs/hba.md). "
+        "They must keep the dbsu, the replicator and the monitor able to connect (checked).",
+    ),
+    _p(
+        "pgb_default_hba_rules",
+        ListOf(HBA_RULE),
+        None,
+        GROUP_LEVELS,
+        "access control",
+        "Pigsty 2+: the base Pgbouncer HBA rules. Default: pigsalt's base rules.",
+    ),
+    _p(
+        "pgb_hba_rules",
+        ListOf(HBA_RULE),
+        [],
+        GROUP_LEVELS,
+        "access control",
+        "Pigsty 2+: Pgbouncer HBA rules added to `pgb_default_hba_rules`.",
+    ),
+    _p(
         "pg_hba_rules",
         ListOf(HBA_RULE),
         None,
         GROUP_LEVELS,
         "access control",
-        "Postgres HBA rules. Default: pigsalt's secure base rules (docs/hba.md). Setting it replaces them.",
+        "Postgres HBA rules, always *added* to the base rules (docs/hba.md): in a Pigsty 2+ inventory after "
+        "`pg_default_hba_rules`; in a v1 (or pigsalt-layout) one after the fixed rules (dbsu, replicator, "
+        "monitor) and `pg_hba_rules_extra`, in place of pigsalt's default business rules.",
     ),
     _p(
         "pg_hba_rules_extra",
@@ -446,7 +491,8 @@ _PARAMS: tuple[Param, ...] = (
         None,
         GROUP_LEVELS,
         "access control",
-        "Pgbouncer HBA rules. Default: pigsalt's base rules. Setting it replaces them.",
+        "Pgbouncer HBA rules of a v1 (or pigsalt-layout) inventory. Default: pigsalt's base rules. Setting it "
+        "replaces them; `pgbouncer_hba_rules_extra` is added after.",
     ),
     _p(
         "pgbouncer_hba_rules_extra",
@@ -513,7 +559,7 @@ _PARAMS: tuple[Param, ...] = (
         "The OS and database superuser; it authenticates only over the local socket (peer).",
     ),
     # --- postgres -------------------------------------------------------------------------------
-    _p("pg_version", Enum((15,)), 15, GROUP_LEVELS, "postgres", "Major PostgreSQL version (Debian 12 ships 15)."),
+    _p("pg_version", Int(), 15, GROUP_LEVELS, "postgres", "Major PostgreSQL version (Debian 12 ships 15)."),
     _p("pg_port", Enum((5432,)), 5432, GROUP_LEVELS, "postgres", "Postgres port."),
     _p(
         "pg_data",
@@ -550,7 +596,12 @@ _PARAMS: tuple[Param, ...] = (
         "Cluster LC_CTYPE (character classes).",
     ),
     _p(
-        "pg_conf", Enum(("oltp", "olap", "crit", "tiny")), "oltp", GROUP_LEVELS, "postgres", "Postgres tuning template."
+        "pg_conf",
+        Enum(("oltp", "olap", "crit", "tiny")),
+        "oltp",
+        GROUP_LEVELS,
+        "postgres",
+        "Postgres tuning template; Pigsty's file names (`oltp.yml`) are accepted.",
     ),
     _p(
         "pg_libs",
@@ -609,28 +660,55 @@ _PARAMS: tuple[Param, ...] = (
     _p("haproxy_server_timeout", Str(DURATION, "duration"), "24h", GROUP_LEVELS, "services", "HAProxy server timeout."),
     _p(
         "vip_mode",
-        Enum(("none", "l2")),
+        Enum(("none", "l2", "l4")),
         "none",
-        (CLUSTER,),
+        GROUP_LEVELS,
         "services",
-        "`l2`: vip-manager binds `vip_address` to the current primary.",
+        "Pigsty v1's VIP switch: `l2` binds `vip_address` to the current primary; `l4` is not implemented "
+        "(warning, no VIP). In a Pigsty 2+ inventory use `pg_vip_enabled`.",
     ),
     _p(
         "vip_address",
         IPv4(),
         None,
-        (CLUSTER,),
+        GROUP_LEVELS,
         "services",
-        "The cluster's L2 VIP; must lie in its members' subnet. Required with `vip_mode: l2`.",
+        "The cluster's L2 VIP (Pigsty v1); must lie in its members' subnet. Required with `vip_mode: l2`. "
+        "In a Pigsty 2+ inventory `vip_*` is the node's keepalived VIP: ignored with a warning.",
     ),
-    _p("vip_cidrmask", Int(min=1, max=32), 24, (CLUSTER,), "services", "Prefix length of the VIP."),
+    _p("vip_cidrmask", Int(min=1, max=32), 24, GROUP_LEVELS, "services", "Prefix length of the VIP (Pigsty v1)."),
     _p(
         "vip_interface",
         Str(r"[A-Za-z0-9_.@-]{1,15}", "interface name"),
-        "eth0",
+        None,
+        ANY_LEVEL,
+        "services",
+        "Interface that carries the VIP (Pigsty v1). Default: the interface that carries the member's "
+        "address, found on the node; a name the node does not have is an error at the VIP state.",
+    ),
+    _p(
+        "pg_vip_enabled",
+        Bool(),
+        False,
         GROUP_LEVELS,
         "services",
-        "Interface that carries the VIP.",
+        "Pigsty 2+: bind `pg_vip_address` to the current primary (what `vip_mode: l2` does in v1).",
+    ),
+    _p(
+        "pg_vip_address",
+        Str(r"\d+\.\d+\.\d+\.\d+/\d{1,2}", "IPv4 address with prefix length, e.g. 10.10.10.3/24"),
+        None,
+        GROUP_LEVELS,
+        "services",
+        "Pigsty 2+: the cluster's VIP with its prefix length; required with `pg_vip_enabled: true`.",
+    ),
+    _p(
+        "pg_vip_interface",
+        Str(r"[A-Za-z0-9_.@-]{1,15}", "interface name"),
+        None,
+        ANY_LEVEL,
+        "services",
+        "Pigsty 2+: interface that carries the VIP. Default: the interface that carries the member's address.",
     ),
     # --- exporters ------------------------------------------------------------------------------
     _p("pg_exporter_port", Enum((9630,)), 9630, GROUP_LEVELS, "monitoring", "Postgres exporter port."),
@@ -656,6 +734,47 @@ _PARAMS: tuple[Param, ...] = (
         "Grafana password. Generated and stored in the secrets file when unset.",
     ),
     # --- infrastructure -------------------------------------------------------------------------
+    _p(
+        "version",
+        Str(r"v?\d+(\.\d+)*(-[A-Za-z0-9.]+)?", "Pigsty release, e.g. v2.7.0"),
+        None,
+        (GLOBAL,),
+        "infrastructure",
+        "The Pigsty release the inventory was written for. It decides what `pg_services`, `pg_hba_rules` and "
+        "`vip_*` mean (docs/pigsty.md); without it the parameters the file uses decide.",
+    ),
+    _p(
+        "admin_ip",
+        IPv4(),
+        None,
+        (GLOBAL,),
+        "infrastructure",
+        "Pigsty 2+: the admin node's address; replaces `${admin_ip}` in every value and is the `admin` HBA address.",
+    ),
+    _p(
+        "infra_seq",
+        Int(min=1),
+        None,
+        (INSTANCE,),
+        "infrastructure",
+        "Pigsty 2+: number of a node of the `infra` group (pigsalt's meta nodes).",
+    ),
+    _p(
+        "etcd_seq",
+        Int(min=1),
+        None,
+        (INSTANCE,),
+        "dcs",
+        "Pigsty 2+: number of a member of the `etcd` group; the member is named `<etcd_cluster>-<etcd_seq>`.",
+    ),
+    _p(
+        "etcd_cluster",
+        Str(CLUSTER_NAME, "name"),
+        "etcd",
+        GROUP_LEVELS,
+        "dcs",
+        "Pigsty 2+: name of the `etcd` group's cluster; members must be meta (infra) nodes.",
+    ),
     _p(
         "repo_name", Str(CLUSTER_NAME, "name"), "pigsty", (GLOBAL,), "infrastructure", "Name of the offline repository."
     ),
@@ -696,11 +815,11 @@ _PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "node_timezone",
-        Str(r"[A-Za-z_]+(/[A-Za-z0-9_+-]+)*", "time zone"),
+        Str(r"([A-Za-z_]+(/[A-Za-z0-9_+-]+)*)?", "time zone", allow_empty=True),
         "UTC",
         ANY_LEVEL,
         "node",
-        "Time zone of every node.",
+        "Time zone of every node; empty (as in Pigsty): leave each node's time zone alone.",
     ),
     _p(
         "node_tune",
@@ -728,7 +847,15 @@ _PARAMS: tuple[Param, ...] = (
         "node",
         "SSH public keys authorised for the admin user.",
     ),
-    _p("dcs_type", Enum(("etcd",)), "etcd", (GLOBAL,), "dcs", "DCS implementation (etcd; Consul is not implemented)."),
+    _p(
+        "dcs_type",
+        Enum(("etcd", "consul")),
+        "etcd",
+        (GLOBAL,),
+        "dcs",
+        "DCS implementation. `consul` (Pigsty v1's default) gives a warning: no Consul package exists for "
+        "Debian, so etcd on the meta node(s) is used.",
+    ),
     _p("dcs_name", Str(CLUSTER_NAME, "name"), "pigsty", (GLOBAL,), "dcs", "DCS cluster name (etcd cluster token)."),
     _p(
         "dcs_servers",
@@ -750,49 +877,8 @@ _PARAMS: tuple[Param, ...] = (
 
 PARAMS: Mapping[str, Param] = MappingProxyType({p.name: p for p in _PARAMS})
 
-# Pigsty parameters pigsalt knows by name but does not implement: a warning, not an error.
-UNIMPLEMENTED = frozenset(
-    """
-    version admin_ip region os_version proxy_env repo_enabled repo_address repo_home repo_rebuild
-    repo_remove repo_upstreams repo_upstream repo_packages repo_url_packages repo_modules ca_method
-    ca_subject ca_homedir ca_cert ca_key nginx_enabled nginx_port nginx_home nginx_upstream
-    nginx_upstreams nginx_indexes nginx_links nameserver_enabled dnsmasq_enabled prometheus_enabled
-    prometheus_data_dir prometheus_options prometheus_reload prometheus_sd_method
-    prometheus_scrape_timeout prometheus_sd_interval prometheus_metrics_path exporter_install
-    exporter_repo_url exporter_metrics_path alertmanager_enabled alertmanager_port grafana_enabled
-    grafana_endpoint grafana_database grafana_pgurl grafana_plugin_method grafana_plugin_cache
-    grafana_plugin_list grafana_plugin_git grafana_plugins grafana_cache loki_enabled loki_endpoint
-    loki_clean loki_options loki_data_dir loki_retention service_registry dcs_exists_action
-    dcs_disable_purge dcs_safeguard dcs_clean dcs_registry consul_data_dir consul_enabled etcd_cluster
-    etcd_seq etcd_safeguard etcd_clean jupyter_enabled jupyter_username jupyter_password pgweb_enabled
-    pgweb_username meta_node node_cluster nodename_overwrite nodename_exchange node_id_from_pg
-    node_etc_hosts node_etc_hosts_default node_dns_method node_dns_options node_dns_hosts
-    node_repo_method node_repo_remove node_repo_local_urls node_repo_modules node_packages
-    node_extra_packages node_meta_packages node_meta_pip_install node_default_packages
-    node_disable_firewall node_disable_selinux node_disable_numa node_disable_swap node_static_network
-    node_disk_prefetch node_kernel_modules node_hugepage_count node_hugepage_ratio node_overcommit_ratio
-    node_sysctl_params node_data_dir node_data node_admin_ssh_exchange node_admin_pk_current
-    node_ntp_enabled node_ntp_service node_crontab_overwrite node_crontab node_exporter_enabled
-    node_exporter_options node_write_etc_hosts node_firewall_mode node_selinux_mode docker_enabled
-    docker_cgroups_driver docker_registry_mirrors docker_image_cache promtail_enabled promtail_clean
-    promtail_port promtail_options promtail_positions pg_shard pg_sindex gp_role pg_instances
-    pg_upstream pg_backup pg_hostname pg_preflight_skip pg_dbsu_password pg_dbsu_uid pg_dbsu_sudo
-    pg_dbsu_home pg_dbsu_ssh_exchange pgdg_repo pg_add_repo pg_bin_dir pg_packages pg_extensions
-    pg_exists pg_exists_action pg_disable_purge pg_safeguard pg_clean pg_fs_main pg_fs_bkup
-    pg_dummy_filesize pg_localhost pg_delay patroni_enabled patroni_mode pg_namespace
-    patroni_watchdog_mode patroni_ssl_enabled patroni_log_dir pg_provision pg_init pg_default_roles
-    pg_default_schemas pg_default_extensions pg_reload pg_default_hba_rules
-    pgbouncer_default_hba_rules pg_default_service_dest pg_default_services pg_service_provider
-    pg_vip_enabled pg_vip_address pg_vip_interface pg_dns_suffix pg_dns_target pg_checksum pg_pwd_enc
-    pg_sync_mode pg_exporter_config pg_exporter_enabled pg_exporter_params pg_exporter_url
-    pg_exporter_auto_discovery pg_exporter_exclude_database pg_exporter_include_database
-    pg_exporter_options pg_exporter_timeout pg_exporter_cache_ttls pgbouncer_exporter_enabled
-    pgbouncer_exporter_url pgbouncer_exporter_options pgbouncer_log_dir pgbouncer_auth_query
-    pgbouncer_sslmode haproxy_reload haproxy_admin_auth_enabled haproxy_exporter_port haproxy_service
-    haproxy_services vip_reload dns_mode dns_selector pgbackrest_enabled pgbackrest_method
-    pgbackrest_repo pgbackrest_log_dir pgbackrest_clean pg_weight_default pg_mode pg_key_conf
-    """.split()
-)
+# PostgreSQL major versions each Debian release of the nodes ships.
+PG_VERSIONS = {"debian12": (15,)}
 
 # Keys that may appear in a cluster group or host entry besides parameters.
 GROUP_KEYS = ("hosts", "vars", "children")

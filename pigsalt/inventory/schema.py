@@ -33,9 +33,9 @@ def join(path: str, key: object) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+def did_you_mean(word: str, candidates: Iterable[str], cutoff: float = 0.75) -> str:
     """`` (did you mean 'x'?)`` when a candidate is close to ``word``, else ``''``."""
-    close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.75)
+    close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=cutoff)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 

@@ -24,10 +24,11 @@ from pigsalt.inventory.params import (
     GROUP_KEYS,
     INSTANCE,
     PARAMS,
+    PG_VERSIONS,
     PREDEFINED_ROLES,
     RESERVED_PORTS,
-    UNIMPLEMENTED,
 )
+from pigsalt.inventory.pigsty import UNIMPLEMENTED, V1, V2, module_of, release, vip_settings
 from pigsalt.inventory.schema import IPv4, Problem, did_you_mean, join
 
 META_GROUPS = ("meta", "infra")
@@ -69,6 +70,15 @@ def _order(problem: Problem) -> tuple[str, str]:
     return (problem.path, problem.message)
 
 
+# The message of an ignored parameter until ``_summarise_ignored`` folds them into one line per group.
+_IGNORED = "\0ignored"
+# Keys of a group that make it a Postgres cluster even when pg_cluster is missing.
+PG_HOST_KEYS = ("pg_role", "pg_seq")
+PG_GROUP_KEYS = ("pg_users", "pg_databases", "pg_services", "pg_hba_rules", "pg_default_services")
+# In a Pigsty 2+ inventory these are the node module's keepalived VIP, not the Postgres VIP.
+V2_NODE_VIP = frozenset({"vip_address", "vip_interface", "vip_cidrmask"})
+
+
 def validate(raw: Any) -> Report:
     """Check a raw inventory (``{all: {vars, children}}``) and return every problem found."""
     report = Report()
@@ -76,6 +86,28 @@ def validate(raw: Any) -> Report:
     if not isinstance(raw, dict) or not isinstance(raw.get("all"), dict):
         out.append(Problem("all", "is required: an inventory is a mapping with a top-level 'all' key"))
         return report
+    _validate(raw, out)
+    _summarise_ignored(out)
+    return report
+
+
+def _summarise_ignored(out: list[Problem]) -> None:
+    """One warning per group (or ``all.vars``) that lists the parameters pigsalt ignores there."""
+    by_group: dict[str, set[str]] = {}
+    for problem in out:
+        if problem.message == _IGNORED:
+            parts = problem.path.split(".")
+            group = "all.vars" if parts[1] == "vars" else ".".join(parts[:3])
+            by_group.setdefault(group, set()).add(parts[-1])
+    out[:] = [p for p in out if p.message != _IGNORED]
+    for group, names in by_group.items():
+        text = ", ".join(sorted(names))
+        count = f"{len(names)} parameter{'s' if len(names) > 1 else ''}"
+        out.append(Problem(group, f"{count} pigsalt does not implement, ignored: {text}", warning=True))
+
+
+def _validate(raw: dict[str, Any], out: list[Problem]) -> None:
+    rel = release(raw)
     for key in raw:
         if key != "all":
             out.append(Problem(str(key), f"unknown top-level key{did_you_mean(str(key), ['all'])}"))
@@ -86,15 +118,15 @@ def validate(raw: Any) -> Report:
     if top.get("hosts"):
         out.append(Problem("all.hosts", "hosts belong to a group under all.children (meta or a cluster)"))
     gvars = _mapping(top.get("vars", {}), "all.vars", out)
-    _check_vars(gvars, "all.vars", GLOBAL, out)
+    _check_vars(gvars, "all.vars", GLOBAL, out, rel.major)
     children = _mapping(top.get("children", {}), "all.children", out)
-    groups = _groups(children, out)
+    groups = _groups(children, out, rel.major)
     _check_meta(groups, out)
-    _check_clusters(groups, gvars, out)
-    _check_vips(groups, out)
+    _check_etcd(groups, out)
+    _check_clusters(groups, gvars, out, rel.major)
+    _check_vips(groups, gvars, out, rel.major)
     _check_nodes(groups, out)
     _check_dcs(gvars, groups, out)
-    return report
 
 
 # --- structure ----------------------------------------------------------------------------------
@@ -109,18 +141,39 @@ def _mapping(value: Any, path: str, out: list[Problem]) -> dict[str, Any]:
     return value
 
 
-def _check_vars(values: Mapping[str, Any], path: str, level: str, out: list[Problem]) -> None:
-    """Check each parameter at ``level``: known, allowed there, well typed."""
+KNOWN_NAMES = frozenset(PARAMS) | UNIMPLEMENTED
+# A name in one of the namespaces of the parameters pigsalt implements is held to a looser
+# likeness: `pg_rto_seconds` is a mistake for `pg_rto`, not a user's own variable.
+IMPLEMENTED_NAMESPACES = tuple(sorted({name.split("_")[0] + "_" for name in PARAMS if "_" in name}))
+
+
+def _typo_hint(name: str) -> str:
+    hint = did_you_mean(name, KNOWN_NAMES)
+    if not hint and name.startswith(IMPLEMENTED_NAMESPACES):
+        hint = did_you_mean(name, PARAMS, cutoff=0.6)
+    return hint
+
+
+def _check_vars(values: Mapping[str, Any], path: str, level: str, out: list[Problem], rel: int = V1) -> None:
+    """Check each parameter at ``level``: known, allowed there, well typed.
+
+    Pigsty's parameters that pigsalt does not implement, Ansible's and other modules' are
+    ignored (one warning per group, see ``_summarise_ignored``); a name close to a known one is
+    a typo (error); a name far from all of them is the user's own variable (warning).
+    """
     for name, value in values.items():
         sub = join(path, name)
         param = PARAMS.get(name)
+        if param is not None and rel == V2 and name in V2_NODE_VIP:
+            param = None
         if param is None:
-            if str(name).startswith("ansible_"):
-                out.append(Problem(sub, "is an Ansible connection variable; pigsalt ignores it", warning=True))
-            elif name in UNIMPLEMENTED:
-                out.append(Problem(sub, "is a Pigsty parameter pigsalt does not implement; ignored", warning=True))
+            name = str(name)
+            if name.startswith("ansible_") or name in UNIMPLEMENTED or module_of(name) or name in V2_NODE_VIP:
+                out.append(Problem(sub, _IGNORED, warning=True))
+            elif hint := _typo_hint(name):
+                out.append(Problem(sub, f"unknown parameter{hint}"))
             else:
-                out.append(Problem(sub, f"unknown parameter{did_you_mean(str(name), PARAMS)}"))
+                out.append(Problem(sub, "is neither a pigsalt nor a Pigsty parameter; ignored", warning=True))
             continue
         if level not in param.levels:
             where = " or ".join(param.levels)
@@ -139,6 +192,7 @@ class _Group:
     vars: dict[str, Any]
     meta: bool
     hosts_given: bool
+    kind: str = "cluster"  # cluster, meta, etcd, module (another Pigsty module), other
 
     @property
     def cluster(self) -> str | None:
@@ -146,7 +200,55 @@ class _Group:
         return name if isinstance(name, str) else None
 
 
-def _groups(children: Mapping[str, Any], out: list[Problem]) -> list[_Group]:
+def _sub(body: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def is_meta_group(name: str, body: Mapping[str, Any]) -> bool:
+    """Pigsty v1's ``meta`` group (or any group with ``meta_node: true``), Pigsty 2+'s ``infra``."""
+    gvars = _sub(body, "vars")
+    return name in META_GROUPS or gvars.get("meta_node") is True
+
+
+def is_etcd_group(name: str, body: Mapping[str, Any]) -> bool:
+    """Pigsty 2+'s ``etcd`` group: the DCS members (``etcd_seq`` on hosts, ``etcd_cluster``)."""
+    gvars, hosts = _sub(body, "vars"), _sub(body, "hosts")
+    if "pg_cluster" in gvars:
+        return False
+    return (
+        name == "etcd"
+        or "etcd_cluster" in gvars
+        or any(isinstance(h, dict) and "etcd_seq" in h for h in hosts.values())
+    )
+
+
+def module_groups(children: Mapping[str, Any]) -> set[str]:
+    """Names of the groups of Pigsty's other modules: their hosts are not pigsalt's nodes."""
+    found = set()
+    for name, body in children.items():
+        body = body if isinstance(body, dict) else {}
+        gvars = _sub(body, "vars")
+        hosts = {str(k): (v if isinstance(v, dict) else {}) for k, v in _sub(body, "hosts").items()}
+        if _kind(str(name), body, hosts, gvars) == "module":
+            found.add(str(name))
+    return found
+
+
+def _kind(name: str, body: Mapping[str, Any], hosts: Mapping[str, Mapping[str, Any]], gvars: Mapping[str, Any]) -> str:
+    if is_meta_group(name, body):
+        return "meta"
+    if "pg_cluster" in gvars:
+        return "cluster"
+    if is_etcd_group(name, body):
+        return "etcd"
+    keys = [*gvars, *(k for h in hosts.values() for k in h)]
+    if any(module_of(str(k)) for k in keys):
+        return "module"
+    return "other"
+
+
+def _groups(children: Mapping[str, Any], out: list[Problem], rel: int = V1) -> list[_Group]:
     groups = []
     for name, body in children.items():
         path = join("all.children", name)
@@ -163,11 +265,29 @@ def _groups(children: Mapping[str, Any], out: list[Problem]) -> list[_Group]:
             _check_host_address(str(ip), hpath, out)
             hosts[str(ip)] = _mapping(hvars, hpath, out)
         gvars = _mapping(body.get("vars", {}), join(path, "vars"), out)
-        meta = name in META_GROUPS
+        kind = _kind(str(name), body, hosts, gvars)
         hosts_ok = isinstance(body.get("hosts", {}), dict) or body.get("hosts") is None
-        group = _Group(str(name), path, hosts, gvars, meta, hosts_ok)
-        if not meta and group.cluster is None and "pg_cluster" not in gvars:
-            out.append(Problem(path, "has no vars.pg_cluster: not a Postgres cluster; ignored", warning=True))
+        group = _Group(str(name), path, hosts, gvars, kind == "meta", hosts_ok, kind)
+        if kind == "module":
+            keys = sorted({str(k) for k in [*gvars, *(k for h in hosts.values() for k in h)] if module_of(str(k))})
+            module = module_of(keys[0])
+            out.append(
+                Problem(path, f"a group of Pigsty's {module} module: pigsalt does not deploy it; ignored", warning=True)
+            )
+        elif kind == "other":
+            pg_keys = sorted(
+                {k for h in hosts.values() for k in h if k in PG_HOST_KEYS} | {k for k in gvars if k in PG_GROUP_KEYS}
+            )
+            if pg_keys:
+                out.append(
+                    Problem(
+                        join(path, "vars.pg_cluster"),
+                        f"is required: the group has {', '.join(pg_keys)} but no pg_cluster "
+                        f"(add pg_cluster: {name} to its vars)",
+                    )
+                )
+            else:
+                out.append(Problem(path, "has no vars.pg_cluster: not a Postgres cluster; ignored", warning=True))
         groups.append(group)
     return groups
 
@@ -194,7 +314,12 @@ def _check_meta(groups: list[_Group], out: list[Problem]) -> None:
     meta = [g for g in groups if g.meta]
     hosts = [ip for g in meta for ip in g.hosts]
     if not hosts:
-        out.append(Problem("all.children.meta", "is required: at least one meta node (hosts of group 'meta')"))
+        out.append(
+            Problem(
+                "all.children.meta",
+                "is required: at least one meta node (hosts of group 'meta', or 'infra' as Pigsty 2+ names it)",
+            )
+        )
     elif len(hosts) > 5:
         out.append(Problem("all.children.meta.hosts", f"has {len(hosts)} meta nodes; at most 5 are supported"))
     for g in meta:
@@ -210,10 +335,38 @@ def _check_meta(groups: list[_Group], out: list[Problem]) -> None:
                         )
 
 
-def _check_clusters(groups: list[_Group], gvars: Mapping[str, Any], out: list[Problem]) -> None:
+def _check_etcd(groups: list[_Group], out: list[Problem]) -> None:
+    """Pigsty 2+'s etcd group: numbered members, each one a meta (infra) node, where pigsalt runs etcd."""
+    meta_ips = {ip for g in groups if g.meta for ip in g.hosts}
+    for g in groups:
+        if g.kind != "etcd":
+            continue
+        seqs: dict[int, str] = {}
+        for ip, hvars in g.hosts.items():
+            hpath = join(join(g.path, "hosts"), ip)
+            seq = hvars.get("etcd_seq")
+            if seq is None:
+                out.append(Problem(join(hpath, "etcd_seq"), "is required for every member of the etcd group"))
+            elif isinstance(seq, int) and not isinstance(seq, bool):
+                if seq in seqs:
+                    out.append(Problem(join(hpath, "etcd_seq"), f"duplicate of {seqs[seq]} (etcd_seq {seq})"))
+                seqs.setdefault(seq, join(hpath, "etcd_seq"))
+            if ip not in meta_ips:
+                out.append(
+                    Problem(
+                        hpath,
+                        f"{ip} is not a meta (infra) node: pigsalt runs etcd on the meta nodes; "
+                        "add it to the infra group or drop it from etcd",
+                    )
+                )
+
+
+def _check_clusters(groups: list[_Group], gvars: Mapping[str, Any], out: list[Problem], rel: int = V1) -> None:
     names: dict[str, str] = {}
     meta_ips = {ip for g in groups if g.meta for ip in g.hosts}
     for g in groups:
+        if g.kind == "module":
+            continue
         if "pg_cluster" not in g.vars:
             for ip, hvars in g.hosts.items():
                 _check_vars(
@@ -221,10 +374,11 @@ def _check_clusters(groups: list[_Group], gvars: Mapping[str, Any], out: list[Pr
                     join(join(g.path, "hosts"), ip),
                     INSTANCE,
                     out,
+                    rel,
                 )
-            _check_vars(g.vars, join(g.path, "vars"), CLUSTER, out)
+            _check_vars(g.vars, join(g.path, "vars"), CLUSTER, out, rel)
             continue
-        _check_vars(g.vars, join(g.path, "vars"), CLUSTER, out)
+        _check_vars(g.vars, join(g.path, "vars"), CLUSTER, out, rel)
         name = g.cluster
         if name is not None:
             if not g.meta and name != g.name:
@@ -239,20 +393,30 @@ def _check_clusters(groups: list[_Group], gvars: Mapping[str, Any], out: list[Pr
             names.setdefault(name, g.path)
         if g.hosts_given and not g.hosts:
             out.append(Problem(join(g.path, "hosts"), "a cluster needs at least one host"))
-        _check_instances(g, out)
+        _check_instances(g, out, rel)
         effective = {**gvars, **g.vars}
         users = _check_users(g, effective, out)
         _check_databases(g, effective, users, out)
-        _check_services(g, gvars, bool(meta_ips & set(g.hosts)), out)
+        _check_services(g, gvars, bool(meta_ips & set(g.hosts)), out, rel)
         _check_hba(g, gvars, out)
+        _check_version(g, gvars, out)
 
 
-def _check_instances(g: _Group, out: list[Problem]) -> None:
+def _check_version(g: _Group, gvars: Mapping[str, Any], out: list[Problem]) -> None:
+    version = g.vars.get("pg_version", gvars.get("pg_version"))
+    offered = PG_VERSIONS["debian12"]
+    if isinstance(version, int) and not isinstance(version, bool) and version not in offered:
+        where = join(g.path, "vars.pg_version") if "pg_version" in g.vars else "all.vars.pg_version"
+        names = ", ".join(map(str, offered))
+        out.append(Problem(where, f"PostgreSQL {version} is not shipped by the nodes' Debian 12 (it offers {names})"))
+
+
+def _check_instances(g: _Group, out: list[Problem], rel: int = V1) -> None:
     seqs: dict[int, str] = {}
     primaries = []
     for ip, hvars in g.hosts.items():
         hpath = join(join(g.path, "hosts"), ip)
-        _check_vars(hvars, hpath, INSTANCE, out)
+        _check_vars(hvars, hpath, INSTANCE, out, rel)
         for key in ("pg_seq", "pg_role"):
             if key not in hvars:
                 out.append(Problem(join(hpath, key), "is required for every host of a cluster"))
@@ -394,21 +558,28 @@ def _reserved_ports(g: _Group, gvars: Mapping[str, Any], on_meta: bool) -> dict[
     return ports
 
 
-def _check_services(g: _Group, gvars: Mapping[str, Any], on_meta: bool, out: list[Problem]) -> None:
+def service_params(rel: int) -> tuple[str, tuple[str, ...]]:
+    """The parameter that holds a release's base services, and those that add to them."""
+    if rel == V1:
+        return "pg_services", ("pg_services_extra",)
+    return "pg_default_services", ("pg_services", "pg_services_extra")
+
+
+def _check_services(g: _Group, gvars: Mapping[str, Any], on_meta: bool, out: list[Problem], rel: int = V1) -> None:
     services: list[tuple[str, Mapping[str, Any]]] = []
-    base = g.vars.get("pg_services", gvars.get("pg_services"))
-    base_where = join(g.path, "vars.pg_services") if "pg_services" in g.vars else "all.vars.pg_services"
+    base_param, extra_params = service_params(rel)
+    base = g.vars.get(base_param, gvars.get(base_param))
+    base_where = join(g.path, f"vars.{base_param}") if base_param in g.vars else f"all.vars.{base_param}"
     if base is None:
         ports = dict(zip(("primary", "replica", "default", "offline"), DEFAULT_SERVICE_PORTS, strict=True))
         services += [(f"(default service {n})", {"name": n, "port": p}) for n, p in ports.items()]
     elif isinstance(base, list):
         services += [(f"{base_where}[{i}]", s) for i, s in enumerate(base) if isinstance(s, dict)]
-    extra = g.vars.get("pg_services_extra", gvars.get("pg_services_extra", []))
-    extra_where = (
-        join(g.path, "vars.pg_services_extra") if "pg_services_extra" in g.vars else "all.vars.pg_services_extra"
-    )
-    if isinstance(extra, list):
-        services += [(f"{extra_where}[{i}]", s) for i, s in enumerate(extra) if isinstance(s, dict)]
+    for param in extra_params:
+        extra = g.vars.get(param, gvars.get(param, []))
+        extra_where = join(g.path, f"vars.{param}") if param in g.vars else f"all.vars.{param}"
+        if isinstance(extra, list):
+            services += [(f"{extra_where}[{i}]", s) for i, s in enumerate(extra) if isinstance(s, dict)]
     reserved = _reserved_ports(g, gvars, on_meta)
     patroni = _effective("patroni_port", g, gvars)
     if (patroni in RESERVED_PORTS and RESERVED_PORTS[patroni] != "patroni") or patroni in DEFAULT_SERVICE_PORTS:
@@ -445,33 +616,56 @@ def _check_services(g: _Group, gvars: Mapping[str, Any], on_meta: bool, out: lis
         taken.setdefault(port, where)
 
 
-def _check_vips(groups: list[_Group], out: list[Problem]) -> None:
-    """Each VIP: required with l2, inside its members' subnet, no node's address, used once."""
+def _check_vips(groups: list[_Group], gvars: Mapping[str, Any], out: list[Problem], rel: int = V1) -> None:
+    """Each VIP: an address when switched on, inside its members' subnet, no node's address, used once."""
     node_ips = {ip for g in groups for ip in g.hosts}
     vips: dict[str, str] = {}
     for g in _clusters(groups):
-        mode = g.vars.get("vip_mode", "none")
-        address = g.vars.get("vip_address")
-        path = join(g.path, "vars.vip_address")
-        if mode == "l2" and address is None:
-            out.append(Problem(path, "is required with vip_mode: l2"))
+
+        def get(name: str, g: _Group = g) -> Any:
+            return g.vars.get(name, gvars.get(name))
+
+        def where(name: str, g: _Group = g) -> str:
+            return f"all.vars.{name}" if name in gvars and name not in g.vars else join(g.path, f"vars.{name}")
+
+        if get("vip_mode") == "l4":
+            out.append(Problem(where("vip_mode"), "l4 (an L4 VIP) is not implemented: no VIP is bound", warning=True))
+        vip = vip_settings(get)
+        if vip is None:
+            if rel == V1 and "vip_address" in g.vars:
+                out.append(
+                    Problem(where("vip_address"), "is set but vip_mode is not l2: no VIP will be bound", warning=True)
+                )
+            if "pg_vip_address" in g.vars:
+                out.append(
+                    Problem(
+                        where("pg_vip_address"),
+                        "is set but pg_vip_enabled is not true: no VIP will be bound",
+                        warning=True,
+                    )
+                )
             continue
-        if address is not None and mode != "l2":
-            out.append(Problem(path, "is set but vip_mode is not l2: no VIP will be bound", warning=True))
-        mask = g.vars.get("vip_cidrmask", PARAMS["vip_cidrmask"].default)
-        if not isinstance(address, str) or not isinstance(mask, int) or isinstance(mask, bool) or not 1 <= mask <= 32:
+        path = where(vip.address_param)
+        if vip.address is None:
+            switch = "pg_vip_enabled: true" if vip.address_param == "pg_vip_address" else "vip_mode: l2"
+            out.append(Problem(path, f"is required with {switch}"))
+            continue
+        address, mask = vip.address, vip.cidrmask
+        if not 1 <= mask <= 32:
             continue
         try:
             net = ipaddress.IPv4Network(f"{address}/{mask}", strict=False)
-            vip = ipaddress.IPv4Address(address)
+            ip_vip = ipaddress.IPv4Address(address)
         except ValueError:
+            if vip.address_param == "pg_vip_address":
+                out.append(Problem(path, f"{address}/{mask} is not an IPv4 address with a prefix length"))
             continue
         if address in vips:
             out.append(Problem(path, f"{address} is already the VIP of {vips[address]}"))
         vips.setdefault(address, g.cluster or g.name)
         if address in node_ips:
             out.append(Problem(path, f"{address} is the address of node {address}"))
-        if mask <= 30 and vip in (net.network_address, net.broadcast_address):
+        if mask <= 30 and ip_vip in (net.network_address, net.broadcast_address):
             out.append(Problem(path, f"{address} is the network or broadcast address of {net}"))
         for ip in g.hosts:
             try:
@@ -522,8 +716,19 @@ def _check_hba_line(line: str, path: str, out: list[Problem]) -> None:
         out.append(Problem(path, "peer works only on local lines"))
 
 
+HBA_PARAMS = (
+    "pg_default_hba_rules",
+    "pg_hba_rules",
+    "pg_hba_rules_extra",
+    "pgb_default_hba_rules",
+    "pgb_hba_rules",
+    "pgbouncer_hba_rules",
+    "pgbouncer_hba_rules_extra",
+)
+
+
 def _check_hba(g: _Group, gvars: Mapping[str, Any], out: list[Problem]) -> None:
-    for param in ("pg_hba_rules", "pg_hba_rules_extra", "pgbouncer_hba_rules", "pgbouncer_hba_rules_extra"):
+    for param in HBA_PARAMS:
         rules = g.vars.get(param, gvars.get(param))
         where = join(g.path, f"vars.{param}") if param in g.vars else f"all.vars.{param}"
         if not isinstance(rules, list):
@@ -539,7 +744,7 @@ def _check_hba(g: _Group, gvars: Mapping[str, Any], out: list[Problem]) -> None:
             auth, addr = rule.get("auth"), rule.get("addr")
             if auth == "trust" and addr != "local":
                 out.append(Problem(f"{where}[{i}].auth", "trust is allowed only with addr: local"))
-            if auth in ("peer", "ident") and addr != "local":
+            if auth in ("peer", "ident", "os") and addr != "local":
                 out.append(Problem(f"{where}[{i}].auth", f"{auth} works only with addr: local"))
             if isinstance(addr, str) and "/" in addr:
                 try:
@@ -568,6 +773,14 @@ def _check_nodes(groups: list[_Group], out: list[Problem]) -> None:
 
 
 def _check_dcs(gvars: Mapping[str, Any], groups: list[_Group], out: list[Problem]) -> None:
+    if gvars.get("dcs_type") == "consul":
+        out.append(
+            Problem(
+                "all.vars.dcs_type",
+                "consul is not available (no Consul package for Debian): etcd on the meta node(s) is used instead",
+                warning=True,
+            )
+        )
     servers = gvars.get("dcs_servers")
     meta_ips = {ip for g in groups if g.meta for ip in g.hosts}
     if not isinstance(servers, dict):

@@ -9,6 +9,8 @@ from typing import Any
 import jmespath
 
 from pigsalt.inventory.model import Cluster, Instance, Inventory, Node
+from pigsalt.inventory.pigsty import V1
+from pigsalt.inventory.validate import service_params
 
 PATRONI_MIN_TTL = 20
 PATRONI_MIN_RETRY = 3
@@ -69,6 +71,9 @@ ADDR_ALIASES: Mapping[str, tuple[str, ...]] = {
 }
 
 # Pigsalt's base HBA rules: no trust anywhere, peer only on the local socket, scram-sha-256 elsewhere.
+# The first eight are the fixed rules of Pigsty v1's template (dbsu, replicator, monitor): a v1
+# inventory's pg_hba_rules replace only the rest (admin and business users).
+FIXED_PG_HBA_COUNT = 8
 DEFAULT_PG_HBA: tuple[Mapping[str, Any], ...] = (
     {"user": "${dbsu}", "db": "all", "addr": "local", "auth": "peer", "title": "dbsu on the local socket"},
     {"user": "${dbsu}", "db": "replication", "addr": "local", "auth": "peer", "title": "dbsu replication"},
@@ -208,20 +213,42 @@ def _server(inst: Instance, port: int, suffix: str = "") -> dict[str, Any]:
     return {"name": inst.name + suffix, "ip": inst.ip, "port": port, "weight": inst.vars["pg_weight"]}
 
 
-def services(cluster: Cluster) -> list[dict[str, Any]]:
-    """Every HAProxy service of the cluster with its member and backup servers resolved."""
+def service_specs(cluster: Cluster, release: int) -> list[Mapping[str, Any]]:
+    """The cluster's service definitions as the release composes them.
+
+    v1 (and pigsalt's layout): ``pg_services`` (default: the four) + ``pg_services_extra``.
+    v2+: ``pg_default_services`` (default: the four) + ``pg_services`` (+ ``pg_services_extra``).
+    """
+    base_param, extra_params = service_params(release)
     cvars = cluster.vars
-    base = cvars["pg_services"] if cvars["pg_services"] is not None else DEFAULT_SERVICES
+    base = cvars[base_param] if cvars[base_param] is not None else DEFAULT_SERVICES
+    return [*base, *(svc for param in extra_params for svc in (cvars[param] or []))]
+
+
+def services(cluster: Cluster, release: int = V1) -> list[dict[str, Any]]:
+    """Every HAProxy service of the cluster with its member and backup servers resolved.
+
+    As in Pigsty, a member the backup selector picks is a backup server only (v1's replica
+    service: ``selector_backup`` on the primary, so reads go to the primary only when no replica
+    is up). pigsalt's own ``backup_check`` makes the backups a second list checked differently
+    (its replica service: every member as a replica, and whichever is primary as backup).
+    """
+    cvars = cluster.vars
     pgbouncer = cvars["pgbouncer_port"] if cvars["pgbouncer_enabled"] else cvars["pg_port"]
-    ports = {"postgres": cvars["pg_port"], "pgbouncer": pgbouncer, "default": pgbouncer}
+    default = pgbouncer if cvars["pg_default_service_dest"] == "pgbouncer" else cvars["pg_port"]
+    ports = {"postgres": cvars["pg_port"], "pgbouncer": pgbouncer, "default": default}
     result = []
-    for raw in [*base, *cvars["pg_services_extra"]]:
+    for raw in service_specs(cluster, release):
         svc = normalize_service(raw)
         dest = svc.pop("dest")
         dest_port = ports[dest] if isinstance(dest, str) else int(dest)
         members = _select(svc["selector"], cluster.instances)
         backups = _select(svc["backup"], cluster.instances)
         backup_check = svc["backup_check"] or svc["check"]
+        if not svc["backup_check"]:
+            # Pigsty's meaning: backup-selected members serve only as backups.
+            backup_names = {i.name for i in backups}
+            members = [i for i in members if i.name not in backup_names]
 
         same = {i.name for i in members} & {i.name for i in backups}
         result.append(
@@ -242,6 +269,8 @@ def services(cluster: Cluster) -> list[dict[str, Any]]:
 def _hba_addresses(addr: str, inv: Inventory, cluster: Cluster) -> list[str]:
     if addr in ADDR_ALIASES:
         return list(ADDR_ALIASES[addr])
+    if addr == "admin" and inv.vars["admin_ip"]:
+        return [f"{inv.vars['admin_ip']}/32"]
     if addr in ("infra", "admin"):
         return [f"{n.ip}/32" for n in inv.meta_nodes]
     if addr == "cluster":
@@ -256,6 +285,7 @@ def _hba_user(user: str, cvars: Mapping[str, Any]) -> str:
             "${admin}": cvars["pg_admin_username"],
             "${monitor}": cvars["pg_monitor_username"],
             "${replicator}": cvars["pg_replication_username"],
+            "${repl}": cvars["pg_replication_username"],
         }.get(user, user)
     )
 
@@ -272,6 +302,7 @@ AUTH_METHODS = {
     "trust": "trust",
     "peer": "peer",
     "ident": "peer",
+    "os": "peer",
 }
 
 
@@ -301,22 +332,44 @@ def hba_lines(rule: Mapping[str, Any], inv: Inventory, cluster: Cluster, pgbounc
     return head + lines
 
 
+def _or(value: Any, default: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+    return value if value is not None else default
+
+
+def hba_rules(
+    cluster: Cluster, release: int, pgbouncer: bool = False
+) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+    """The base rules and the added rules, as the release composes them (docs/hba.md).
+
+    v1 (and pigsalt's layout): the template's fixed rules, then ``pg_hba_rules_extra``, then
+    ``pg_hba_rules`` (default: pigsalt's admin and business rules). v2+: ``pg_default_hba_rules``
+    (default: pigsalt's base rules), then ``pg_hba_rules`` (and ``pg_hba_rules_extra`` if given).
+    Pgbouncer: v1 ``pgbouncer_hba_rules`` + ``pgbouncer_hba_rules_extra``; v2+
+    ``pgb_default_hba_rules`` + ``pgb_hba_rules``.
+    """
+    c = cluster.vars
+    if pgbouncer:
+        if release == V1:
+            return list(_or(c["pgbouncer_hba_rules"], DEFAULT_PGB_HBA)), list(c["pgbouncer_hba_rules_extra"])
+        added = [*c["pgb_hba_rules"], *c["pgbouncer_hba_rules_extra"]]
+        base = _or(c["pgb_default_hba_rules"], _or(c["pgbouncer_hba_rules"], DEFAULT_PGB_HBA))
+        return list(base), added
+    if release == V1:
+        fixed = list(DEFAULT_PG_HBA[:FIXED_PG_HBA_COUNT])
+        return fixed, [*c["pg_hba_rules_extra"], *_or(c["pg_hba_rules"], DEFAULT_PG_HBA[FIXED_PG_HBA_COUNT:])]
+    base = _or(c["pg_default_hba_rules"], DEFAULT_PG_HBA)
+    return list(base), [*c["pg_hba_rules"], *c["pg_hba_rules_extra"]]
+
+
 def hba(node: Node, inv: Inventory, cluster: Cluster, pgbouncer: bool = False) -> dict[str, list[str]]:
     """The complete HBA file for each role the instance can hold; the state picks its *current* role.
 
     ``replica`` includes ``offline`` rules on offline instances and on replicas with pg_offline_query.
     """
-    cvars = cluster.vars
-    if pgbouncer:
-        base = cvars["pgbouncer_hba_rules"] if cvars["pgbouncer_hba_rules"] is not None else DEFAULT_PGB_HBA
-        rules = [*base, *cvars["pgbouncer_hba_rules_extra"]]
-    else:
-        base = cvars["pg_hba_rules"] if cvars["pg_hba_rules"] is not None else DEFAULT_PG_HBA
-        rules = [*base, *cvars["pg_hba_rules_extra"]]
-    # Stable sort by ``order``: base rules keep their place (100, 110, …), extra rules come after
+    base, extra = hba_rules(cluster, inv.release, pgbouncer)
+    # Stable sort by ``order``: base rules keep their place (100, 110, …), added rules come after
     # (1000) unless they ask for a smaller order, e.g. a deny rule that must match first.
     base_order = [{"order": 100 + 10 * i, **r} for i, r in enumerate(base)]
-    extra = rules[len(base) :]
     rules = sorted([*base_order, *({"order": EXTRA_RULE_ORDER, **r} for r in extra)], key=lambda r: r["order"])
     offline = node.instance is not None and node.instance.offline_query
     replica_roles = {"common", "replica"} | ({"offline"} if offline else set())

@@ -54,7 +54,9 @@ def test_pigsty_v1_service_spelling_is_normalized(example):
     inv, _ = open_inventory(example("pigsty-v1"))
     standby = by_name(services(inv.cluster("pg-test")))["standby"]
     assert (standby["port"], standby["dest_port"], standby["check"], standby["maxconn"]) == (5435, 5432, "/sync", 3000)
-    assert [m["name"] for m in standby["backups"]] == ["pg-test-1-backup"]
+    # Pigsty's meaning of selector_backup: the primary is a backup server only, never a member.
+    assert [m["name"] for m in standby["members"]] == ["pg-test-2", "pg-test-3"]
+    assert [m["name"] for m in standby["backups"]] == ["pg-test-1"]
 
 
 def test_hba_offline_rules_only_where_the_instance_serves_offline(example):
