@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import salt.config
 import salt.loader
 
+from pigsalt.inventory import model
+from pigsalt.pillar import cache
+from pigsalt.pillar import secrets as secret_store
 from pigsalt.pillar.build import build
+from tests.conftest import FIXED_SECRETS
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """The cache lives as long as the process: each test starts with none."""
+    cache.CACHE.clear()
+    yield
+    cache.CACHE.clear()
 
 
 @pytest.fixture
@@ -37,6 +50,126 @@ def test_an_invalid_inventory_fails_the_pillar(ext_pillar, sandbox_inventory: Pa
     sandbox_inventory.write_text(text)
     with pytest.raises(RuntimeError, match=r"needs exactly one pg_role: primary"):
         ext_pillar("node-1", {}, inventory=str(sandbox_inventory))
+
+
+def test_the_inventory_is_parsed_once_for_every_minion(ext_pillar, sandbox_inventory: Path, monkeypatch):
+    parsed = []
+    monkeypatch.setattr(cache, "open_inventory", lambda path: parsed.append(path) or model.open_inventory(path))
+    first = {m: ext_pillar(m, {}, inventory=str(sandbox_inventory)) for m in ("meta", "node-1", "node-2", "node-3")}
+    again = {m: ext_pillar(m, {}, inventory=str(sandbox_inventory)) for m in ("node-3", "stranger", "10.10.10.11")}
+    assert parsed == [sandbox_inventory]
+    assert again["node-3"] == first["node-3"]
+    assert again["stranger"] == {}
+    assert again["10.10.10.11"] == first["node-1"]
+    # The pillar is the one compiled without a cache.
+    from pigsalt.pillar.build import node_pillar
+
+    assert first["node-2"] == node_pillar(sandbox_inventory, "node-2")[0]
+
+
+def edit_in_place(path: Path, old: str, new: str) -> None:
+    """Rewrite ``path`` in place with the same size and mtime: only its content and ctime differ."""
+    assert len(old) == len(new)
+    before = path.stat()
+    with open(path, "r+", encoding="utf-8") as handle:
+        text = handle.read()
+        assert old in text
+        handle.seek(0)
+        handle.write(text.replace(old, new))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns, path.stat().st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+
+
+@pytest.mark.parametrize("racy_ns", [cache.RACY_NS, 0], ids=["just-written", "status-trusted"])
+def test_an_edited_cluster_file_of_a_pillar_directory_is_read_again(
+    ext_pillar, sandbox_inventory: Path, tmp_path: Path, monkeypatch, racy_ns: int
+):
+    # With 0, files written just now count as settled: the status pre-check alone decides.
+    monkeypatch.setattr(cache, "RACY_NS", racy_ns)
+    out = tmp_path / "pillar"
+    build(sandbox_inventory, out)
+    assert ext_pillar("node-1", {}, inventory=str(out))["pigsty"]["pg"]["vip"]["address"] == "10.10.10.3"
+    edit_in_place(out / "clusters" / "pg-test.yml", "10.10.10.3", "10.10.10.4")
+    assert ext_pillar("node-1", {}, inventory=str(out))["pigsty"]["pg"]["vip"]["address"] == "10.10.10.4"
+    assert cache.CACHE.loads == 2
+
+
+def test_a_cluster_file_that_comes_or_goes_is_seen(ext_pillar, sandbox_inventory: Path, tmp_path: Path):
+    out = tmp_path / "pillar"
+    build(sandbox_inventory, out)
+    assert ext_pillar("node-1", {}, inventory=str(out))["pigsty"]["pg"]["cluster"] == "pg-test"
+    (out / "clusters" / "pg-test.yml").rename(tmp_path / "pg-test.yml")
+    assert ext_pillar("node-1", {}, inventory=str(out)) == {}
+    (tmp_path / "pg-test.yml").rename(out / "clusters" / "pg-test.yml")
+    assert ext_pillar("node-1", {}, inventory=str(out))["pigsty"]["pg"]["cluster"] == "pg-test"
+
+
+def test_files_touched_but_unchanged_are_not_parsed_again(ext_pillar, sandbox_inventory: Path, monkeypatch):
+    monkeypatch.setattr(cache, "RACY_NS", 0)
+    ext_pillar("node-1", {}, inventory=str(sandbox_inventory))
+    os.utime(sandbox_inventory)
+    ext_pillar("node-2", {}, inventory=str(sandbox_inventory))
+    assert cache.CACHE.loads == 1
+
+
+def test_settled_files_are_not_read_again(ext_pillar, sandbox_inventory: Path, monkeypatch):
+    monkeypatch.setattr(cache, "RACY_NS", 0)
+    digests = []
+    real = cache._digest
+    monkeypatch.setattr(cache, "_digest", lambda files: digests.append(files) or real(files))
+    ext_pillar("node-1", {}, inventory=str(sandbox_inventory))
+    read = len(digests)
+    ext_pillar("node-2", {}, inventory=str(sandbox_inventory))
+    assert len(digests) == read
+
+
+def test_a_changed_secrets_file_is_read_again(ext_pillar, sandbox_inventory: Path):
+    secrets = secret_store.secrets_path(sandbox_inventory)
+
+    def patroni() -> str:
+        return ext_pillar("node-1", {}, inventory=str(sandbox_inventory))["pigsty"]["pg"]["patroni"]["password"]
+
+    assert patroni() == FIXED_SECRETS["patroni_password"]
+    secret_store.dump({**FIXED_SECRETS, "patroni_password": "rotated"}, secrets)
+    assert patroni() == "rotated"
+    # A removed store is generated again, as without the cache.
+    secrets.unlink()
+    generated = patroni()
+    assert generated not in (FIXED_SECRETS["patroni_password"], "rotated")
+    assert secret_store.read(secrets)["patroni_password"] == generated
+    secrets.chmod(0o644)
+    with pytest.raises(RuntimeError, match="secrets file is accessible by others"):
+        patroni()
+    assert cache.CACHE.loads == 1
+
+
+def test_an_invalid_inventory_fails_every_minion_until_it_is_fixed(ext_pillar, sandbox_inventory: Path):
+    good = sandbox_inventory.read_text()
+    sandbox_inventory.write_text(good.replace("pg_role: replica", "pg_role: primary"))
+    for minion in ("node-1", "node-2", "stranger"):
+        with pytest.raises(RuntimeError, match=r"needs exactly one pg_role: primary"):
+            ext_pillar(minion, {}, inventory=str(sandbox_inventory))
+    assert cache.CACHE.loads == 1
+    sandbox_inventory.write_text(good)
+    assert ext_pillar("node-2", {}, inventory=str(sandbox_inventory))["pigsty"]["pg"]["role"] == "replica"
+
+
+def test_the_cache_keeps_a_few_inventories(sandbox_inventory: Path, tmp_path: Path):
+    small = cache.InventoryCache(size=2)
+    copies = []
+    for i in range(3):
+        copy = tmp_path / f"copy{i}.yml"
+        copy.write_text(sandbox_inventory.read_text())
+        secret_store.dump(FIXED_SECRETS, secret_store.secrets_path(copy))
+        copies.append(copy)
+        small.node_pillar(copy, "node-1")
+    assert len(small._versions) == 2
+    small.node_pillar(copies[0], "node-1")
+    assert small.loads == 4
 
 
 def test_the_runner_lists_each_clusters_members(tmp_path: Path, sandbox_inventory: Path):
