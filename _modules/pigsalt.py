@@ -21,6 +21,7 @@ from salt.exceptions import CommandExecutionError
 
 # Set by Salt's loader before any function here runs (ruff.toml lists them as builtins).
 __pillar__: dict[str, Any]
+__grains__: dict[str, Any]
 
 __virtualname__ = "pigsalt"
 
@@ -186,3 +187,26 @@ def wait_cmd(cmd: list[str], timeout: float = 60, interval: float = 1) -> dict[s
         return done.returncode == 0, (out[-1] if out else f"exit {done.returncode}")
 
     return _wait(" ".join(cmd), probe, timeout, interval)
+
+
+def vip_interface(member_ip: str, wanted: str | None = None) -> str:
+    """The interface that carries the cluster's VIP on this node.
+
+    ``wanted`` (the inventory's ``pg_vip_interface``/``vip_interface``) if the node has it, else the
+    interface that carries ``member_ip``. An interface the node lacks is an error that names the
+    node and the interfaces it has.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg-test-1 pigsalt.vip_interface 10.10.10.11
+        salt pg-test-1 pigsalt.vip_interface 10.10.10.11 wanted=eth0
+    """
+    from pigsalt.agent import AgentError
+    from pigsalt.agent.vip import choose_interface
+
+    try:
+        return choose_interface(member_ip, wanted)
+    except AgentError as err:
+        raise CommandExecutionError(f"VIP on {__grains__.get('id', member_ip)}: {err}") from err

@@ -42,6 +42,7 @@ __all__ = [
     "IpAddress",
     "Keeper",
     "PrimaryProbe",
+    "choose_interface",
     "garp_frame",
     "interface_mac",
     "main",
@@ -251,6 +252,28 @@ def parse_addresses(output: str) -> list[ipaddress.IPv4Interface]:
         except ValueError:
             raise ValueError(f"{fields[at]!r} is not an IPv4 address, in {line.strip()!r}") from None
     return found
+
+
+def choose_interface(member_ip: str, wanted: str | None, run: IpRunner = run_ip, sysfs: Path = SYS_CLASS_NET) -> str:
+    """The interface for the VIP: ``wanted`` if this node has it, else the one carrying ``member_ip``.
+
+    Pigsty's default ``eth0`` does not exist on many hosts (systemd-nspawn's is ``host0``): a name
+    the node lacks is an error that lists the interfaces it has, instead of a keeper that fails
+    later with 'Device "eth0" does not exist'.
+    """
+    names = sorted(p.name for p in sysfs.iterdir()) if sysfs.is_dir() else []
+    if wanted is not None:
+        if wanted in names:
+            return wanted
+        raise AgentError(f"interface {wanted!r} does not exist on this node (it has: {', '.join(names) or 'none'})")
+    output = run(["-4", "-o", "addr", "show"])
+    for line in output.splitlines():
+        fields = line.split()
+        if "inet" in fields and fields.index("inet") + 1 < len(fields):
+            address = fields[fields.index("inet") + 1].split("/")[0]
+            if address == member_ip and len(fields) > 1:
+                return fields[1].rstrip(":").split("@")[0]
+    raise AgentError(f"no interface of this node carries {member_ip} (it has: {', '.join(names) or 'none'})")
 
 
 class IpAddress:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from importlib import resources
 
 import click
@@ -10,7 +11,9 @@ import click
 from pigsalt.cli.options import inventory_option, json_option, resolve_inventory
 from pigsalt.errors import PigsaltError
 from pigsalt.fileio import write_atomic
+from pigsalt.inventory.explain import explain as explain_inventory
 from pigsalt.inventory.model import check
+from pigsalt.inventory.validate import Report
 
 
 def default_inventory_text() -> str:
@@ -34,16 +37,22 @@ def init(inventory: str | None, force: bool) -> None:
 
 
 @click.command(
-    epilog="Examples:\n\n\b\n  pigsalt validate\n  pigsalt validate -i pillar/inventory --json\n\n"
-    "Exit status: 0 valid (warnings allowed), 2 errors.",
+    epilog="Examples:\n\n\b\n  pigsalt validate\n  pigsalt validate -i pillar/inventory --json\n"
+    "  pigsalt validate -i pigsty.yml --explain   # what will be deployed, cluster by cluster\n"
+    "  pigsalt validate --strict                  # warnings count as errors\n\n"
+    "Exit status: 0 valid (warnings allowed unless --strict), 2 errors.",
 )
 @inventory_option
 @json_option
-def validate(inventory: str | None, as_json: bool) -> None:
+@click.option("--explain", is_flag=True, help="Also print, per cluster, what pigsalt will deploy from the file.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def validate(inventory: str | None, as_json: bool, explain: bool, strict: bool) -> None:
     """Check an inventory and list every error and warning with its dotted path. Writes nothing."""
     path = resolve_inventory(inventory)
     loaded = check(path)
     report = loaded.report
+    if strict:
+        report = Report([replace(p, warning=False) for p in report.problems])
     if as_json:
         doc = {
             "inventory": str(path),
@@ -60,6 +69,9 @@ def validate(inventory: str | None, as_json: bool) -> None:
         if report.ok:
             inv = loaded.inventory
             assert inv is not None
+            if explain:
+                for line in explain_inventory(inv):
+                    click.echo(line)
             click.echo(
                 f"{path}: valid: {len(inv.clusters)} clusters, {len(inv.nodes)} nodes"
                 + (f", {len(report.warnings)} warnings" if report.warnings else "")

@@ -358,7 +358,7 @@ def hba_rules(
         fixed = list(DEFAULT_PG_HBA[:FIXED_PG_HBA_COUNT])
         return fixed, [*c["pg_hba_rules_extra"], *_or(c["pg_hba_rules"], DEFAULT_PG_HBA[FIXED_PG_HBA_COUNT:])]
     base = _or(c["pg_default_hba_rules"], DEFAULT_PG_HBA)
-    return list(base), [*c["pg_hba_rules"], *c["pg_hba_rules_extra"]]
+    return list(base), [*(c["pg_hba_rules"] or []), *c["pg_hba_rules_extra"]]
 
 
 def hba(node: Node, inv: Inventory, cluster: Cluster, pgbouncer: bool = False) -> dict[str, list[str]]:

@@ -7,6 +7,9 @@
 include:
   - vip.install
 {%- if pg and pg.vip.mode == 'l2' %}
+{#- The inventory's interface if the node has it, else the one carrying the member's address;
+    a missing interface stops here with the node's name and the interfaces it has. #}
+{%- set interface = salt['pigsalt.vip_interface'](node.ip, pg.vip.interface) %}
 
 vip-unit-file-managed:
   file.managed:
@@ -20,7 +23,7 @@ vip-unit-file-managed:
         Wants=network-online.target
 
         [Service]
-        ExecStart=/opt/pigsalt/salt/bin/python -m pigsalt.agent.vip --address {{ pg.vip.address }}/{{ pg.vip.cidrmask }} --interface {{ pg.vip.interface }} --patroni http://{{ node.ip }}:{{ pg.patroni.port }}
+        ExecStart=/opt/pigsalt/salt/bin/python -m pigsalt.agent.vip --address {{ pg.vip.address }}/{{ pg.vip.cidrmask }} --interface {{ interface }} --patroni http://{{ node.ip }}:{{ pg.patroni.port }}
         Restart=always
         RestartSec=2
 
