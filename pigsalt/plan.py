@@ -6,9 +6,15 @@ orchestrations add the targets and the waits between members). A node whose form
 change nothing under ``test=True`` is deployed: ``pigsalt deploy`` checks that first, on every
 node at once, and runs the orchestrations only when something would change (tests compare these
 lists with the orchestration files).
+
+``DEPLOY`` is the order of a whole deployment, read by both ``pigsalt deploy`` and the
+``pigsty.deploy`` orchestration (through the ``pigsalt.stages`` runner).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
 
 from pigsalt.inventory.model import Inventory
 
@@ -29,6 +35,24 @@ CLUSTER = (
     "exporters",
     "checks.services",
 )
+
+# A whole deployment, stage after stage: each stage starts when the one before has succeeded.
+# ``pigsty.cluster`` runs once per cluster, all clusters side by side (they share no node).
+DEPLOY = ("pigsty.infra", "pigsty.node", "pigsty.cluster")
+CLUSTER_ORCH = "pigsty.cluster"
+
+
+def deploy_stages(clusters: Iterable[str], only: str | None = None) -> list[list[dict[str, Any]]]:
+    """The orchestrations of a deployment, stage by stage: ``{id, mods, pillar}`` each (``id``
+    names the step: the cluster, or the orchestration). With ``only``, that cluster's alone."""
+    stages: list[list[dict[str, Any]]] = []
+    for mods in DEPLOY:
+        if mods == CLUSTER_ORCH:
+            names = [only] if only is not None else sorted(clusters)
+            stages.append([{"id": name, "mods": mods, "pillar": {"pg_cluster": name}} for name in names])
+        elif only is None:
+            stages.append([{"id": mods.removeprefix("pigsty."), "mods": mods, "pillar": None}])
+    return [stage for stage in stages if stage]
 
 
 def node_formulas(inv: Inventory, cluster: str | None = None) -> dict[str, list[str]]:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 import pigsalt.sandbox as sb
-from pigsalt import orch
+from pigsalt import orch, plan
 from pigsalt.cli.sandbox import StepDisplay
 from pigsalt.errors import PigsaltError
 
@@ -108,11 +108,12 @@ def _check(runner: orch.Runner, plan: dict[str, list[str]], display: StepDisplay
 
 
 def _orchestrate(runner: orch.Runner, cluster: str | None, display: StepDisplay) -> int:
-    """The orchestrations, stage by stage; the number of states they changed."""
-    stages: list[list[tuple[str, dict[str, str] | None]]] = []
-    if not cluster:
-        stages += [[("pigsty.infra", None)], [("pigsty.node", None)]]
-    stages.append([("pigsty.cluster", {"pg_cluster": name}) for name in ([cluster] if cluster else _clusters(runner))])
+    """The orchestrations, stage by stage (``plan.deploy_stages``, as ``pigsty.deploy``); the
+    number of states they changed."""
+    stages = [
+        [(step["mods"], step["pillar"]) for step in stage]
+        for stage in plan.deploy_stages([] if cluster else _clusters(runner), cluster)
+    ]
     changed_total = 0
     for stage in stages:
         labels = [_label(mods, pillar) for mods, pillar in stage]

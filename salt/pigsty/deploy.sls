@@ -1,36 +1,35 @@
-{#- Everything: the meta nodes' infrastructure, then every node's baseline, then every
-    PostgreSQL cluster of the inventory, side by side (clusters share no node).
+{#- Everything, in the order pigsalt.plan.DEPLOY gives (the pigsalt.stages runner): the meta
+    nodes' infrastructure, then every node's baseline, then every PostgreSQL cluster of the
+    inventory, side by side (clusters share no node). `pigsalt deploy` runs the same stages.
 
     Run on the master:  salt-run state.orch pigsty.deploy #}
-{%- set found = salt['saltutil.runner']('pigsalt.clusters') %}
-{%- if found is not mapping %}
+{%- set stages = salt['saltutil.runner']('pigsalt.stages') %}
+{%- if stages is string or stages is not sequence %}
 
-pigsty-deploy-clusters-test-fail:
+pigsty-deploy-stages-test-fail:
   test.fail_without_changes:
-    - name: {{ ("the pigsalt.clusters runner did not answer (is pigsalt installed on the master?): " ~ (found | string)) | json }}
+    - name: {{ ("the pigsalt.stages runner did not answer (is pigsalt installed on the master?): " ~ (stages | string)) | json }}
 {%- else %}
-{%- set clusters = found | sort %}
+{%- for stage in stages %}
+{%- set before = stages[loop.index0 - 1] if not loop.first else [] %}
+{%- for step in stage %}
 
-pigsty-deploy-infra-orch:
+pigsty-deploy-{{ step.id }}-orch:
   salt.runner:
     - name: state.orchestrate
-    - mods: pigsty.infra
-
-pigsty-deploy-node-orch:
-  salt.runner:
-    - name: state.orchestrate
-    - mods: pigsty.node
-    - require:
-      - salt: pigsty-deploy-infra-orch
-{%- for cluster in clusters %}
-
-pigsty-deploy-{{ cluster }}-orch:
-  salt.runner:
-    - name: state.orchestrate
-    - mods: pigsty.cluster
-    - pillar: {pg_cluster: {{ cluster | json }}}
+    - mods: {{ step.mods }}
+{%- if step.pillar %}
+    - pillar: {{ step.pillar | json }}
+{%- endif %}
+{%- if stage | length > 1 %}
     - parallel: True
+{%- endif %}
+{%- if before %}
     - require:
-      - salt: pigsty-deploy-node-orch
+{%- for prev in before %}
+      - salt: pigsty-deploy-{{ prev.id }}-orch
+{%- endfor %}
+{%- endif %}
+{%- endfor %}
 {%- endfor %}
 {%- endif %}

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+import pytest
+import salt.config
+import salt.utils.templates
+import yaml
+from click.testing import CliRunner
+
+from pigsalt import orch
+from pigsalt.cli import main
 from pigsalt.inventory.model import open_inventory
-from pigsalt.plan import CLUSTER, INFRA, NODE, node_formulas
+from pigsalt.plan import CLUSTER, INFRA, NODE, deploy_stages, node_formulas
 from tests.conftest import ROOT
+from tests.unit.test_orch import FakeMaster
 
 ORCH = ROOT / "salt" / "pigsty"
 
@@ -44,3 +54,62 @@ def test_one_cluster_is_its_members_and_the_cluster_formulas_only(sandbox_invent
     inv, _ = open_inventory(sandbox_inventory)
     assert node_formulas(inv, "pg-test") == {name: list(CLUSTER) for name in ("node-1", "node-2", "node-3")}
     assert node_formulas(inv, "pg-meta") == {"meta": list(CLUSTER)}
+
+
+def render_deploy(stages: list) -> dict:
+    """``pigsty.deploy`` rendered by Salt's Jinja renderer, ``pigsalt.stages`` answering ``stages``."""
+    opts = salt.config.master_config(None)
+    runner = {"saltutil.runner": lambda name: stages if name == "pigsalt.stages" else None}
+    done = salt.utils.templates.JINJA(
+        str(ORCH / "deploy.sls"), to_str=True, salt=runner, opts=opts, saltenv="base", sls="pigsty.deploy"
+    )
+    assert done["result"], done["data"]
+    return yaml.safe_load(done["data"])
+
+
+Step = tuple[str, "str | None"]
+
+
+def stages_of(rendered: dict) -> list[list[Step]]:
+    """The orchestration's steps, (mods, pg_cluster), stage by stage: each stage is the steps
+    that require exactly every step of the stage before."""
+    steps: dict[str, tuple[Step, set[str]]] = {}
+    for state_id, body in rendered.items():
+        args = {k: v for item in body["salt.runner"] for k, v in item.items()}
+        assert args["name"] == "state.orchestrate", state_id
+        steps[state_id] = (
+            (args["mods"], (args.get("pillar") or {}).get("pg_cluster")),
+            {r["salt"] for r in args.get("require", [])},
+        )
+    stages: list[list[Step]] = []
+    previous: set[str] = set()
+    while steps:
+        ready = {sid for sid, (_, required) in steps.items() if required == previous}
+        assert ready, f"steps that wait for something else than one whole stage: {steps}"
+        stages.append(sorted(steps.pop(sid)[0] for sid in ready))
+        previous = ready
+    return stages
+
+
+def test_pigsalt_deploy_and_the_deploy_orchestration_run_the_same_stages(monkeypatch: pytest.MonkeyPatch):
+    """``pigsalt deploy`` and ``salt-run state.orch pigsty.deploy`` both follow ``plan.DEPLOY``."""
+    master = FakeMaster(clusters={"pg-meta": {}, "pg-test": {}, "pg-src": {}})
+    monkeypatch.setattr(orch, "local_runner", master)
+    result = CliRunner().invoke(main, ["deploy"])
+    assert result.exit_code == 0, result.output
+    cli: list[Step] = [
+        (c[0], json.loads(c[1].removeprefix("pillar="))["pg_cluster"] if len(c) > 1 else None)
+        for c in master.orchestrations()
+    ]
+    orchestration = stages_of(render_deploy(deploy_stages(master.clusters)))
+    assert orchestration == [
+        [("pigsty.infra", None)],
+        [("pigsty.node", None)],
+        [("pigsty.cluster", "pg-meta"), ("pigsty.cluster", "pg-src"), ("pigsty.cluster", "pg-test")],
+    ]
+    # The CLI runs one stage after the other, the steps of a stage in any order.
+    at = 0
+    for stage in orchestration:
+        assert sorted(cli[at : at + len(stage)]) == stage
+        at += len(stage)
+    assert at == len(cli)

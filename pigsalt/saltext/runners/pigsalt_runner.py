@@ -8,6 +8,7 @@ CLI Example:
 .. code-block:: bash
 
     salt-run pigsalt.clusters
+    salt-run pigsalt.stages
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def __virtual__() -> str | tuple[bool, str]:
 
 
 def _inventory() -> Path:
-    for entry in __opts__.get("ext_pillar") or []:  # type: ignore[name-defined]  # noqa: F821
+    for entry in __opts__.get("ext_pillar") or []:  # type: ignore[name-defined]
         if isinstance(entry, dict) and "pigsalt" in entry:
             return Path(entry["pigsalt"]["inventory"])
     raise RuntimeError("the master has no `pigsalt` ext_pillar (run `pigsalt master setup`)")
@@ -50,6 +51,21 @@ def clusters() -> dict[str, Any]:
         return cluster_members(_inventory())
     except PigsaltError as err:
         raise RuntimeError(f"pigsalt inventory: {err.message}") from None
+
+
+def stages() -> list[list[dict[str, Any]]]:
+    """The orchestrations of a whole deployment, stage by stage (``pigsalt.plan.DEPLOY``):
+    what ``pigsty.deploy`` runs, and ``pigsalt deploy`` too.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run pigsalt.stages
+    """
+    from pigsalt.plan import deploy_stages
+
+    return deploy_stages(clusters())
 
 
 def formulas(cluster: str | None = None) -> dict[str, list[str]]:
