@@ -153,9 +153,9 @@ class Inventory:
 
     def node(self, key: str) -> Node:
         """A node by minion id: its name, IP or instance name."""
-        for node in self.nodes:
-            if key in (node.name, node.ip) or (node.instance is not None and key == node.instance.name):
-                return node
+        found = self._by_key.get(key)
+        if found is not None:
+            return found
         names = ", ".join(n.name for n in self.nodes)
         raise UnknownNode(f"node {key!r} is not in the inventory (nodes: {names})")
 
@@ -164,6 +164,16 @@ class Inventory:
         if found is not None:
             return found
         raise PigsaltError(f"cluster {name!r} is not in the inventory ({', '.join(c.name for c in self.clusters)})")
+
+    @functools.cached_property
+    def _by_key(self) -> dict[str, Node]:
+        index: dict[str, Node] = {}
+        for node in reversed(self.nodes):  # the first node wins, as a scan in order would
+            index[node.ip] = node
+            index[node.name] = node
+            if node.instance is not None:
+                index[node.instance.name] = node
+        return index
 
     @functools.cached_property
     def _by_name(self) -> dict[str, Cluster]:

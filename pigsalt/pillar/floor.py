@@ -16,8 +16,9 @@ error naming the cluster, the role and the connection, not a silent gap found at
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pigsalt.inventory.model import Cluster, Inventory
@@ -39,60 +40,87 @@ class Connection:
     what: str = ""
 
 
-def _list_matches(field: str, value: str, extra: Iterable[str] = ()) -> bool:
-    items = field.split(",")
-    return value in items or any(x in items for x in extra)
+@dataclass(frozen=True)
+class Line:
+    """A pg_hba.conf line, parsed once: type, databases, users, network (None: any) and method."""
+
+    kind: str
+    dbs: frozenset[str]
+    users: frozenset[str]
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network | None
+    samehost: bool
+    method: str
 
 
-def _address_matches(words: Sequence[str], source: str) -> bool:
-    """Whether the address field(s) admit ``source`` (a CIDR, ``all``, ``samehost`` or ADDR MASK)."""
-    addr = words[0]
-    if addr == "all":
-        return True
-    if addr in ("samehost", "samenet"):
-        return source in ("127.0.0.1", "::1")
-    try:
-        if "/" in addr:
-            return ipaddress.ip_address(source) in ipaddress.ip_network(addr, strict=False)
-        if len(words) > 1:
-            return ipaddress.ip_address(source) in ipaddress.ip_network(f"{addr}/{words[1]}", strict=False)
-    except ValueError:
-        return False
-    return False
+@functools.lru_cache(maxsize=65536)
+def parse(line: str) -> Line | None:
+    """The line's fields, or None for a comment or a line Postgres would not match."""
+    words = line.split()
+    if not words or words[0].startswith("#"):
+        return None
+    kind = words[0]
+    local = kind == "local"
+    if len(words) < (4 if local else 5):
+        return None
+    network = None
+    samehost = False
+    method_at = 3
+    if not local:
+        addr, method_at = words[3], 4
+        try:
+            if addr in ("samehost", "samenet"):
+                samehost = True
+            elif "/" in addr:
+                network = ipaddress.ip_network(addr, strict=False)
+            elif addr != "all" and len(words) > 5:
+                network, method_at = ipaddress.ip_network(f"{addr}/{words[4]}", strict=False), 5
+            elif addr != "all":
+                return None  # a host name: never matches an address probe
+        except ValueError:
+            return None
+    if method_at >= len(words):
+        return None
+    return Line(
+        kind, frozenset(words[1].split(",")), frozenset(words[2].split(",")), network, samehost, words[method_at]
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(text)
 
 
 def decides(line: str, conn: Connection) -> bool:
     """Whether ``line`` (a pg_hba.conf line) is the one that applies to ``conn``."""
-    words = line.split()
-    if not words or words[0].startswith("#"):
+    parsed = parse(line)
+    if parsed is None:
         return False
-    kind = words[0]
     if conn.source is LOCAL:
-        if kind != "local":
+        if parsed.kind != "local":
             return False
-    elif kind not in ("host", "hostnossl", "hostnogssenc"):
+    elif parsed.kind not in ("host", "hostnossl", "hostnogssenc"):
         return False  # pigsalt's Postgres serves no TLS yet: hostssl never matches
-    need = 4 if kind == "local" else 5
-    if len(words) < need:
-        return False
-    db, user = words[1], words[2]
-    db_ok = _list_matches(db, conn.db) or (db != "replication" and conn.db != "replication" and "all" in db.split(","))
-    db_ok = db_ok or ("sameuser" in db.split(",") and conn.db == conn.user)
-    user_ok = _list_matches(user, conn.user, ["all", *(f"+{r}" for r in conn.roles)])
+    dbs = parsed.dbs
+    db_ok = (
+        conn.db in dbs or ("all" in dbs and conn.db != "replication") or ("sameuser" in dbs and conn.db == conn.user)
+    )
+    users = parsed.users
+    user_ok = conn.user in users or "all" in users or any(f"+{r}" in users for r in conn.roles)
     if not (db_ok and user_ok):
         return False
-    return kind == "local" or conn.source is None or _address_matches(words[3:5], conn.source)
+    if parsed.kind == "local" or conn.source is None:
+        return True
+    if parsed.samehost:
+        return conn.source in ("127.0.0.1", "::1")
+    return parsed.network is None or _address(conn.source) in parsed.network
 
 
 def method(lines: Sequence[str], conn: Connection) -> str | None:
     """The authentication method of the first line that decides, or None when none does."""
     for line in lines:
         if decides(line, conn):
-            words = line.split()
-            kind_at = 3 if words[0] == "local" else 4
-            if words[0] != "local" and len(words) > 5 and "/" not in words[3]:
-                kind_at = 5  # address and netmask
-            return words[kind_at] if kind_at < len(words) else None
+            parsed = parse(line)
+            return parsed.method if parsed is not None else None
     return None
 
 
