@@ -40,6 +40,10 @@ MAX_INVENTORIES = 4
 # A file modified less than this long before its status was recorded may change again within
 # the same timestamp tick without its status showing it: it is hashed on each call until then.
 RACY_NS = 2_000_000_000
+# A version whose files were checked less than this long ago is used without checking again:
+# a fleet refresh then stats a pillar directory's 1,000 files about once a second, not once
+# per minion. An edit reaches the pillar within this delay.
+RECHECK_NS = 1_000_000_000
 # Attempts at reading an inventory whose files do not change while it is read.
 READ_ATTEMPTS = 3
 
@@ -152,6 +156,7 @@ class Version:
     secrets: _Secrets | None = None
     memo: _Memo = field(default_factory=_Memo)
     by_key: dict[str, Node] = field(default_factory=dict)
+    checked: int = field(default_factory=time.monotonic_ns)  # when the files were last compared
 
     def node(self, key: str) -> Node:
         """``Inventory.node`` with an index: the first node whose name, IP or instance is ``key``."""
@@ -168,8 +173,9 @@ class Version:
 class InventoryCache:
     """Versions of a few inventories in this process; safe to share between threads."""
 
-    def __init__(self, size: int = MAX_INVENTORIES) -> None:
+    def __init__(self, size: int = MAX_INVENTORIES, recheck_ns: int = RECHECK_NS) -> None:
         self.size = size
+        self.recheck_ns = recheck_ns
         self.loads = 0  # inventories parsed (for tests and the benchmark)
         self._versions: OrderedDict[tuple[Path, Path], Version] = OrderedDict()
         self._lock = threading.Lock()
@@ -196,10 +202,14 @@ class InventoryCache:
     def _current(self, inventory: Path, secrets_path: Path) -> Version:
         key = (inventory, secrets_path)
         cached = self._versions.get(key)
+        if cached is not None and time.monotonic_ns() - cached.checked < self.recheck_ns:
+            self._versions.move_to_end(key)
+            return cached
         now = Snapshot.take(inventory, cached.snapshot if cached is not None else None)
         if cached is not None:
             self._versions.move_to_end(key)
             if cached.snapshot.same(now):
+                cached.checked = time.monotonic_ns()
                 return cached
         version = self._read(inventory, now, cached)
         self._versions[key] = version
@@ -216,6 +226,7 @@ class InventoryCache:
             digest = _digest(files)
             if cached is not None and cached.snapshot.names == snapshot.names and cached.digest == digest:
                 cached.snapshot = snapshot
+                cached.checked = time.monotonic_ns()
                 return cached
             self.loads += 1
             model: Inventory | None = None

@@ -18,9 +18,12 @@ from tests.conftest import FIXED_SECRETS
 
 @pytest.fixture(autouse=True)
 def empty_cache():
-    """The cache lives as long as the process: each test starts with none."""
+    """The cache lives as long as the process: each test starts with none, and checks the
+    files on every call (the one-second window has its own test)."""
     cache.CACHE.clear()
+    recheck, cache.CACHE.recheck_ns = cache.CACHE.recheck_ns, 0
     yield
+    cache.CACHE.recheck_ns = recheck
     cache.CACHE.clear()
 
 
@@ -186,3 +189,29 @@ def test_the_runner_lists_each_clusters_members(tmp_path: Path, sandbox_inventor
         "pg-meta": {"primary": "meta", "replicas": []},
         "pg-test": {"primary": "node-1", "replicas": ["node-2", "node-3"]},
     }
+
+
+def test_within_the_recheck_window_the_files_are_not_looked_at(ext_pillar, sandbox_inventory: Path, monkeypatch):
+    """A fleet refresh stats the files about once a second, not once per minion; an edit shows
+    once the window has passed."""
+    cache.CACHE.recheck_ns = 3_600 * 10**9
+    inv = str(sandbox_inventory)
+    assert ext_pillar("node-1", {}, inventory=inv)["pigsty"]["node"]["name"] == "node-1"
+    taken = []
+    take = cache.Snapshot.take
+
+    def spy(root: Path, known=None):
+        taken.append(root)
+        return take(root, known)
+
+    monkeypatch.setattr(cache.Snapshot, "take", spy)
+    for name in ("node-1", "node-2", "node-3", "meta"):
+        assert ext_pillar(name, {}, inventory=inv)["pigsty"]["node"]["name"] == name
+    # Only the secrets file (one stat) is looked at; the inventory's files are not.
+    assert sandbox_inventory.absolute() not in taken
+    monkeypatch.undo()
+    cache.CACHE.recheck_ns = 0
+    text = sandbox_inventory.read_text().replace("node_tune: tiny", "node_tune: olap")
+    assert text != sandbox_inventory.read_text()
+    sandbox_inventory.write_text(text)
+    assert ext_pillar("node-1", {}, inventory=inv)["pigsty"]["node"]["tune"] == "olap"
