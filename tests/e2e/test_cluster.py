@@ -197,6 +197,17 @@ def test_the_vip_sits_on_the_primary_and_answers(sandbox: Sandbox, deployed: Orc
         assert _query(VIP, port, "SELECT pg_is_in_recovery()") == [(False,)], f"VIP:{port}"
 
 
+def test_the_vip_interface_is_found_on_the_node_and_a_missing_one_names_those_it_has(
+    sandbox: Sandbox, deployed: OrchRun
+) -> None:
+    """The default inventory sets no vip_interface: the keeper runs on the interface that
+    carries the member's address (host0 here), and Pigsty's default eth0 is refused by name."""
+    unit = sandbox.run("node-1", "systemctl", "cat", "pigsalt-vip.service").stdout
+    assert "--interface host0 " in unit, unit
+    done = sandbox.salt("--out=txt", "node-1", "pigsalt.vip_interface", MEMBERS["node-1"], "wanted=eth0")
+    assert "interface 'eth0' does not exist on this node (it has: host0, lo)" in done.stdout + done.stderr, done
+
+
 def test_replicas_stream_with_lag_near_zero(sandbox: Sandbox, deployed: OrchRun) -> None:
     sql = (
         "SELECT application_name || ' ' || pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint"
