@@ -115,6 +115,9 @@ UNIMPLEMENTED = frozenset(
     pgbackrest_method pgbackrest_init_backup pgbackrest_repo pgbackrest_exporter_enabled
     pgbackrest_exporter_port pgbackrest_exporter_options pg_weight_default pg_key_conf vip_reload
     dns_mode dns_selector cloud_provider pg_parameters_extra pg_hba_extra node_write_hosts
+    nginx_ssl_enabled alertmanager_endpoint node_packages_default pg_sslmode node_admin_sudo pg_fs_backup
+    pg_spec_dir pg_cert_dir patroni_citus_db nginx_cert_validity node_id node_data_dir_bkup
+    infra_conf infra_packages_default node_packages_extra repo_url_pkg repo_pkg pg_exporter_port_offset
     """.split()
 )
 

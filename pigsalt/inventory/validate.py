@@ -141,14 +141,14 @@ def _mapping(value: Any, path: str, out: list[Problem]) -> dict[str, Any]:
     return value
 
 
-KNOWN_NAMES = frozenset(PARAMS) | UNIMPLEMENTED
 # A name in one of the namespaces of the parameters pigsalt implements is held to a looser
 # likeness: `pg_rto_seconds` is a mistake for `pg_rto`, not a user's own variable.
 IMPLEMENTED_NAMESPACES = tuple(sorted({name.split("_")[0] + "_" for name in PARAMS if "_" in name}))
 
 
 def _typo_hint(name: str) -> str:
-    hint = did_you_mean(name, KNOWN_NAMES)
+    """`` (did you mean …)`` when ``name`` looks like a parameter pigsalt implements."""
+    hint = did_you_mean(name, PARAMS)
     if not hint and name.startswith(IMPLEMENTED_NAMESPACES):
         hint = did_you_mean(name, PARAMS, cutoff=0.6)
     return hint
@@ -172,6 +172,9 @@ def _check_vars(values: Mapping[str, Any], path: str, level: str, out: list[Prob
                 out.append(Problem(sub, _IGNORED, warning=True))
             elif hint := _typo_hint(name):
                 out.append(Problem(sub, f"unknown parameter{hint}"))
+            elif hint := did_you_mean(name, UNIMPLEMENTED):
+                # Close to a Pigsty parameter pigsalt ignores anyway: a typo there changes nothing.
+                out.append(Problem(sub, f"unknown parameter{hint}; ignored", warning=True))
             else:
                 out.append(Problem(sub, "is neither a pigsalt nor a Pigsty parameter; ignored", warning=True))
             continue
