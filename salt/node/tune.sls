@@ -1,8 +1,7 @@
 {#- Kernel parameters and process limits of the node_tune profile. #}
 {%- set node = pillar['pigsty']['node'] %}
-{#- Salt's `virtual` grain: systemd-nspawn, or `container` (LXC, Docker, Podman), or openvzve. #}
-{%- set in_container = grains.get('virtual') in ['container', 'systemd-nspawn', 'openvzve'] %}
-{%- if in_container %}
+{#- pigsalt's grain (_grains/pigsalt.py), from Salt's `virtual`. #}
+{%- if grains.get('pigsalt_container', False) %}
 
 {#- A container shares the host's kernel: /proc/sys is read-only in it, and its kernel
     parameters belong to the host. Nothing to do here, and nothing to fail. #}

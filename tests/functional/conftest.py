@@ -28,6 +28,7 @@ def local_minion_opts(root: Path, minion_id: str, pillar_dir: Path) -> dict[str,
             "pillar_roots": {"base": [str(pillar_dir)]},
             "module_dirs": [str(ROOT / "_modules")],
             "states_dirs": [str(ROOT / "_states")],
+            "grains_dirs": [str(ROOT / "_grains")],
         }
     )
     return opts
