@@ -24,6 +24,9 @@ PORTAL_NAMES = ("pigsty", "repo.pigsty", "yum.pigsty", "p.pigsty", "a.pigsty", "
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 HAPROXY_ADMIN_PORT = 9101
+# The Python of the Salt virtualenv every node has, with the pigsalt package (pigsalt.agent.*).
+SALT_PYTHON = "/opt/pigsalt/salt/bin/python"
+PGBOUNCER_HBA_FILE = "/etc/pgbouncer/pgb_hba.conf"
 
 
 def needed_secrets(inv: Inventory) -> set[str]:
@@ -137,6 +140,12 @@ def _infra(inv: Inventory, node: Node, secrets: Mapping[str, str], memo: _Memo) 
     return infra
 
 
+def chrony_source(server: str) -> str:
+    """A chrony source line: a value with a space already is one (``pool pool.ntp.org iburst``),
+    a plain host becomes ``server <host> iburst``."""
+    return server if " " in server else f"server {server} iburst"
+
+
 def _node(inv: Inventory, node: Node) -> dict[str, Any]:
     v = node.vars
     meta_ips = [n.ip for n in inv.meta_nodes]
@@ -144,14 +153,16 @@ def _node(inv: Inventory, node: Node) -> dict[str, Any]:
         "name": node.name,
         "ip": node.ip,
         "meta": node.meta,
-        "timezone": v["node_timezone"],
+        # None: leave the node's time zone alone (Pigsty's empty node_timezone).
+        "timezone": v["node_timezone"] or None,
         "tune": v["node_tune"],
         "sysctl": tune.sysctl(v["node_tune"]),
         "limits": dict(tune.LIMITS),
         "dns_servers": list(v["node_dns_servers"] if v["node_dns_servers"] is not None else meta_ips),
-        # A node never syncs from itself (a lone meta node serves its own clock).
-        "ntp_servers": [
-            server
+        # chrony.conf's source lines. A node never syncs from itself (a lone meta node serves
+        # its own clock).
+        "ntp_sources": [
+            chrony_source(server)
             for server in (v["node_ntp_servers"] if v["node_ntp_servers"] is not None else meta_ips)
             if server not in (node.ip, node.name)
         ],
@@ -167,8 +178,9 @@ def _node(inv: Inventory, node: Node) -> dict[str, Any]:
     }
 
 
-def _user(user: Mapping[str, Any], cvars: Mapping[str, Any]) -> dict[str, Any]:
-    """A business user with every attribute explicit (Postgres defaults where unset)."""
+def _role_args(user: Mapping[str, Any], dbsu: str, port: int) -> dict[str, Any]:
+    """``pigsalt_pg.role_present``'s keyword arguments for a role: every attribute explicit
+    (Postgres' defaults where unset); ``password`` only when given (unset: never touched)."""
     return {
         "name": user["name"],
         **({"password": user["password"]} if "password" in user else {}),
@@ -180,18 +192,19 @@ def _user(user: Mapping[str, Any], cvars: Mapping[str, Any]) -> dict[str, Any]:
         "replication": user.get("replication", False),
         "bypassrls": user.get("bypassrls", False),
         "connlimit": user.get("connlimit", -1),
+        # Days from the day the state runs, on the minion: the pillar holds no date that ages.
         "expire_in": user.get("expire_in"),
         "expire_at": user.get("expire_at"),
         "comment": user.get("comment", ""),
         "roles": sorted(user.get("roles") or []),
         "parameters": dict(sorted((user.get("parameters") or {}).items())),
-        "pgbouncer": user.get("pgbouncer", False),
-        "pool_mode": user.get("pool_mode", cvars["pgbouncer_poolmode"]),
-        "pool_connlimit": user.get("pool_connlimit", -1),
+        "dbsu": dbsu,
+        "port": port,
     }
 
 
-def _database(db: Mapping[str, Any], cvars: Mapping[str, Any]) -> dict[str, Any]:
+def _database_args(db: Mapping[str, Any], cvars: Mapping[str, Any]) -> dict[str, Any]:
+    """``pigsalt_pg.database_present``'s keyword arguments for a database, every attribute explicit."""
     extensions = [
         {"name": e, "schema": None} if isinstance(e, str) else {"name": e["name"], "schema": e.get("schema")}
         for e in db.get("extensions") or []
@@ -212,8 +225,40 @@ def _database(db: Mapping[str, Any], cvars: Mapping[str, Any]) -> dict[str, Any]
         "schemas": list(db.get("schemas") or []),
         "extensions": extensions,
         "parameters": dict(sorted((db.get("parameters") or {}).items())),
-        "pgbouncer": db.get("pgbouncer", True),
-        "pool_mode": db.get("pool_mode", cvars["pgbouncer_poolmode"]),
+        "dbsu": cvars["pg_dbsu"],
+        "port": cvars["pg_port"],
+    }
+
+
+def _sql_states(c: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The ``pigsalt_pg`` states of a cluster: for each, its keyword arguments (``args``, passed as
+    they are) and the roles it must wait for (``require_roles``, each one of ``roles``)."""
+    dbsu, port = c["pg_dbsu"], c["pg_port"]
+    default_roles = [r["name"] for r in derive.DEFAULT_ROLES]
+    roles = [_role_args(r, dbsu, port) for r in derive.DEFAULT_ROLES] + [
+        _role_args(u, dbsu, port) for u in sorted(c["pg_users"], key=lambda u: u["name"])
+    ]
+    managed = {r["name"] for r in roles}
+    databases = [_database_args(d, c) for d in sorted(c["pg_databases"], key=lambda d: d["name"])]
+    return {
+        "roles": [{"args": r, "require_roles": []} for r in roles],
+        "databases": [{"args": d, "require_roles": [d["owner"]] if d["owner"] in managed else []} for d in databases],
+        # ALTER DEFAULT PRIVILEGES FOR ROLE <owner> <grant>, in every business database; as in
+        # Pigsty, a business admin runs its DDL after SET ROLE dbrole_admin. Each also waits for
+        # its database's state (same name).
+        "default_privileges": [
+            {
+                "args": {
+                    "name": d["name"],
+                    "owners": [dbsu, c["pg_admin_username"], "dbrole_admin"],
+                    "grants": list(c["pg_default_privileges"]),
+                    "dbsu": dbsu,
+                    "port": port,
+                },
+                "require_roles": default_roles,
+            }
+            for d in databases
+        ],
     }
 
 
@@ -232,13 +277,51 @@ class _Memo:
         return self.values[key]
 
 
+def _checks(node: Node, cluster: Cluster, services: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """What checks.services and checks.replication wait for on this member.
+
+    ``tcp``: the ports this member serves (Pgbouncer, HAProxy's admin page and services, the
+    exporters) and, with ``vip_mode: l2``, Postgres' port on the VIP. ``replication``: for each
+    other member, the command that exits 0 when it streams from this one (run where Patroni
+    says this member leads).
+    """
+    c = cluster.vars
+    inst = node.instance
+    assert inst is not None
+    ports: dict[str, int] = {"pg-exporter": c["pg_exporter_port"]}
+    if c["pgbouncer_enabled"]:
+        ports.update({"pgbouncer": c["pgbouncer_port"], "pgbouncer-exporter": c["pgbouncer_exporter_port"]})
+    if c["haproxy_enabled"]:
+        ports["haproxy-admin"] = HAPROXY_ADMIN_PORT
+        ports.update({f"service-{svc['service']}": svc["port"] for svc in services})
+    tcp = [{"name": name, "host": node.ip, "port": port} for name, port in sorted(ports.items())]
+    if c["vip_mode"] == "l2":
+        tcp.append({"name": "vip", "host": c["vip_address"], "port": c["pg_port"]})
+    replication = [
+        {
+            "member": member.name,
+            "label": f"{member.name} streams from {inst.name}",
+            "cmd": [
+                *("runuser", "-u", c["pg_dbsu"], "--", SALT_PYTHON, "-m", "pigsalt.agent.replication"),
+                *("--member", member.name, "--port", str(c["pg_port"])),
+            ],
+        }
+        for member in cluster.instances
+        if member.name != inst.name
+    ]
+    return {"tcp": tcp, "replication": replication}
+
+
 def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str], memo: _Memo) -> dict[str, Any]:
     c = cluster.vars
     inst = node.instance
     assert inst is not None
-    users = [_user(u, c) for u in sorted(c["pg_users"], key=lambda u: u["name"])]
     timings = derive.patroni_timings(c["pg_rto"], c["pg_rpo"])
-    databases = [_database(d, c) for d in sorted(c["pg_databases"], key=lambda d: d["name"])]
+    sql_states = memo.get(("sql_states", cluster.name), lambda: _sql_states(c))
+    services = memo.get(("services", cluster.name), lambda: derive.services(cluster, inv.release))
+    # Outside the data directory (which pg_basebackup copies from the primary): each member's
+    # own rules, written by Salt, never by Patroni (it leaves an explicit hba_file alone).
+    hba_file = str(PurePosixPath(c["pg_data"]).parent / "conf" / "pg_hba.conf")
     return {
         "cluster": cluster.name,
         "instance": inst.name,
@@ -253,9 +336,9 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
         "version": c["pg_version"],
         "port": c["pg_port"],
         "data": c["pg_data"],
-        # Outside the data directory (which pg_basebackup copies from the primary): each member's
-        # own rules, written by Salt, never by Patroni (it leaves an explicit hba_file alone).
-        "hba_file": str(PurePosixPath(c["pg_data"]).parent / "conf" / "pg_hba.conf"),
+        "hba_file": hba_file,
+        # The role whose HBA rules apply until Patroni tells this member's current one.
+        "hba_fallback_role": "primary" if inst.role == "primary" else "replica",
         "listen": c["pg_listen"],
         "encoding": c["pg_encoding"],
         "locale": c["pg_locale"],
@@ -271,6 +354,14 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
             "password": _secret(c, "patroni_password", secrets),
             **timings,
             "dynamic": derive.patroni_dynamic(timings, c["pg_libs"], c["pg_parameters"]),
+            # on_start and on_role_change: puts the new role's HBA files in place (Patroni
+            # appends the action, the role and the cluster).
+            "callback": " ".join(
+                [SALT_PYTHON, "-m", "pigsalt.agent.hba_follow", "--postgres", hba_file, "--port", str(c["pg_port"])]
+                + (["--pgbouncer", PGBOUNCER_HBA_FILE] if c["pgbouncer_enabled"] else [])
+            ),
+            # An offline instance serves the offline service and is never promoted.
+            "nofailover": inst.role == "offline",
         },
         "system_users": {
             "admin": {"name": c["pg_admin_username"], "password": _secret(c, "pg_admin_password", secrets)},
@@ -280,15 +371,9 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
                 "password": _secret(c, "pg_replication_password", secrets),
             },
         },
-        "default_roles": [_user(r, c) for r in derive.DEFAULT_ROLES],
-        "users": users,
-        "databases": databases,
-        # ALTER DEFAULT PRIVILEGES FOR ROLE <owner> <grant>, in every business database; as in
-        # Pigsty, a business admin runs its DDL after SET ROLE dbrole_admin.
-        "default_privileges": {
-            "owners": [c["pg_dbsu"], c["pg_admin_username"], "dbrole_admin"],
-            "grants": list(c["pg_default_privileges"]),
-        },
+        # pigsalt_pg's states (pgsql.users): pg_default_roles then pg_users, pg_databases, and
+        # the default privileges of each database.
+        **sql_states,
         "hba": memo.get(
             ("hba", cluster.name, str(inst.offline_query)),
             lambda: {
@@ -303,8 +388,12 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
             "max_db_conn": c["pgbouncer_max_db_conn"],
             # Who may log in through Pgbouncer (its auth_file): the monitor (SHOW commands for
             # the exporter) and every user with `pgbouncer: true`.
-            "auth_users": sorted({c["pg_monitor_username"], *(u["name"] for u in users if u["pgbouncer"])}),
-            "databases": [{"name": d["name"], "pool_mode": d["pool_mode"]} for d in databases if d["pgbouncer"]],
+            "auth_users": sorted({c["pg_monitor_username"], *(u["name"] for u in c["pg_users"] if u.get("pgbouncer"))}),
+            "databases": [
+                {"name": d["name"], "pool_mode": d.get("pool_mode", c["pgbouncer_poolmode"])}
+                for d in sorted(c["pg_databases"], key=lambda d: d["name"])
+                if d.get("pgbouncer", True)
+            ],
         },
         "haproxy": {
             "enabled": c["haproxy_enabled"],
@@ -314,7 +403,7 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
             "client_timeout": c["haproxy_client_timeout"],
             "server_timeout": c["haproxy_server_timeout"],
         },
-        "services": memo.get(("services", cluster.name), lambda: derive.services(cluster)),
+        "services": services,
         "vip": {
             "mode": c["vip_mode"],
             "address": c["vip_address"],
@@ -322,6 +411,7 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
             "interface": node.vars["vip_interface"],
         },
         "exporters": {"pg": c["pg_exporter_port"], "pgbouncer": c["pgbouncer_exporter_port"]},
+        "checks": _checks(node, cluster, services),
     }
 
 

@@ -3,28 +3,17 @@
     where Patroni says this member leads: `onlyif: patroni.is_leader`), because a replica's
     `/replica?replication_state=streaming` can answer 200 while its WAL receiver is still
     failing to start (e.g. before the leader has created its replication slot); only the
-    leader's pg_stat_replication proves it. Every state waits (with a timeout), changes
-    nothing, and names the member it waits for. #}
+    leader's pg_stat_replication proves it (pigsalt.agent.replication asks it; the commands:
+    pigsty:pg:checks:replication). Every state waits (with a timeout), changes nothing, and
+    names the member it waits for. #}
 {%- set pg = pillar['pigsty'].get('pg') %}
-{%- set others = pg['members'] | rejectattr('name', 'equalto', pg['instance']) | list if pg else [] %}
-{%- if others %}
-{%- for member in others %}
+{%- if pg and pg.checks.replication %}
+{%- for check in pg.checks.replication %}
 
-checks-replication-{{ member['name'] }}-command:
+checks-replication-{{ check.member }}-command:
   pigsalt_wait.command:
-    - name: {{ member['name'] }} streams from {{ pg['instance'] }}
-    - cmd:
-      - runuser
-      - -u
-      - {{ pg['dbsu'] }}
-      - --
-      - psql
-      - -XAtq
-      - -c
-      - >-
-        DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_stat_replication
-        WHERE application_name = '{{ member['name'] }}' AND state = 'streaming')
-        THEN RAISE EXCEPTION '{{ member['name'] }} does not stream from {{ pg['instance'] }}'; END IF; END$$
+    - name: {{ check.label }}
+    - cmd: {{ check.cmd | json }}
     - timeout: 120
     - onlyif:
       - fun: patroni.is_leader

@@ -1,10 +1,8 @@
 {#- chrony.conf: meta nodes serve time to the other nodes (and keep serving without any
     upstream: `local stratum 10`); every other node syncs from node_ntp_servers. #}
 {%- set node = pillar['pigsty']['node'] %}
-{#- A value with a space is already a chrony line (`pool pool.ntp.org iburst`); a plain host
-    becomes `server <host> iburst`. #}
-{#- Salt's `virtual` grain: systemd-nspawn, or `container` (LXC, Docker, Podman), or openvzve. #}
-{%- set in_container = grains.get('virtual') in ['container', 'systemd-nspawn', 'openvzve'] %}
+{#- pigsalt's grain (_grains/pigsalt.py), from Salt's `virtual`. #}
+{%- set in_container = grains.get('pigsalt_container', False) %}
 
 include:
   - chrony.install
@@ -17,12 +15,8 @@ chrony-config-file-managed:
     - mode: '0644'
     - contents: |
         # Managed by pigsalt (salt://chrony/config.sls): local edits are overwritten.
-        {%- for server in node.ntp_servers %}
-        {%- if ' ' in server %}
-        {{ server }}
-        {%- else %}
-        server {{ server }} iburst
-        {%- endif %}
+        {%- for source in node.ntp_sources %}
+        {{ source }}
         {%- endfor %}
         {%- if node.meta %}
 

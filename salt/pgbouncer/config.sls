@@ -43,7 +43,7 @@ pgbouncer-hba-managed:
     - name: /etc/pgbouncer/pgb_hba.conf
     - kind: pgbouncer
     - rules: {{ pg.hba.pgbouncer | json }}
-    - fallback_role: {{ 'primary' if pg.role == 'primary' else 'replica' }}
+    - fallback_role: {{ pg.hba_fallback_role }}
     - user: {{ pg.dbsu }}
     - group: {{ pg.dbsu }}
     - require:

@@ -23,7 +23,7 @@ pgsql-hba-managed:
     - name: {{ pg.hba_file }}
     - kind: postgres
     - rules: {{ pg.hba.postgres | json }}
-    - fallback_role: {{ 'primary' if pg.role == 'primary' else 'replica' }}
+    - fallback_role: {{ pg.hba_fallback_role }}
     - user: {{ pg.dbsu }}
     - group: {{ pg.dbsu }}
     - dbsu: {{ pg.dbsu }}

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-# The pillar entry of the user `test` (what pigsalt.pillar compiles for pg_users).
+# The user `test` as the pillar gives it to pigsalt_pg.role_present (pigsty:pg:roles[].args,
+# without dbsu and port).
 USER: dict[str, Any] = {
     "name": "test",
     "password": "test",
@@ -22,11 +23,9 @@ USER: dict[str, Any] = {
     "comment": "",
     "roles": ["dbrole_admin"],
     "parameters": {},
-    "pgbouncer": True,
-    "pool_mode": "transaction",
-    "pool_connlimit": -1,
 }
-# The pillar entry of the database `test`.
+# The database `test` as the pillar gives it to pigsalt_pg.database_present
+# (pigsty:pg:databases[].args, without dbsu and port).
 DATABASE: dict[str, Any] = {
     "name": "test",
     "owner": "test",
@@ -43,8 +42,6 @@ DATABASE: dict[str, Any] = {
     "schemas": [],
     "extensions": [],
     "parameters": {},
-    "pgbouncer": True,
-    "pool_mode": "transaction",
 }
 
 

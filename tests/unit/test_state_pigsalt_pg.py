@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+from datetime import date, timedelta
 from typing import Any
 from unittest import mock
 
@@ -24,17 +25,10 @@ PASSWORD = "Pl41n-T3xt-Secret"
 STORED = scram.verifier(PASSWORD)
 REPLICA = "test: this instance is a replica; roles and databases are applied on the Patroni leader"
 READ_ROLE, READ_DATABASE, READ_OBJECTS = "FROM pg_authid r WHERE", "FROM pg_database d", "FROM pg_namespace"
-# The state's keyword arguments: the pillar entries without the name and Pgbouncer's keys.
-USER = {
-    **{
-        k: v
-        for k, v in pg_rows.USER.items()
-        if k not in ("name", "expire_in", "pgbouncer", "pool_mode", "pool_connlimit")
-    },
-    "password": PASSWORD,
-}
+# The state's keyword arguments as the pillar gives them (pigsty:pg:roles[].args), name apart.
+USER = {**{k: v for k, v in pg_rows.USER.items() if k != "name"}, "password": PASSWORD}
 DATABASE = {
-    **{k: v for k, v in pg_rows.DATABASE.items() if k not in ("name", "pgbouncer", "pool_mode")},
+    **{k: v for k, v in pg_rows.DATABASE.items() if k != "name"},
     "schemas": ["app"],
     "extensions": ["pg_trgm"],
 }
@@ -170,6 +164,25 @@ def test_role_test_mode_reports_the_diff_and_only_reads():
     }
     assert len(psql.calls) == 1 and psql.writes == []
     assert_no_secret(ret, psql)
+
+
+def test_role_expire_in_sets_valid_until_days_from_today_and_holds_for_the_day():
+    until = (date.today() + timedelta(days=30)).isoformat()
+    psql = Psql({READ_ROLE: [[role_row(valid_until="2030-01-02")], [role_row(valid_until=until)]]})
+    wire(False, psql)
+    ret = states.role_present("test", **{**USER, "expire_in": 30, "expire_at": "2030-01-02"})
+    assert ret == {
+        "name": "test",
+        "changes": {"valid_until": {"old": "2030-01-02", "new": until}},
+        "result": True,
+        "comment": "test: changed valid_until",
+    }
+    ((_, script),) = psql.writes
+    assert f"ALTER ROLE \"test\" WITH VALID UNTIL '{until}';" in script
+    # The same day, a second run finds it in place.
+    psql = Psql({READ_ROLE: [[role_row(valid_until=until)]]})
+    wire(False, psql)
+    assert states.role_present("test", **{**USER, "expire_in": 30})["changes"] == {}
 
 
 @pytest.mark.parametrize("test", [False, True])
