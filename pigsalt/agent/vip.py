@@ -438,7 +438,14 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--address", type=parse_address, required=True, metavar="ADDR/PREFIX", help="the VIP")
-    parser.add_argument("--interface", type=_interface, required=True, metavar="IFACE", help="where the VIP goes")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--interface", type=_interface, metavar="IFACE", help="where the VIP goes")
+    where.add_argument(
+        "--interface-of",
+        type=lambda text: str(ipaddress.IPv4Address(text)),
+        metavar="ADDR",
+        help="put the VIP on the interface that carries this node's address ADDR",
+    )
     parser.add_argument("--patroni", type=_patroni_url, required=True, metavar="URL", help="the local Patroni's API")
     parser.add_argument(
         "--interval", type=_seconds, default=1.0, metavar="S", help="seconds between two polls (%(default)g)"
@@ -465,7 +472,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="pigsalt-vip: %(levelname)s: %(message)s")
     address: ipaddress.IPv4Interface = args.address
-    interface: str = args.interface
+    try:
+        interface: str = args.interface or choose_interface(args.interface_of, None)
+    except AgentError as err:
+        logging.error("%s", err)
+        return 2
     name = f"{address.with_prefixlen} on {interface}"
     on_interface = IpAddress(address, interface)
 

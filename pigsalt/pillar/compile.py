@@ -71,8 +71,7 @@ def dns_records(inv: Inventory) -> list[dict[str, str]]:
         if node.instance is not None:
             records[node.instance.name] = node.ip
     for cluster in inv.clusters:
-        vip = cluster.vars["vip_address"] if cluster.vars["vip_mode"] == "l2" else None
-        records[cluster.name] = vip or cluster.primary.ip
+        records[cluster.name] = cluster.vip.address if cluster.vip and cluster.vip.address else cluster.primary.ip
     for line in inv.vars["dns_records"]:
         ip, *names = line.split()
         for name in names:
@@ -295,8 +294,8 @@ def _checks(node: Node, cluster: Cluster, services: list[dict[str, Any]]) -> dic
         ports["haproxy-admin"] = HAPROXY_ADMIN_PORT
         ports.update({f"service-{svc['service']}": svc["port"] for svc in services})
     tcp = [{"name": name, "host": node.ip, "port": port} for name, port in sorted(ports.items())]
-    if c["vip_mode"] == "l2":
-        tcp.append({"name": "vip", "host": c["vip_address"], "port": c["pg_port"]})
+    if cluster.vip is not None:
+        tcp.append({"name": "vip", "host": cluster.vip.address, "port": c["pg_port"]})
     replication = [
         {
             "member": member.name,
@@ -404,14 +403,28 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
             "server_timeout": c["haproxy_server_timeout"],
         },
         "services": services,
-        "vip": {
-            "mode": c["vip_mode"],
-            "address": c["vip_address"],
-            "cidrmask": c["vip_cidrmask"],
-            "interface": node.vars["vip_interface"],
-        },
+        "vip": _vip(cluster, node),
         "exporters": {"pg": c["pg_exporter_port"], "pgbouncer": c["pgbouncer_exporter_port"]},
         "checks": _checks(node, cluster, services),
+    }
+
+
+def _vip(cluster: Cluster, node: Node) -> dict[str, Any]:
+    """The VIP this member keeps while it leads; ``interface`` None: the one carrying the member's address."""
+    vip = cluster.vip
+    if vip is None:
+        return {"mode": "none", "address": None, "cidrmask": None, "interface": None}
+    # The interface may be set per node; which name counts follows the spelling the cluster uses.
+    param = "pg_vip_interface" if vip.address_param == "pg_vip_address" else "vip_interface"
+    interface = node.vars[param]
+    where = ["--interface", interface] if interface else ["--interface-of", node.ip]
+    return {
+        "mode": "l2",
+        "address": vip.address,
+        "cidrmask": vip.cidrmask,
+        "interface": interface,
+        # pigsalt.agent.vip's arguments (the unit adds --patroni).
+        "keeper_args": ["--address", f"{vip.address}/{vip.cidrmask}", *where],
     }
 
 

@@ -7,9 +7,14 @@
 include:
   - vip.install
 {%- if pg and pg.vip.mode == 'l2' %}
+
 {#- The inventory's interface if the node has it, else the one carrying the member's address;
     a missing interface stops here with the node's name and the interfaces it has. #}
-{%- set interface = salt['pigsalt.vip_interface'](node.ip, pg.vip.interface) %}
+vip-interface-checked:
+  pigsalt_vip.interface:
+    - name: {{ pg.vip.address }}/{{ pg.vip.cidrmask }}
+    - member_ip: {{ node.ip }}
+    - wanted: {{ pg.vip.interface | json }}
 
 vip-unit-file-managed:
   file.managed:
@@ -23,7 +28,7 @@ vip-unit-file-managed:
         Wants=network-online.target
 
         [Service]
-        ExecStart=/opt/pigsalt/salt/bin/python -m pigsalt.agent.vip --address {{ pg.vip.address }}/{{ pg.vip.cidrmask }} --interface {{ interface }} --patroni http://{{ node.ip }}:{{ pg.patroni.port }}
+        ExecStart=/opt/pigsalt/salt/bin/python -m pigsalt.agent.vip {{ pg.vip.keeper_args | join(' ') }} --patroni http://{{ node.ip }}:{{ pg.patroni.port }}
         Restart=always
         RestartSec=2
 
@@ -31,6 +36,7 @@ vip-unit-file-managed:
         WantedBy=multi-user.target
     - require:
       - pkg: vip-iproute-pkg-installed
+      - pigsalt_vip: vip-interface-checked
 {%- else %}
 
 vip-config-test-nop:

@@ -203,7 +203,9 @@ def test_the_vip_interface_is_found_on_the_node_and_a_missing_one_names_those_it
     """The default inventory sets no vip_interface: the keeper runs on the interface that
     carries the member's address (host0 here), and Pigsty's default eth0 is refused by name."""
     unit = sandbox.run("node-1", "systemctl", "cat", "pigsalt-vip.service").stdout
-    assert "--interface host0 " in unit, unit
+    assert f"--interface-of {MEMBERS['node-1']} " in unit, unit
+    on_host0 = sandbox.run("node-1", "ip", "-4", "-o", "addr", "show", "dev", "host0").stdout
+    assert f"inet {VIP}/" in on_host0, on_host0
     done = sandbox.salt("--out=txt", "node-1", "pigsalt.vip_interface", MEMBERS["node-1"], "wanted=eth0")
     assert "interface 'eth0' does not exist on this node (it has: host0, lo)" in done.stdout + done.stderr, done
 

@@ -618,7 +618,15 @@ REQUIRED = ["--interface", "host0", "--patroni", "http://10.10.10.11:8008"]
             ["--address", "10.10.10.255/24", *REQUIRED],
             "argument --address: '10.10.10.255/24': 10.10.10.255 is the broadcast address of 10.10.10.0/24",
         ),
-        (["--address", "10.10.10.3/24"], "the following arguments are required: --interface, --patroni"),
+        (["--address", "10.10.10.3/24"], "the following arguments are required: --patroni"),
+        (
+            ["--address", "10.10.10.3/24", "--patroni", "http://10.10.10.11:8008"],
+            "one of the arguments --interface --interface-of is required",
+        ),
+        (
+            ["--address", "10.10.10.3/24", *REQUIRED, "--interface-of", "10.10.10.11"],
+            "argument --interface-of: not allowed with argument --interface",
+        ),
         (
             ["--address", "10.10.10.3/24", "--interface", "../../etc", "--patroni", "http://10.10.10.11:8008"],
             "argument --interface: '../../etc': not a network interface name",

@@ -207,3 +207,10 @@ def test_vip_interface_defaults_to_the_one_carrying_the_members_address(tmp_path
         choose_interface("10.10.10.11", "eth0", run=lambda args: output, sysfs=sysfs)
     with pytest.raises(AgentError, match=r"no interface of this node carries 10.10.10.99"):
         choose_interface("10.10.10.99", None, run=lambda args: output, sysfs=sysfs)
+
+
+def test_the_keeper_is_told_the_interface_or_the_address_to_find_it_by(example):
+    v3 = node_pillar(example("pigsty-v3"), "10.10.10.11")[0]["pigsty"]["pg"]["vip"]
+    assert v3["keeper_args"] == ["--address", "10.10.10.3/24", "--interface-of", "10.10.10.11"]
+    meta = node_pillar(example("pigsty-v3"), "10.10.10.10")[0]["pigsty"]["pg"]["vip"]
+    assert meta["keeper_args"] == ["--address", "10.10.10.2/24", "--interface", "host0"]
