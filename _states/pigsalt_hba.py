@@ -36,8 +36,7 @@ from salt.exceptions import CommandExecutionError
 
 try:
     # Modules, not functions: Salt would publish an imported function as a state of ours.
-    from pigsalt.agent import AgentError, files, hba_follow, psql
-    from pigsalt.agent import sql as agent_sql
+    from pigsalt.agent import AgentError, files, hba_follow, hba_sql, psql, quoting
 except ImportError as err:
     _MISSING: str | None = str(err)
 else:
@@ -134,14 +133,14 @@ def _apply_postgres(path: Path, old: files.Found, new_text: str, dbsu: str, port
     Raises ``_Failed`` (after putting ``old`` back) when Postgres finds errors in it.
     """
     pg = _psql(dbsu, port)
-    done = pg.script(agent_sql.read_hba_sql())
+    done = pg.script(hba_sql.read_hba_sql())
     if done.returncode == psql.CANNOT_CONNECT:
         return "written; Postgres is not running, it reads the file when it starts"
     if done.returncode != 0:
         files.restore(path, old)
         raise _Failed(f"cannot check the new file, the previous one is back: {done.error}")
     try:
-        (found,) = agent_sql.parse_rows(done.stdout)
+        (found,) = quoting.parse_rows(done.stdout)
     except (AgentError, ValueError) as err:
         files.restore(path, old)
         raise _Failed(f"cannot check the new file, the previous one is back: {err}") from err
@@ -157,7 +156,7 @@ def _apply_postgres(path: Path, old: files.Found, new_text: str, dbsu: str, port
             for e in found["errors"]
         )
         raise _Failed(f"Postgres rejects the new rules, the previous file is back: {errors}")
-    done = pg.script(agent_sql.RELOAD_SQL)
+    done = pg.script(hba_sql.RELOAD_SQL)
     if done.returncode != 0:
         raise _Failed(f"written and checked, but pg_reload_conf() failed: {done.error}")
     return "written, checked by Postgres and reloaded"

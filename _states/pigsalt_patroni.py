@@ -22,8 +22,7 @@ from salt.exceptions import CommandExecutionError
 
 try:
     # Modules, not functions: Salt would publish an imported function as a state of ours.
-    from pigsalt.agent import psql
-    from pigsalt.agent import sql as agent_sql
+    from pigsalt.agent import psql, quoting
 except ImportError as err:  # the states that need it say so when called
     _MISSING: str | None = str(err)
 else:
@@ -144,9 +143,9 @@ def _needs_restart(names: list[str], dbsu: str, port: int) -> list[str]:
         return []
     if _MISSING is not None:
         raise CommandExecutionError(f"the pigsalt package is not importable in the minion's Python: {_MISSING}")
-    script = agent_sql.query(
+    script = quoting.query(
         "SELECT name FROM pg_settings WHERE context = 'postmaster' AND name IN ("
-        + ", ".join(agent_sql.literal(n) for n in sorted(names))
+        + ", ".join(quoting.literal(n) for n in sorted(names))
         + ")"
     )
     run = psql.salt_runner(__salt__["cmd.run_all"], dbsu)
@@ -154,7 +153,7 @@ def _needs_restart(names: list[str], dbsu: str, port: int) -> list[str]:
         stdout = psql.Psql(run, port=int(port)).query(script)
     except psql.PsqlError as err:
         raise CommandExecutionError(f"cannot read pg_settings: {err}") from err
-    return sorted(str(row["name"]) for row in agent_sql.parse_rows(stdout))
+    return sorted(str(row["name"]) for row in quoting.parse_rows(stdout))
 
 
 def _await_flags(timeout: float) -> list[str]:

@@ -43,8 +43,7 @@ from salt.exceptions import CommandExecutionError
 
 try:
     # Modules, not functions: Salt would publish an imported function as a state of ours.
-    from pigsalt.agent import AgentError, privileges, psql
-    from pigsalt.agent import sql as agent_sql
+    from pigsalt.agent import AgentError, databases, privileges, psql, quoting, roles
 except ImportError as err:
     _MISSING: str | None = str(err)
 else:
@@ -125,11 +124,11 @@ def _converge(
         diff = read()
     except psql.PsqlError as err:
         ret["result"] = False
-        ret["comment"] = f"{name}: cannot read it: psql failed: {agent_sql.scrub(str(err), secrets)}"
+        ret["comment"] = f"{name}: cannot read it: psql failed: {quoting.scrub(str(err), secrets)}"
         return ret
     except AgentError as err:
         ret["result"] = False
-        ret["comment"] = f"{name}: {agent_sql.scrub(str(err), secrets)}"
+        ret["comment"] = f"{name}: {quoting.scrub(str(err), secrets)}"
         return ret
     if not diff:
         ret["comment"] = f"{name}: already in the desired state"
@@ -147,14 +146,14 @@ def _converge(
             ret["result"] = False
             ret["changes"] = _applied(diff, read)
             where = f" (step {step} of {len(todo)}, in database {dbname})" if len(todo) > 1 else ""
-            ret["comment"] = f"{name}: psql failed{where}: {agent_sql.scrub(str(err), secrets)}"
+            ret["comment"] = f"{name}: psql failed{where}: {quoting.scrub(str(err), secrets)}"
             return ret
     ret["changes"] = diff
     try:
         left = read()
     except (psql.PsqlError, AgentError) as err:
         ret["result"] = False
-        ret["comment"] = f"{name}: applied, but cannot read it back: {agent_sql.scrub(str(err), secrets)}"
+        ret["comment"] = f"{name}: applied, but cannot read it back: {quoting.scrub(str(err), secrets)}"
         return ret
     if left:
         ret["result"] = False
@@ -178,19 +177,19 @@ def role_present(
     password = spec.get("password")
     secrets = [password if isinstance(password, str) else None]
     try:
-        role = agent_sql.RoleSpec.from_pillar(_spec_entry(name, spec))
+        role = roles.RoleSpec.from_pillar(_spec_entry(name, spec))
     except AgentError as err:
-        return {**_ret(name), "result": False, "comment": f"{name}: {agent_sql.scrub(str(err), secrets)}"}
+        return {**_ret(name), "result": False, "comment": f"{name}: {quoting.scrub(str(err), secrets)}"}
     gate = _leader_gate(name)
     if gate is not None:
         return gate
 
     def read() -> dict[str, Any]:
-        current = agent_sql.parse_roles(_psql(dbsu, port).query(agent_sql.read_roles_sql([name]))).get(name)
-        return agent_sql.role_diff(current, role, force=force)
+        current = roles.parse_roles(_psql(dbsu, port).query(roles.read_roles_sql([name]))).get(name)
+        return roles.role_diff(current, role, force=force)
 
     def scripts(diff: dict[str, Any]) -> list[tuple[str, str]]:
-        return [(psql.MAINTENANCE_DB, agent_sql.role_sql(role, diff))]
+        return [(psql.MAINTENANCE_DB, roles.role_sql(role, diff))]
 
     return _converge(name, read, scripts, _runner(dbsu, port), secrets)
 
@@ -204,7 +203,7 @@ def database_present(name: str, dbsu: str = "postgres", port: int = 5432, **spec
     extensions of a database that refuses connections (``allowconn: false``) are not checked.
     """
     try:
-        database = agent_sql.DatabaseSpec.from_pillar(_spec_entry(name, spec), dbsu=dbsu)
+        database = databases.DatabaseSpec.from_pillar(_spec_entry(name, spec), dbsu=dbsu)
     except AgentError as err:
         return {**_ret(name), "result": False, "comment": f"{name}: {err}"}
     gate = _leader_gate(name)
@@ -212,14 +211,14 @@ def database_present(name: str, dbsu: str = "postgres", port: int = 5432, **spec
         return gate
 
     def read() -> dict[str, Any]:
-        current = agent_sql.parse_databases(_psql(dbsu, port).query(agent_sql.read_database_sql(name))).get(name)
+        current = databases.parse_databases(_psql(dbsu, port).query(databases.read_database_sql(name))).get(name)
         objects = None
         if current is not None and current["allowconn"]:
-            objects = agent_sql.parse_objects(_psql(dbsu, port).query(agent_sql.read_objects_sql(), name))
-        return agent_sql.database_diff(current, database, objects)
+            objects = databases.parse_objects(_psql(dbsu, port).query(databases.read_objects_sql(), name))
+        return databases.database_diff(current, database, objects)
 
     def scripts(diff: dict[str, Any]) -> list[tuple[str, str]]:
-        return [(s.dbname, s.sql) for s in agent_sql.database_sql(database, diff)]
+        return [(s.dbname, s.sql) for s in databases.database_sql(database, diff)]
 
     return _converge(name, read, scripts, _runner(dbsu, port), [])
 
@@ -242,7 +241,7 @@ def default_privileges_present(
         return gate
 
     def read() -> dict[str, Any]:
-        rows = agent_sql.parse_rows(_psql(dbsu, port).query(privileges.read_sql(owners), name))
+        rows = quoting.parse_rows(_psql(dbsu, port).query(privileges.read_sql(owners), name))
         lacking = privileges.missing(rows, owners, wanted)
         return {"default_privileges": {"old": None, "new": lacking}} if lacking else {}
 

@@ -30,8 +30,7 @@ from salt.exceptions import CommandExecutionError
 
 try:
     # Modules, not functions: Salt would publish an imported function as a state of ours.
-    from pigsalt.agent import AgentError, files, psql, scram
-    from pigsalt.agent import sql as agent_sql
+    from pigsalt.agent import AgentError, files, psql, quoting, roles, scram
 except ImportError as err:
     _MISSING: str | None = str(err)
 else:
@@ -99,10 +98,10 @@ def _verifiers(users: list[str], dbsu: str, port: int) -> dict[str, str]:
     """``{user: verifier}`` from the local ``pg_authid``; ``AgentError`` naming a user that has none."""
     run = psql.salt_runner(__salt__["cmd.run_all"], dbsu)
     try:
-        stdout = psql.Psql(run, port=int(port), timeout=PSQL_TIMEOUT).query(agent_sql.read_passwords_sql(users))
+        stdout = psql.Psql(run, port=int(port), timeout=PSQL_TIMEOUT).query(roles.read_passwords_sql(users))
     except psql.PsqlError as err:
-        raise AgentError(f"cannot read pg_authid: {agent_sql.scrub(str(err))}") from err
-    found = {row["name"]: row["password"] for row in agent_sql.parse_rows(stdout)}
+        raise AgentError(f"cannot read pg_authid: {quoting.scrub(str(err))}") from err
+    found = {row["name"]: row["password"] for row in quoting.parse_rows(stdout)}
     problems = []
     for user in sorted(set(users)):
         if user not in found:
@@ -124,7 +123,7 @@ def _reload() -> str:
     except CommandExecutionError as err:
         if files.NOT_RUNNING.search(str(err)):
             return "written; pgbouncer is not running, it reads the file when it starts"
-        raise AgentError(f"written, but pgbouncer did not reload: {agent_sql.scrub(str(err))}") from err
+        raise AgentError(f"written, but pgbouncer did not reload: {quoting.scrub(str(err))}") from err
     return "written and pgbouncer reloaded"
 
 

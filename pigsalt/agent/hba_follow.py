@@ -25,8 +25,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pigsalt.agent import AgentError, files, psql
-from pigsalt.agent import sql as agent_sql
+from pigsalt.agent import AgentError, files, hba_sql, psql, quoting
 from pigsalt.agent.patroni import role_for_hba
 
 log = logging.getLogger("pigsalt.agent.hba_follow")
@@ -61,17 +60,17 @@ def follow_postgres(live: Path, role: str, pg: psql.Psql) -> str:
     old = _swap(live, role)
     if old is None:
         return f"{live}: holds the {role} rules (or is not written yet)"
-    done = pg.script(agent_sql.read_hba_sql())
+    done = pg.script(hba_sql.read_hba_sql())
     if done.returncode == psql.CANNOT_CONNECT:
         return f"{live}: {role} rules written; Postgres is not running, it reads them when it starts"
     if done.returncode != 0:
         files.put(live, old)
         raise AgentError(f"{live}: cannot check the {role} rules, the previous file is back: {done.stderr.strip()}")
-    (found,) = agent_sql.parse_rows(done.stdout)
+    (found,) = quoting.parse_rows(done.stdout)
     if found["errors"]:
         files.put(live, old)
         raise AgentError(f"{live}: Postgres rejects the {role} rules, the previous file is back: {found['errors']}")
-    done = pg.script(agent_sql.RELOAD_SQL)
+    done = pg.script(hba_sql.RELOAD_SQL)
     if done.returncode != 0:
         raise AgentError(f"{live}: {role} rules written, but pg_reload_conf() failed: {done.stderr.strip()}")
     return f"{live}: {role} rules in place, checked by Postgres and reloaded"

@@ -13,8 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pigsalt.agent import AgentError
-from pigsalt.agent import sql as agent_sql
+from pigsalt.agent import AgentError, quoting
 
 OBJTYPES = {"TABLES": "r", "SEQUENCES": "S", "FUNCTIONS": "f", "TYPES": "T", "SCHEMAS": "n"}
 LETTERS = {
@@ -64,10 +63,10 @@ class Grant:
 
 def read_sql(owners: Iterable[str]) -> str:
     """A ``query`` of the global default ACLs of ``owners``: owner, objtype, acl (aclitem texts)."""
-    return agent_sql.query(
+    return quoting.query(
         "SELECT r.rolname AS owner, d.defaclobjtype::text AS objtype, d.defaclacl::text[] AS acl\n"
         "  FROM pg_default_acl d JOIN pg_roles r ON r.oid = d.defaclrole\n"
-        f" WHERE d.defaclnamespace = 0 AND r.rolname IN ({', '.join(agent_sql.literal(o) for o in sorted(owners))})"
+        f" WHERE d.defaclnamespace = 0 AND r.rolname IN ({', '.join(quoting.literal(o) for o in sorted(owners))})"
     )
 
 
@@ -106,7 +105,7 @@ def grant_sql(lacking: Iterable[str]) -> str:
         if not found:
             raise AgentError(f"not a default privilege: {entry!r}")
         statements.append(
-            f"ALTER DEFAULT PRIVILEGES FOR ROLE {agent_sql.ident(owner)} GRANT {found['privs']} "
-            f"ON {found['kind']} TO {agent_sql.ident(found['grantee'])};"
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {quoting.ident(owner)} GRANT {found['privs']} "
+            f"ON {found['kind']} TO {quoting.ident(found['grantee'])};"
         )
-    return agent_sql.PREAMBLE + "\n".join(statements) + "\n"
+    return quoting.PREAMBLE + "\n".join(statements) + "\n"

@@ -16,7 +16,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pigsalt.agent import AgentError, psql, sql
+from pigsalt.agent import AgentError, psql, quoting
 
 # Below pigsalt.wait_cmd's 10 s limit for one probe, so a hung server is reported as such.
 TIMEOUT = 5.0
@@ -24,12 +24,14 @@ TIMEOUT = 5.0
 
 def streaming_sql(member: str) -> str:
     """A ``query`` of the states of the WAL senders serving ``member`` (its application_name)."""
-    return sql.query(f"SELECT state FROM pg_catalog.pg_stat_replication WHERE application_name = {sql.literal(member)}")
+    return quoting.query(
+        f"SELECT state FROM pg_catalog.pg_stat_replication WHERE application_name = {quoting.literal(member)}"
+    )
 
 
 def not_streaming(member: str, client: psql.Psql) -> str | None:
     """Why ``member`` does not stream from this server, or None when it does."""
-    states = sorted(str(row.get("state")) for row in sql.parse_rows(client.query(streaming_sql(member))))
+    states = sorted(str(row.get("state")) for row in quoting.parse_rows(client.query(streaming_sql(member))))
     if "streaming" in states:
         return None
     seen = f"its WAL sender is {', '.join(states)}" if states else "no WAL sender serves it"

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pigsalt.agent import sql
+from pigsalt.agent import roles
 from pigsalt.inventory import params
 from pigsalt.inventory.model import open_inventory
 from pigsalt.pillar import secrets as secret_store
@@ -207,7 +207,7 @@ def test_every_role_state_takes_its_arguments_and_expire_in_wins(cases):
         for state_id, body in states.items():
             if state_id.startswith("pgsql-role-"):
                 args = {k: v for k, v in _args(body).items() if k not in ("dbsu", "port", "order")}
-                spec = sql.RoleSpec.from_pillar(args, today=date(2030, 1, 1))
+                spec = roles.RoleSpec.from_pillar(args, today=date(2030, 1, 1))
                 if args["name"] == "every_attr":
                     assert spec.valid_until == "2030-01-31", where
                     every += 1

@@ -13,7 +13,7 @@ from unittest import mock
 
 import pytest
 
-from pigsalt.agent import files, hba_follow, psql, sql
+from pigsalt.agent import files, hba_follow, hba_sql, psql
 
 PRIMARY = b"# Managed by Salt (pigsalt_hba) for role primary\nhost all all 10.0.0.0/8 scram-sha-256\n"
 REPLICA = b"# Managed by Salt (pigsalt_hba) for role replica\nhost all etl 10.0.0.0/8 scram-sha-256\n"
@@ -56,7 +56,7 @@ def test_a_promoted_member_gets_the_primary_rules_checked_then_reloaded(tmp_path
     assert live.read_bytes() == PRIMARY
     assert live.stat().st_mode & 0o777 == 0o600
     assert psql.seen == [PRIMARY]  # Postgres checked the new file before the reload
-    assert psql.scripts == [sql.read_hba_sql(), sql.RELOAD_SQL]
+    assert psql.scripts == [hba_sql.read_hba_sql(), hba_sql.RELOAD_SQL]
 
 
 @pytest.mark.parametrize(("patroni_role", "rules"), [("demoted", REPLICA), ("standby_leader", PRIMARY)])
@@ -79,7 +79,7 @@ def test_rules_postgres_rejects_are_put_back(tmp_path: Path, caplog: pytest.LogC
     psql = Psql(live, errors=[{"line_number": 2, "error": "invalid authentication method"}])
     assert hba_follow.main(["--postgres", str(live), "on_role_change", "primary", "pg-test"], run=psql) == 1
     assert live.read_bytes() == REPLICA
-    assert psql.scripts == [sql.read_hba_sql()]  # never reloaded
+    assert psql.scripts == [hba_sql.read_hba_sql()]  # never reloaded
     assert "Postgres rejects the primary rules, the previous file is back" in caplog.text
 
 

@@ -15,7 +15,7 @@ from unittest import mock
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from pigsalt.agent import psql, sql
+from pigsalt.agent import hba_sql, psql
 from tests.conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("pigsalt_hba", ROOT / "_states" / "pigsalt_hba.py")
@@ -111,7 +111,7 @@ def test_new_file_is_written_checked_and_reloaded(tmp_path: Path):
     }
     assert path.read_text() == PRIMARY and mode_of(path) == 0o600
     assert psql.seen_on_disk == [PRIMARY.encode()]  # checked after writing, before reloading
-    assert psql.scripts == [sql.read_hba_sql(), sql.RELOAD_SQL]
+    assert psql.scripts == [hba_sql.read_hba_sql(), hba_sql.RELOAD_SQL]
     # Every role's rules staged for Patroni's role-change callback; no temp file left.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pg_hba.conf", "pg_hba.conf.primary", "pg_hba.conf.replica"]
     assert (tmp_path / "pg_hba.conf.replica").read_text() == REPLICA
@@ -184,7 +184,7 @@ def test_rules_postgres_rejects_put_the_previous_file_back(tmp_path: Path):
     }
     assert psql.seen_on_disk == [PRIMARY.encode()]
     assert path.read_text() == REPLICA and mode_of(path) == 0o640
-    assert psql.scripts == [sql.read_hba_sql()]  # never reloaded
+    assert psql.scripts == [hba_sql.read_hba_sql()]  # never reloaded
 
 
 def test_rejected_new_file_is_removed_again(tmp_path: Path):
@@ -207,7 +207,7 @@ def test_postgres_reading_another_file_restores_and_fails(tmp_path: Path):
         "nothing changed",
     }
     assert path.read_text() == REPLICA
-    assert psql.scripts == [sql.read_hba_sql()]
+    assert psql.scripts == [hba_sql.read_hba_sql()]
 
 
 def test_postgres_not_running_gets_the_file_for_its_start(tmp_path: Path):
@@ -229,7 +229,7 @@ def test_postgres_not_running_gets_the_file_for_its_start(tmp_path: Path):
         "replica (the fallback: Patroni does not answer: GET http://127.0.0.1:8008/patroni: connection refused)",
     }
     assert path.read_text() == REPLICA
-    assert psql.scripts == [sql.read_hba_sql()]
+    assert psql.scripts == [hba_sql.read_hba_sql()]
 
 
 def test_pgbouncer_file_is_written_then_reloaded(tmp_path: Path):

@@ -12,7 +12,7 @@ from unittest import mock
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from pigsalt.agent import psql, scram, sql
+from pigsalt.agent import psql, quoting, scram
 from tests.conftest import ROOT
 from tests.unit import pg_rows
 
@@ -67,7 +67,7 @@ class Psql:
         )
         assert argv == psql.script_argv(argv[-1], 5432), "SQL never goes on the command line"
         stdin = kwargs["stdin"]
-        assert stdin.startswith(sql.PREAMBLE)
+        assert stdin.startswith(quoting.PREAMBLE)
         self.calls.append((argv[-1], stdin))
         for marker, stderr in self.fail.items():
             if marker in stdin:
@@ -125,7 +125,7 @@ def test_role_is_created_on_the_leader_with_a_verifier():
     (verifier,) = sent_verifiers(psql)
     assert db == "postgres"
     assert script == (
-        f"{sql.PREAMBLE}BEGIN;\n"
+        f"{quoting.PREAMBLE}BEGIN;\n"
         'CREATE ROLE "test" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS '
         f"CONNECTION LIMIT -1 PASSWORD '{verifier}';\n"
         'GRANT "dbrole_admin" TO "test";\n'
@@ -272,7 +272,9 @@ def test_role_without_password_never_touches_it():
         "result": True,
         "comment": "test: changed comment",
     }
-    assert [stdin for _, stdin in psql.writes] == [f'{sql.PREAMBLE}BEGIN;\nCOMMENT ON ROLE "test" IS NULL;\nCOMMIT;\n']
+    assert [stdin for _, stdin in psql.writes] == [
+        f'{quoting.PREAMBLE}BEGIN;\nCOMMENT ON ROLE "test" IS NULL;\nCOMMIT;\n'
+    ]
 
 
 # --- database_present ------------------------------------------------------------------------
@@ -293,7 +295,7 @@ def test_database_is_created_then_filled_in_itself():
         "result": True,
         "comment": "test: created",
     }
-    assert [(db, stdin.removeprefix(sql.PREAMBLE)) for db, stdin in psql.writes] == [
+    assert [(db, stdin.removeprefix(quoting.PREAMBLE)) for db, stdin in psql.writes] == [
         (
             "postgres",
             'CREATE DATABASE "test" WITH OWNER "test" TEMPLATE "template1" ENCODING \'UTF8\' '
@@ -432,7 +434,7 @@ def test_default_privileges_missing_are_granted_in_that_database():
     assert psql.writes == [
         (
             "test",
-            sql.PREAMBLE + 'ALTER DEFAULT PRIVILEGES FOR ROLE "postgres" GRANT USAGE, CREATE ON SCHEMAS TO '
+            quoting.PREAMBLE + 'ALTER DEFAULT PRIVILEGES FOR ROLE "postgres" GRANT USAGE, CREATE ON SCHEMAS TO '
             '"dbrole_admin";\nALTER DEFAULT PRIVILEGES FOR ROLE "dbuser_dba" GRANT SELECT ON TABLES TO '
             '"dbrole_readonly";\nALTER DEFAULT PRIVILEGES FOR ROLE "dbuser_dba" GRANT USAGE, CREATE ON SCHEMAS TO '
             '"dbrole_admin";\n',

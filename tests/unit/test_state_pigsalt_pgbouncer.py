@@ -15,7 +15,7 @@ from unittest import mock
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from pigsalt.agent import psql, scram, sql
+from pigsalt.agent import psql, roles, scram
 from tests.conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("pigsalt_pgbouncer", ROOT / "_states" / "pigsalt_pgbouncer.py")
@@ -90,7 +90,7 @@ def test_new_auth_file_is_written_from_pg_authid_and_reloaded(tmp_path: Path):
     }
     assert path.read_text() == CONTENT
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert psql.scripts == [sql.read_passwords_sql(USERS)]
+    assert psql.scripts == [roles.read_passwords_sql(USERS)]
     functions["pgbouncer.reload"].assert_called_once_with()
     assert_no_secret(ret)
 
@@ -241,4 +241,4 @@ def test_peer_users_are_listed_with_an_empty_password_and_not_read_from_postgres
     assert ret["result"] is True
     assert ret["changes"]["users"] == {"old": [], "new": ["dbuser_monitor", "postgres", "test"]}
     assert path.read_text() == f'"dbuser_monitor" "{MONITOR}"\n"postgres" ""\n"test" "{TEST}"\n'
-    assert psql.scripts == [sql.read_passwords_sql(USERS)]
+    assert psql.scripts == [roles.read_passwords_sql(USERS)]
