@@ -53,6 +53,8 @@ def rendered(salt_caller, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
             for sls in names:
                 if not any(w == where for w, _ in by_sls[sls]):
                     alone = salt_caller.cmd("state.show_sls", sls, pillar=pillar)
+                    if isinstance(alone, dict):  # only its own states, as in the combined render
+                        alone = {k: v for k, v in alone.items() if v.get("__sls__") in (sls, *_included(sls, alone))}
                     by_sls[sls].append((where, alone if isinstance(alone, dict) else {"__errors__": alone}))
             continue
         for sls in names:
