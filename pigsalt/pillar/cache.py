@@ -31,7 +31,7 @@ from typing import Any
 
 from pigsalt.errors import PigsaltError
 from pigsalt.inventory import load as loader
-from pigsalt.inventory.model import Inventory, Node, open_inventory
+from pigsalt.inventory.model import Inventory, open_inventory
 from pigsalt.pillar import secrets as secret_store
 from pigsalt.pillar.compile import _Memo, compile_node, needed_secrets
 
@@ -156,19 +156,7 @@ class Version:
     error: PigsaltError | None
     secrets: _Secrets | None = None
     memo: _Memo = field(default_factory=_Memo)
-    by_key: dict[str, Node] = field(default_factory=dict)
     checked: int = field(default_factory=time.monotonic_ns)  # when the files were last compared
-
-    def node(self, key: str) -> Node:
-        """``Inventory.node`` with an index: the first node whose name, IP or instance is ``key``."""
-        assert self.inventory is not None
-        if not self.by_key:
-            for node in self.inventory.nodes:
-                keys = (node.name, node.ip) + ((node.instance.name,) if node.instance is not None else ())
-                for k in keys:
-                    self.by_key.setdefault(k, node)
-        found = self.by_key.get(key)
-        return found if found is not None else self.inventory.node(key)  # raises UnknownNode
 
 
 class InventoryCache:
@@ -197,7 +185,7 @@ class InventoryCache:
                 raise version.error.with_traceback(None)
             assert version.inventory is not None
             values, memo = self._secrets(version, secrets_path)
-            target = version.node(node)
+            target = version.inventory.node(node)  # indexed by name, IP and instance
         return compile_node(version.inventory, target, values, memo)
 
     def _current(self, inventory: Path, secrets_path: Path) -> Version:
