@@ -106,7 +106,7 @@ def _mib(value: int | None) -> str:
 def sandbox() -> None:
     """Real Debian nodes with systemd (systemd-nspawn) on this machine, run by Salt.
 
-    Needs root. Builds its image once under /var/lib/pigsalt/sandbox.
+    Needs root. Builds an image per Debian release once, under /var/lib/pigsalt/sandbox.
     """
 
 
@@ -123,8 +123,9 @@ def sandbox() -> None:
     help="The pigsalt checkout whose salt/, pillar/, _modules/, _states/ the master uses.",
 )
 def up(inventory: str | None, project_dir: Path | None) -> None:
-    """Compile the inventory into <project>/pillar/inventory, build the image if needed, boot one
-    node per inventory node (named by `nodename`), start Salt and accept the minions."""
+    """Compile the inventory into <project>/pillar/inventory, build the images if needed, boot one
+    node per inventory node (named by `nodename`, on the Debian release its `node_os` names),
+    start Salt and accept the minions."""
     require_root()
     inventory_path = resolve_inventory(inventory)
     project = project_dir or default_project_dir()
@@ -184,12 +185,12 @@ def status(ask_salt: bool) -> None:
         f"{'running' if st.repo_server else 'NOT running'} ({st.repo_origin}); "
         f"guard route {'present' if st.guard_route else 'MISSING'}"
     )
-    click.echo(f"{'NODE':<12} {'IP':<15} {'STATE':<10} {'MEMORY':>9}  MINION")
+    click.echo(f"{'NODE':<12} {'IP':<15} {'OS':<9} {'STATE':<10} {'MEMORY':>9}  MINION")
     for n in st.nodes:
         state = ("cut" if n.cut else "running") if n.running else "stopped"
         minion = {True: "answers", False: "silent", None: "-"}[n.minion]
-        click.echo(f"{n.name:<12} {n.ip:<15} {state:<10} {_mib(n.memory):>9}  {minion}")
-    click.echo(f"{'total':<12} {'':<15} {'':<10} {_mib(st.memory):>9}")
+        click.echo(f"{n.name:<12} {n.ip:<15} {n.os:<9} {state:<10} {_mib(n.memory):>9}  {minion}")
+    click.echo(f"{'total':<12} {'':<15} {'':<9} {'':<10} {_mib(st.memory):>9}")
 
 
 @sandbox.command(epilog="Examples:\n\n\b\n  pigsalt sandbox shell meta")

@@ -1,8 +1,9 @@
 """The sandbox: real Debian nodes with systemd on one machine, for end-to-end tests.
 
 Nodes are systemd-nspawn containers on their own bridge, each on an overlay of a
-cached image (Debian 12 + Salt in ``/opt/pigsalt/salt``); the master node runs the
-Salt master configured by ``pigsalt master setup``. See docs/sandbox.md.
+cached image of its Debian release (12 or 13, + Salt in ``/opt/pigsalt/salt``); the
+master node runs the Salt master configured by ``pigsalt master setup``. See
+docs/sandbox.md.
 """
 
 from __future__ import annotations

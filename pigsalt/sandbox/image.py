@@ -1,9 +1,11 @@
-"""The node image: a Debian 12 base layer and a Salt layer, built once and cached.
+"""The node images: per Debian release, a base layer and a Salt layer, built once and cached.
 
-Each layer lives in ``<root>/images/<kind>-<hash>``, where the hash covers its whole
-recipe (packages, mirrors, Salt version, the wheels, this script's version), so a
-changed recipe builds a new layer and an unchanged one is reused. Nodes stack them
-with overlayfs: ``lowerdir=<salt layer>:<base layer>``.
+A sandbox may mix releases (``SandboxNode.os``); each release a node runs gets its own pair.
+Each layer lives in ``<root>/images/<kind>-<codename>-<hash>``, where the hash covers its
+whole recipe (suite, packages, mirrors, Python, Salt version, the wheels, this script's
+version), so a changed recipe builds a new layer and an unchanged one is reused; a release's
+older layers are dropped, the other releases' stay. Nodes stack their release's pair with
+overlayfs: ``lowerdir=<salt layer>:<base layer>``.
 """
 
 from __future__ import annotations
@@ -11,18 +13,20 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Protocol, cast
 
-from pigsalt.debian import host_sources
+from pigsalt.debian import release, sources_for
 from pigsalt.errors import PigsaltError
-from pigsalt.sandbox.layout import SandboxPaths
+from pigsalt.sandbox.layout import Layout, SandboxPaths
 from pigsalt.sandbox.system import (
     Progress,
     create_cgroup,
@@ -39,7 +43,6 @@ from pigsalt.sandbox.system import (
 BUILD_VERSION = 3
 SALT_VERSION = "3008.3"
 SALT_VENV = "/opt/pigsalt/salt"
-SUITE = "bookworm"
 BASE_PACKAGES = (
     "dbus",
     "iproute2",
@@ -50,8 +53,11 @@ BASE_PACKAGES = (
     "systemd",
     "systemd-sysv",
 )
-# The Python interpreter the nodes run (Debian 12's); wheels are built with it.
+# The Python interpreter of a node (its release's); the Salt venv is made with it. On the host
+# it is Debian 12's, which builds the fallback wheels.
 NODE_PYTHON = "/usr/bin/python3"
+# The only suite the fallback package source (no pigsalt.repo) has: the host's own release.
+FALLBACK_SUITE = "bookworm"
 # Requirements of the fallback wheel directory: Salt plus what pigsalt itself needs.
 FALLBACK_REQUIREMENTS = (f"salt=={SALT_VERSION}", "click", "pyyaml", "jinja2")
 SALT_COMMANDS = ("salt", "salt-call", "salt-cp", "salt-key", "salt-master", "salt-minion", "salt-run")
@@ -98,6 +104,9 @@ class _RepoInfo(Protocol):
     apt_dir: Path
     pypi_dir: Path
     keyring: Path
+    releases: tuple[str, ...]
+
+    def release_dir(self, codename: str) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -110,34 +119,58 @@ class PackageSource:
     keyring: Path | None  # None: the APT repository is unsigned (trusted=yes)
     origin: str
     pigsalt_wheel: Path  # installed into the master node's Salt venv
+    # Codename → the flat APT repository of that release, as a URL path below ``path``.
+    suites: Mapping[str, str] = field(default_factory=dict)
+
+    def suite_path(self, codename: str) -> str:
+        """Where a node of ``codename`` finds its packages, below the repository's URL."""
+        try:
+            return self.suites[codename]
+        except KeyError:
+            have = ", ".join(sorted(self.suites)) or "none"
+            raise PigsaltError(f"{self.origin}: no APT suite for {codename} (it has: {have})") from None
 
 
 @dataclass(frozen=True)
 class BaseRecipe:
-    suite: str = SUITE
-    # The host's own Debian archives (pigsalt.debian); the image is rebuilt if they change.
-    mirrors: tuple[str, ...] = field(
-        default_factory=lambda: tuple(line for src in host_sources(SUITE) for line in src.lines())
-    )
+    suite: str  # the release's codename
+    # Debian archives to build from (one-line sources); the layer is rebuilt if they change.
+    mirrors: tuple[str, ...]
     packages: tuple[str, ...] = BASE_PACKAGES
     build_version: int = BUILD_VERSION
+
+    @classmethod
+    def from_host(cls, codename: str) -> BaseRecipe:
+        """The base of ``codename`` from this machine's own Debian mirrors (pigsalt.debian), even
+        when its APT lists only another release."""
+        return cls(suite=codename, mirrors=tuple(line for src in sources_for(codename) for line in src.lines()))
 
     @property
     def digest(self) -> str:
         return recipe_hash(asdict(self))
 
+    @property
+    def layer_name(self) -> str:
+        return f"base-{self.suite}-{self.digest}"
+
 
 @dataclass(frozen=True)
 class SaltRecipe:
+    suite: str  # the release's codename
     base: str  # digest of the base layer it sits on
+    python: str  # the release's Python ("3.13"); the venv is made with its /usr/bin/python3
     salt_version: str
-    wheels: tuple[str, ...]  # file names of the wheels it is installed from
+    wheels: tuple[str, ...]  # file names of the wheels that Python can install from
     units: tuple[str, ...] = (MINION_UNIT, MASTER_UNIT)
     build_version: int = BUILD_VERSION
 
     @property
     def digest(self) -> str:
         return recipe_hash(asdict(self))
+
+    @property
+    def layer_name(self) -> str:
+        return f"salt-{self.suite}-{self.digest}"
 
 
 @dataclass(frozen=True)
@@ -157,9 +190,40 @@ def recipe_hash(recipe: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def wheel_names(pypi_dir: Path) -> tuple[str, ...]:
-    """The wheels a Salt layer is built from (pigsalt's own wheel is installed per node)."""
-    return tuple(sorted(p.name for p in pypi_dir.glob("*.whl") if not p.name.startswith("pigsalt-")))
+def wheel_names(pypi_dir: Path, python: str | None = None) -> tuple[str, ...]:
+    """The wheels a Salt layer is built from (pigsalt's own wheel is installed per node): those
+    CPython ``python`` can install, so that adding another release's wheels to the wheelhouse
+    leaves this release's layer as it is."""
+    return tuple(
+        sorted(
+            p.name
+            for p in pypi_dir.glob("*.whl")
+            if not p.name.startswith("pigsalt-") and (python is None or wheel_fits(p.name, python))
+        )
+    )
+
+
+def wheel_fits(filename: str, python: str) -> bool:
+    """Whether pip on CPython ``python`` ("3.11") could pick the wheel ``filename``, judged by
+    its Python and ABI tags (PEP 425; the platform tag is not looked at)."""
+    parts = filename.removesuffix(".whl").split("-")
+    if len(parts) < 5:
+        return False
+    major, minor = (int(x) for x in python.split(".")[:2])
+    abis = parts[-2].split(".")
+    for tag in parts[-3].split("."):
+        found = re.fullmatch(r"(py|cp)(\d)(\d*)", tag)
+        if found is None or int(found[2]) != major:
+            continue
+        impl, tag_minor = found[1], int(found[3]) if found[3] else None
+        if impl == "py" and (tag_minor is None or tag_minor <= minor):
+            return True
+        if impl == "cp" and tag_minor is not None:
+            if "abi3" in abis and tag_minor <= minor:
+                return True
+            if tag_minor == minor and (f"cp{major}{minor}" in abis or "none" in abis):
+                return True
+    return False
 
 
 def mmdebstrap_argv(recipe: BaseRecipe, target: Path) -> list[str]:
@@ -175,7 +239,9 @@ def mmdebstrap_argv(recipe: BaseRecipe, target: Path) -> list[str]:
     ]
 
 
-def nspawn_run_argv(root: Path, binds_ro: Sequence[tuple[Path, str]], command: Sequence[str]) -> list[str]:
+def nspawn_run_argv(
+    root: Path, binds_ro: Sequence[tuple[Path, str]], command: Sequence[str], machine: str = "pigsalt-build"
+) -> list[str]:
     """Run one command in ``root`` (no boot, no network): how the Salt layer is built."""
     argv = [
         "systemd-nspawn",
@@ -184,7 +250,7 @@ def nspawn_run_argv(root: Path, binds_ro: Sequence[tuple[Path, str]], command: S
         "--keep-unit",
         "--directory",
         str(root),
-        "--machine=pigsalt-build",
+        f"--machine={machine}",
         "--resolv-conf=off",
         "--timezone=off",
         "--link-journal=no",
@@ -198,15 +264,34 @@ def nspawn_run_argv(root: Path, binds_ro: Sequence[tuple[Path, str]], command: S
 # --- the package source --------------------------------------------------------
 
 
-def ensure_packages(paths: SandboxPaths, project_dir: Path, progress: Progress = no_progress) -> PackageSource:
-    """The offline repository from ``pigsalt.repo`` or, until it exists, a local stand-in."""
+def _repo_module() -> ModuleType | None:
+    """``pigsalt.repo``, or None where it is not installed."""
     try:
-        repo = importlib.import_module("pigsalt.repo")
+        return importlib.import_module("pigsalt.repo")
     except ModuleNotFoundError as err:
         if err.name not in ("pigsalt.repo", "pigsalt"):
             raise
+        return None
+
+
+def ensure_packages(
+    paths: SandboxPaths,
+    project_dir: Path,
+    codenames: Sequence[str] = (FALLBACK_SUITE,),
+    progress: Progress = no_progress,
+) -> PackageSource:
+    """The offline repository from ``pigsalt.repo``, with a suite for each of ``codenames``, or,
+    where pigsalt.repo is not installed, a local stand-in (bookworm only)."""
+    repo = _repo_module()
+    if repo is None:
+        others = [c for c in codenames if c != FALLBACK_SUITE]
+        if others:
+            raise _fallback_refusal(others)
         return _fallback_packages(paths, project_dir, progress)
-    info = cast(_RepoInfo, repo.ensure_repo(repo.DEFAULT_REPO_DIR, progress=progress))
+    info = cast(_RepoInfo, repo.ensure_repo(repo.DEFAULT_REPO_DIR, releases=tuple(codenames), progress=progress))
+    missing = [c for c in codenames if c not in info.releases]
+    if missing:
+        raise PigsaltError(f"{info.path}: the repository has no suite for {', '.join(missing)}")
     keyring = info.keyring if info.keyring.is_file() else None
     # ensure_repo rebuilds pigsalt's wheel whenever the working tree changed.
     wheels = sorted(info.pypi_dir.glob("pigsalt-*.whl"), key=lambda p: p.stat().st_mtime)
@@ -219,14 +304,29 @@ def ensure_packages(paths: SandboxPaths, project_dir: Path, progress: Progress =
         keyring=keyring,
         origin=f"pigsalt.repo at {info.path}",
         pigsalt_wheel=wheels[-1],
+        suites={c: _url_path(info.release_dir(c), info.path) for c in codenames},
     )
 
 
+def _fallback_refusal(what: Sequence[str]) -> PigsaltError:
+    return PigsaltError(
+        f"without pigsalt.repo the sandbox has packages for Debian 12 ({FALLBACK_SUITE}) only: {', '.join(what)}"
+    )
+
+
+def _url_path(directory: Path, top: Path) -> str:
+    """``directory``'s URL path on the server that serves ``top`` ("apt/trixie/")."""
+    try:
+        return directory.relative_to(top).as_posix().rstrip("/") + "/"
+    except ValueError:
+        raise PigsaltError(f"{directory}: not inside the repository {top}, so not served to the nodes") from None
+
+
 def _fallback_packages(paths: SandboxPaths, project_dir: Path, progress: Progress) -> PackageSource:
-    """Wheels for Salt built here, and an empty unsigned APT repository."""
+    """Wheels for Salt built here, and an empty unsigned APT repository for bookworm."""
     repo = paths.fallback_repo
     pypi = repo / "pypi"
-    apt = repo / "apt"
+    apt = repo / "apt" / FALLBACK_SUITE
     constraints = project_dir / "requirements" / "constraints.txt"
     recipe = {
         "requirements": FALLBACK_REQUIREMENTS,
@@ -264,6 +364,7 @@ def _fallback_packages(paths: SandboxPaths, project_dir: Path, progress: Progres
         keyring=None,
         origin=f"sandbox fallback at {repo} (pigsalt.repo not installed)",
         pigsalt_wheel=wheel,
+        suites={FALLBACK_SUITE: _url_path(apt, repo)},
     )
 
 
@@ -320,27 +421,37 @@ def _finish(tmp: Path, target: Path, recipe: object) -> None:
     _stamp(target).write_text(json.dumps(recipe, indent=1) + "\n")
 
 
-def _prune(images: Path, kind: str, keep: Path) -> None:
-    """Drop the layers of older recipes."""
+def layer_suite(name: str, kind: str) -> str | None:
+    """The codename of the layer directory ``name`` of ``kind`` ("base", "salt"); None when it
+    is no layer. Layers made before the sandbox ran several releases have no codename in their
+    name: they are bookworm's."""
+    found = re.fullmatch(rf"{kind}-(?:([a-z]+)-)?[0-9a-f]{{16}}", name)
+    if found is None:
+        return None
+    return found[1] or "bookworm"
+
+
+def _prune(images: Path, kind: str, suite: str, keep: Path) -> None:
+    """Drop the layers of ``suite``'s older recipes; other releases' layers stay."""
     for old in images.glob(f"{kind}-*"):
-        if old.is_dir() and old != keep:
+        if old.is_dir() and old != keep and layer_suite(old.name, kind) == suite:
             _stamp(old).unlink(missing_ok=True)
             remove_tree(old)
 
 
 def ensure_base(paths: SandboxPaths, recipe: BaseRecipe, progress: Progress = no_progress) -> Path:
-    target = paths.images / f"base-{recipe.digest}"
+    target = paths.images / recipe.layer_name
     if _stamp(target).is_file() and target.is_dir():
         return target
     require_tools(["mmdebstrap", "systemctl"])
-    progress(f"building the Debian {recipe.suite} base image with mmdebstrap (about 30 s)")
-    tmp = paths.images / f".build-base-{recipe.digest}"
+    progress(f"building the Debian {recipe.suite} base image with mmdebstrap (about 45 s)")
+    tmp = paths.images / f".build-{recipe.layer_name}"
     remove_tree(tmp)
     paths.images.mkdir(parents=True, exist_ok=True)
     run(mmdebstrap_argv(recipe, tmp), timeout=1800)
     customize_base(tmp)
     _finish(tmp, target, asdict(recipe))
-    _prune(paths.images, "base", target)
+    _prune(paths.images, "base", recipe.suite, target)
     return target
 
 
@@ -358,33 +469,44 @@ def customize_base(root: Path) -> None:
     run(["systemctl", f"--root={root}", "mask", "console-getty.service"])
 
 
+def salt_recipe(base: BaseRecipe, pypi_dir: Path) -> SaltRecipe:
+    """The Salt layer on ``base``: its release's Python and the wheels that Python installs."""
+    python = release(base.suite).python
+    wheels = wheel_names(pypi_dir, python)
+    if not any(w.startswith("salt-") for w in wheels):
+        raise PigsaltError(f"{pypi_dir}: no salt wheel for Python {python} to build the {base.suite} Salt layer from")
+    return SaltRecipe(suite=base.suite, base=base.digest, python=python, salt_version=SALT_VERSION, wheels=wheels)
+
+
 def ensure_salt_layer(
     paths: SandboxPaths,
     base: Path,
-    base_digest: str,
+    base_recipe: BaseRecipe,
     packages: PackageSource,
     progress: Progress = no_progress,
 ) -> Path:
-    wheels = wheel_names(packages.pypi_dir)
-    if not any(w.startswith("salt-") for w in wheels):
-        raise PigsaltError(f"{packages.pypi_dir}: no salt wheel to build the Salt layer from")
-    recipe = SaltRecipe(base=base_digest, salt_version=SALT_VERSION, wheels=wheels)
-    target = paths.images / f"salt-{recipe.digest}"
+    """Salt in a venv made by the base's own ``/usr/bin/python3``, from the wheelhouse only."""
+    recipe = salt_recipe(base_recipe, packages.pypi_dir)
+    target = paths.images / recipe.layer_name
     if _stamp(target).is_file() and target.is_dir():
         return target
     require_tools(["systemd-nspawn", "mount"])
-    progress(f"building the Salt {SALT_VERSION} layer ({SALT_VENV}, from {len(wheels)} wheels)")
-    build = paths.images / f".build-salt-{recipe.digest}"
+    progress(
+        f"building the {recipe.suite} Salt {SALT_VERSION} layer (Python {recipe.python}, {SALT_VENV}, "
+        f"from {len(recipe.wheels)} wheels)"
+    )
+    build = paths.images / f".build-{recipe.layer_name}"
     remove_tree(build)
     upper, work, merged = build / "upper", build / "work", build / "root"
     for path in (upper, work, merged):
         path.mkdir(parents=True)
+    machine = f"pigsalt-build-{recipe.suite}"
     run(
         [
             "mount",
             "-t",
             "overlay",
-            "pigsalt-build",
+            machine,
             "-o",
             f"lowerdir={base},upperdir={upper},workdir={work}",
             str(merged),
@@ -392,7 +514,7 @@ def ensure_salt_layer(
     )
     try:
         binds = [(packages.pypi_dir, "/mnt/pypi")]
-        _nspawn_run(merged, binds, [NODE_PYTHON, "-m", "venv", SALT_VENV])
+        _nspawn_run(merged, binds, [NODE_PYTHON, "-m", "venv", SALT_VENV], machine)
         _nspawn_run(
             merged,
             binds,
@@ -406,22 +528,40 @@ def ensure_salt_layer(
                 "--disable-pip-version-check",
                 f"salt=={SALT_VERSION}",
             ],
+            machine,
         )
         install_salt_files(merged)
     finally:
         for mount in mounts_below(build):
             unmount(mount.mountpoint)
+    check_venv_python(upper, recipe.python)
     (upper / "mnt" / "pypi").rmdir()
     (upper / "etc" / "machine-id").unlink(missing_ok=True)
     _finish(upper, target, asdict(recipe))
     remove_tree(build)
-    _prune(paths.images, "salt", target)
+    _prune(paths.images, "salt", recipe.suite, target)
     return target
 
 
-def _nspawn_run(root: Path, binds: Sequence[tuple[Path, str]], command: Sequence[str]) -> None:
-    cgroups = create_cgroup("build")
-    argv = nspawn_run_argv(root, binds, command)
+def check_venv_python(root: Path, python: str) -> None:
+    """The Salt venv below ``root`` runs on ``python`` ("3.13"), as its release says it should."""
+    cfg = root / SALT_VENV.lstrip("/") / "pyvenv.cfg"
+    try:
+        text = cfg.read_text()
+    except OSError as err:
+        raise PigsaltError(f"building the Salt layer: no {SALT_VENV}/pyvenv.cfg ({err.strerror})") from err
+    found = re.search(r"^version\s*=\s*(\d+\.\d+)", text, re.MULTILINE)
+    if found is None or found[1] != python:
+        have = found[1] if found else "an unknown Python"
+        raise PigsaltError(f"building the Salt layer: {SALT_VENV} runs on {have}, expected Python {python}")
+
+
+def _nspawn_run(
+    root: Path, binds: Sequence[tuple[Path, str]], command: Sequence[str], machine: str = "pigsalt-build"
+) -> None:
+    # Each build in its own cgroup: two nspawns started from one cgroup collide.
+    cgroups = create_cgroup(machine.removeprefix("pigsalt-"))
+    argv = nspawn_run_argv(root, binds, command, machine)
     result = subprocess.run(
         argv,
         capture_output=True,
@@ -458,19 +598,29 @@ def install_salt_files(root: Path) -> None:
         (root / "etc" / "salt" / sub).mkdir(parents=True, exist_ok=True)
 
 
-def ensure_packages_and_image(
-    paths: SandboxPaths, project_dir: Path, progress: Progress = no_progress
-) -> tuple[PackageSource, Image]:
-    """The offline repository and the node image. The base layer needs nothing from the
-    repository, so on a cold machine mmdebstrap builds it while the repository is built; the
-    Salt layer waits for the repository's wheels."""
-    recipe = BaseRecipe()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        base_build = pool.submit(ensure_base, paths, recipe, progress)
+def ensure_packages_and_images(
+    paths: SandboxPaths, project_dir: Path, layout: Layout, progress: Progress = no_progress
+) -> tuple[PackageSource, dict[str, Image]]:
+    """The offline repository and an image for each release the layout's nodes run (by release
+    name). The base layers need nothing from the repository, so on a cold machine mmdebstrap
+    builds them while the repository is built; the Salt layers wait for its wheels."""
+    releases = layout.releases
+    if _repo_module() is None:  # refused before anything is built
+        others = [f"{n.name} runs {n.os}" for n in layout.nodes if n.release.codename != FALLBACK_SUITE]
+        if others:
+            raise _fallback_refusal(others)
+    recipes = {r.name: BaseRecipe.from_host(r.codename) for r in releases}
+    with ThreadPoolExecutor(max_workers=len(recipes)) as pool:
+        base_builds = {name: pool.submit(ensure_base, paths, recipe, progress) for name, recipe in recipes.items()}
         try:
-            packages = ensure_packages(paths, project_dir, progress)
+            packages = ensure_packages(paths, project_dir, [r.codename for r in releases], progress)
         finally:
-            wait([base_build])  # the repository's error, if any, is the one to report
-        base = base_build.result()
-    salt = ensure_salt_layer(paths, base, recipe.digest, packages, progress)
-    return packages, Image(base=base, salt=salt)
+            wait(base_builds.values())  # the repository's error, if any, is the one to report
+        bases = {name: build.result() for name, build in base_builds.items()}
+        salt_builds = {
+            name: pool.submit(ensure_salt_layer, paths, bases[name], recipe, packages, progress)
+            for name, recipe in recipes.items()
+        }
+        wait(salt_builds.values())
+        images = {name: Image(base=bases[name], salt=build.result()) for name, build in salt_builds.items()}
+    return packages, images

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
+from pigsalt.debian import DEFAULT_RELEASE, RELEASES, Release, release
 from pigsalt.errors import PigsaltError
 from pigsalt.inventory.model import Inventory
 
@@ -20,6 +21,8 @@ DEFAULT_REPO_PORT = 8642
 # Metric of the `unreachable` guard route: far above any real route, so it only
 # answers while the bridge (and its connected route) is gone.
 GUARD_METRIC = 4242
+# The release of a node in a state file written before nodes had one: every node was bookworm.
+LEGACY_RELEASE = "debian12"
 
 # nspawn names the host side of a node's veth "vb-<name>"; an interface name has at
 # most 15 characters, so a node name has at most 12.
@@ -28,14 +31,20 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
 
 @dataclass(frozen=True)
 class SandboxNode:
-    """One container: its machine name (also its hostname and minion id) and address."""
+    """One container: its machine name (also its hostname and minion id), address and Debian
+    release (the inventory's ``node_os``: ``debian12`` or ``debian13``)."""
 
     name: str
     ip: IPv4Address
+    os: str = DEFAULT_RELEASE
 
     @classmethod
-    def of(cls, name: str, ip: str | IPv4Address) -> SandboxNode:
-        return cls(name, IPv4Address(str(ip)))
+    def of(cls, name: str, ip: str | IPv4Address, os: str = DEFAULT_RELEASE) -> SandboxNode:
+        return cls(name, IPv4Address(str(ip)), os)
+
+    @property
+    def release(self) -> Release:
+        return release(self.os)
 
     @property
     def veth(self) -> str:
@@ -96,6 +105,8 @@ class Layout:
             elif node.ip in seen_ips:
                 errors.append(f"{where}.ip {node.ip}: already used")
             seen_ips.add(node.ip)
+            if node.os not in RELEASES:
+                errors.append(f"{where}.os {node.os!r}: not one of {', '.join(RELEASES)}")
         if self.nodes and self.master not in seen_names:
             errors.append(f"master {self.master!r}: not one of the nodes")
         if not 1 <= self.repo_port <= 65535:
@@ -118,12 +129,17 @@ class Layout:
         return tuple(n.name for n in self.nodes)
 
     @property
+    def releases(self) -> tuple[Release, ...]:
+        """The Debian releases the nodes run, each once, oldest first."""
+        return tuple(sorted({n.release for n in self.nodes}, key=lambda r: r.number))
+
+    @property
     def repo_url(self) -> str:
         return f"http://{self.host_ip}:{self.repo_port}"
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "nodes": [{"name": n.name, "ip": str(n.ip)} for n in self.nodes],
+            "nodes": [{"name": n.name, "ip": str(n.ip), "os": n.os} for n in self.nodes],
             "master": self.master,
             "subnet": str(self.subnet),
             "host_ip": str(self.host_ip),
@@ -137,7 +153,7 @@ class Layout:
         if not isinstance(nodes, list):
             raise PigsaltError("invalid sandbox layout: nodes must be a list")
         return cls(
-            nodes=tuple(SandboxNode.of(str(n["name"]), str(n["ip"])) for n in nodes),
+            nodes=tuple(SandboxNode.of(str(n["name"]), str(n["ip"]), str(n.get("os", LEGACY_RELEASE))) for n in nodes),
             master=str(data.get("master", "meta")),
             subnet=IPv4Network(str(data.get("subnet", DEFAULT_SUBNET))),
             host_ip=IPv4Address(str(data.get("host_ip", DEFAULT_HOST_IP))),
@@ -201,9 +217,10 @@ class SandboxPaths:
 
 
 def layout_from_inventory(inventory: Inventory) -> Layout:
-    """One sandbox node per inventory node, named as its minion will be; the first meta node
-    runs the master. The addresses must lie in the sandbox subnet."""
-    nodes = tuple(SandboxNode.of(node.name, node.ip) for node in inventory.nodes)
+    """One sandbox node per inventory node, named as its minion will be and running the Debian
+    release it asks for; the first meta node runs the master. The addresses must lie in the
+    sandbox subnet."""
+    nodes = tuple(SandboxNode.of(node.name, node.ip, node.os) for node in inventory.nodes)
     outside = [f"{n.name} {n.ip}" for n in nodes if n.ip not in DEFAULT_SUBNET]
     if outside:
         raise PigsaltError(f"the sandbox runs nodes in {DEFAULT_SUBNET} only; outside it: {', '.join(outside)}")

@@ -20,7 +20,7 @@ from pathlib import Path
 from pigsalt.errors import PigsaltError
 from pigsalt.master import default_project_dir
 from pigsalt.sandbox import network, nodes, salt
-from pigsalt.sandbox.image import PackageSource, ensure_packages_and_image
+from pigsalt.sandbox.image import PackageSource, ensure_packages_and_images
 from pigsalt.sandbox.layout import DEFAULT_LAYOUT, Layout, SandboxNode, SandboxPaths
 from pigsalt.sandbox.state import ProcRef, State, clear_state, load_state, locked, save_state
 from pigsalt.sandbox.system import (
@@ -69,6 +69,7 @@ class UpResult:
 class NodeStatus:
     name: str
     ip: str
+    os: str
     running: bool
     cut: bool
     memory: int | None
@@ -129,12 +130,22 @@ def _serves_another(state: State, layout: Layout, project: Path, inventory: Path
     The master node sees the project and the compiled inventory through bind mounts made at
     boot: a sandbox started from another checkout or inventory would deploy that one's."""
     if state.layout != layout:
-        return "another layout"
+        return "another layout" + _release_changes(state.layout, layout)
     if state.project_dir != str(project):
         return f"the project in {state.project_dir or '(unknown)'}"
     if state.inventory_dir != str(inventory.resolve()):
         return f"the inventory in {state.inventory_dir or '(unknown)'}"
     return ""
+
+
+def _release_changes(running: Layout, wanted: Layout) -> str:
+    """`` (node-1: debian12, not debian13)`` for nodes that run another release than asked."""
+    changed = [
+        f"{node.name}: {running.node(node.name).os}, not {node.os}"
+        for node in wanted.nodes
+        if node.name in running.names and running.node(node.name).os != node.os
+    ]
+    return f" ({'; '.join(changed)})" if changed else ""
 
 
 def _project(project_dir: Path | None) -> Path:
@@ -145,7 +156,7 @@ def _project(project_dir: Path | None) -> Path:
 
 
 def _up(layout: Layout, paths: SandboxPaths, project: Path, inventory: Path, progress: Progress) -> UpResult:
-    packages, image = ensure_packages_and_image(paths, project, progress)
+    packages, images = ensure_packages_and_images(paths, project, layout, progress)
 
     state = State(
         layout=layout,
@@ -154,7 +165,7 @@ def _up(layout: Layout, paths: SandboxPaths, project: Path, inventory: Path, pro
         repo=str(packages.path),
         repo_origin=packages.origin,
         signed=packages.keyring is not None,
-        image=[str(image.salt), str(image.base)],
+        image=[str(layer) for name in sorted(images) for layer in (images[name].salt, images[name].base)],
     )
     save_state(paths, state)
 
@@ -169,12 +180,12 @@ def _up(layout: Layout, paths: SandboxPaths, project: Path, inventory: Path, pro
     save_state(paths, state)
     _wait_port(layout, timeout=10)
 
-    progress(f"booting {len(layout.nodes)} nodes")
+    progress(f"booting {len(layout.nodes)} nodes ({', '.join(r.name for r in layout.releases)})")
     for node in layout.nodes:
         node_dir = paths.node_dir(node.name)
         for sub in ("upper", "work", "root"):
             (node_dir / sub).mkdir(parents=True, exist_ok=True)
-        run(nodes.mount_overlay_argv(node, image, paths))
+        run(nodes.mount_overlay_argv(node, images[node.os], paths))
         root = paths.node_root(node.name)
         nodes.prepare_root(node, layout, root, packages)
         binds = _wheel_binds(packages)
@@ -416,6 +427,7 @@ def status(paths: SandboxPaths | None = None, *, ask_salt: bool = True) -> Statu
         NodeStatus(
             name=n.name,
             ip=str(n.ip),
+            os=n.os,
             running=running[n.name],
             cut=n.name in state.cut,
             memory=cgroup_memory(n.name) if running[n.name] else None,

@@ -120,12 +120,13 @@ def hosts_file(layout: Layout) -> str:
     return "\n".join(lines) + "\n"
 
 
-def apt_sources(layout: Layout, signed: bool) -> str:
-    """deb822 source for the offline repository (a flat repository under apt/)."""
+def apt_sources(layout: Layout, suite_path: str, signed: bool) -> str:
+    """deb822 source for the node's release in the offline repository: a flat repository at
+    ``suite_path`` below the repository's URL (``apt/<codename>/``)."""
     option = f"Signed-By: {KEYRING_IN_NODE}" if signed else "Trusted: yes"
     return (
         "# pigsalt sandbox: the offline repository served by the host; nothing else.\n"
-        f"Types: deb\nURIs: {layout.repo_url}/apt/\nSuites: ./\n{option}\n"
+        f"Types: deb\nURIs: {layout.repo_url}/{suite_path}\nSuites: ./\n{option}\n"
     )
 
 
@@ -141,7 +142,8 @@ def prepare_root(node: SandboxNode, layout: Layout, root: Path, packages: Packag
     (network / "80-container-host0.network").write_text(networkd_config(node, layout))
     sources = etc / "apt" / "sources.list.d"
     sources.mkdir(parents=True, exist_ok=True)
-    (sources / "pigsalt.sources").write_text(apt_sources(layout, packages.keyring is not None))
+    suite = packages.suite_path(node.release.codename)
+    (sources / "pigsalt.sources").write_text(apt_sources(layout, suite, packages.keyring is not None))
     if packages.keyring is not None:
         keyrings = etc / "apt" / "keyrings"
         keyrings.mkdir(parents=True, exist_ok=True)

@@ -35,18 +35,29 @@ def test_recipe_hash_is_stable_and_order_insensitive_for_keys() -> None:
     assert len(recipe_hash({})) == 16
 
 
-def test_base_recipe_changes_with_packages_and_build_version() -> None:
-    base = BaseRecipe()
-    assert base.digest == BaseRecipe().digest
-    assert BaseRecipe(packages=(*base.packages, "vim")).digest != base.digest
-    assert BaseRecipe(build_version=base.build_version + 1).digest != base.digest
+MIRRORS = ("deb http://mirror.invalid/debian bookworm main",)
 
 
-def test_salt_recipe_changes_with_salt_version_wheels_and_base() -> None:
-    recipe = SaltRecipe(base="b1", salt_version="3008.3", wheels=("salt-3008.3-py3-none-any.whl",))
-    assert SaltRecipe(base="b2", salt_version="3008.3", wheels=recipe.wheels).digest != recipe.digest
-    assert SaltRecipe(base="b1", salt_version="3007.15", wheels=recipe.wheels).digest != recipe.digest
-    assert SaltRecipe(base="b1", salt_version="3008.3", wheels=()).digest != recipe.digest
+def test_base_recipe_changes_with_suite_mirrors_packages_and_build_version() -> None:
+    base = BaseRecipe("bookworm", MIRRORS)
+    assert base.digest == BaseRecipe("bookworm", MIRRORS).digest
+    assert BaseRecipe("trixie", MIRRORS).digest != base.digest
+    assert BaseRecipe("bookworm", (*MIRRORS, "deb http://other.invalid/debian bookworm main")).digest != base.digest
+    assert BaseRecipe("bookworm", MIRRORS, packages=(*base.packages, "vim")).digest != base.digest
+    assert BaseRecipe("bookworm", MIRRORS, build_version=base.build_version + 1).digest != base.digest
+
+
+def test_salt_recipe_changes_with_suite_python_salt_version_wheels_and_base() -> None:
+    wheels = ("salt-3008.3-py3-none-any.whl",)
+    recipe = SaltRecipe(suite="bookworm", base="b1", python="3.11", salt_version="3008.3", wheels=wheels)
+    for changed in (
+        SaltRecipe(suite="trixie", base="b1", python="3.11", salt_version="3008.3", wheels=wheels),
+        SaltRecipe(suite="bookworm", base="b2", python="3.11", salt_version="3008.3", wheels=wheels),
+        SaltRecipe(suite="bookworm", base="b1", python="3.13", salt_version="3008.3", wheels=wheels),
+        SaltRecipe(suite="bookworm", base="b1", python="3.11", salt_version="3007.15", wheels=wheels),
+        SaltRecipe(suite="bookworm", base="b1", python="3.11", salt_version="3008.3", wheels=()),
+    ):
+        assert changed.digest != recipe.digest
 
 
 def test_wheel_names_leave_out_pigsalt(tmp_path: Path) -> None:
@@ -57,8 +68,8 @@ def test_wheel_names_leave_out_pigsalt(tmp_path: Path) -> None:
 
 
 def test_mmdebstrap_argv() -> None:
-    mirror = "deb http://mirror.invalid/debian bookworm main"
-    argv = mmdebstrap_argv(BaseRecipe(packages=("systemd", "python3"), mirrors=(mirror,)), Path("/x/base"))
+    mirror = "deb http://mirror.invalid/debian trixie main"
+    argv = mmdebstrap_argv(BaseRecipe("trixie", (mirror,), packages=("systemd", "python3")), Path("/x/base"))
     assert argv[:5] == [
         "mmdebstrap",
         "--mode=root",
@@ -66,13 +77,14 @@ def test_mmdebstrap_argv() -> None:
         "--include=systemd,python3",
         "--aptopt=Acquire::Retries=3",
     ]
-    assert argv[5:7] == ["bookworm", "/x/base"]
+    assert argv[5:7] == ["trixie", "/x/base"]
     assert argv[7:] == [mirror]
 
 
 def test_nspawn_run_argv_has_no_network_and_binds_read_only() -> None:
-    argv = nspawn_run_argv(Path("/r"), [(Path("/w"), "/mnt/pypi")], ["pip", "install", "salt"])
+    argv = nspawn_run_argv(Path("/r"), [(Path("/w"), "/mnt/pypi")], ["pip", "install", "salt"], "pigsalt-build-trixie")
     assert "--private-network" in argv
+    assert "--machine=pigsalt-build-trixie" in argv
     assert "--register=no" in argv and "--keep-unit" in argv
     assert argv[-5:] == ["--bind-ro=/w:/mnt/pypi", "--", "pip", "install", "salt"]
 
@@ -194,8 +206,10 @@ def test_hosts_file_names_every_node() -> None:
 
 
 def test_apt_sources_signed_or_trusted() -> None:
-    assert apt_sources(DEFAULT_LAYOUT, signed=True).endswith(
-        "Types: deb\nURIs: http://10.10.10.1:8642/apt/\nSuites: ./\n"
+    assert apt_sources(DEFAULT_LAYOUT, "apt/trixie/", signed=True).endswith(
+        "Types: deb\nURIs: http://10.10.10.1:8642/apt/trixie/\nSuites: ./\n"
         "Signed-By: /etc/apt/keyrings/pigsalt-archive-keyring.gpg\n"
     )
-    assert apt_sources(DEFAULT_LAYOUT, signed=False).endswith("Suites: ./\nTrusted: yes\n")
+    assert apt_sources(DEFAULT_LAYOUT, "apt/bookworm/", signed=False).endswith(
+        "URIs: http://10.10.10.1:8642/apt/bookworm/\nSuites: ./\nTrusted: yes\n"
+    )

@@ -18,7 +18,8 @@ def test_default_layout_is_pigstys_sandbox() -> None:
         ("node-2", "10.10.10.12"),
         ("node-3", "10.10.10.13"),
     ]
-    assert DEFAULT_LAYOUT.master_node == SandboxNode("meta", IPv4Address("10.10.10.10"))
+    assert DEFAULT_LAYOUT.master_node == SandboxNode("meta", IPv4Address("10.10.10.10"), "debian13")
+    assert [r.name for r in DEFAULT_LAYOUT.releases] == ["debian13"]
     assert str(DEFAULT_LAYOUT.subnet) == "10.10.10.0/24"
     assert str(DEFAULT_LAYOUT.host_ip) == "10.10.10.1"
     assert DEFAULT_LAYOUT.bridge == "pigsalt-br0"
@@ -43,6 +44,7 @@ def test_every_error_is_reported_at_once() -> None:
                 SandboxNode.of("meta", "10.10.10.10"),
                 SandboxNode.of("Bad_Name", "10.10.11.5"),
                 SandboxNode.of("far-too-long-name", "10.10.10.1"),
+                SandboxNode.of("old", "10.10.10.20", "debian11"),
             ),
             master="boss",
         )
@@ -53,6 +55,7 @@ def test_every_error_is_reported_at_once() -> None:
         "nodes.Bad_Name.ip 10.10.11.5: not a host address of 10.10.10.0/24; "
         "nodes.far-too-long-name: name must be 1-12 characters of a-z, 0-9 and '-', starting with a letter; "
         "nodes.far-too-long-name.ip 10.10.10.1: already used; "
+        "nodes.old.os 'debian11': not one of debian12, debian13; "
         "master 'boss': not one of the nodes"
     )
 
