@@ -84,3 +84,87 @@ def host_sources(release: str = "bookworm", etc: Path = APT_ETC) -> tuple[AptSou
     if not sources:
         raise PigsaltError(f"{etc}: no APT source for Debian {release} (main) is configured on this machine")
     return sources
+
+
+# --- the Debian releases pigsalt deploys --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Release:
+    """One Debian release a node can run, and what pigsalt takes from it.
+
+    ``name`` is the inventory's spelling (``node_os``); ``codename`` is APT's (suites, the
+    repository's ``apt/<codename>/``); ``python`` is the interpreter Salt, Patroni and the agents
+    run on (the wheelhouse holds wheels for each release's version); ``pg_versions`` are the
+    PostgreSQL majors the release ships, the first being its default.
+    """
+
+    name: str
+    codename: str
+    number: int
+    python: str
+    pg_versions: tuple[int, ...]
+    pgbouncer: str  # the Pgbouncer series the release ships (its config keys differ)
+    haproxy: str
+    etcd: str
+
+    @property
+    def pg_default(self) -> int:
+        return self.pg_versions[0]
+
+    def describe(self) -> str:
+        versions = ", ".join(str(v) for v in self.pg_versions)
+        return f"{self.name} ({self.codename}) ships PostgreSQL {versions}"
+
+
+RELEASES: dict[str, Release] = {
+    "debian12": Release("debian12", "bookworm", 12, "3.11", (15,), "1.18", "2.6", "3.4"),
+    "debian13": Release("debian13", "trixie", 13, "3.13", (17,), "1.24", "3.0", "3.5"),
+}
+DEFAULT_RELEASE = "debian13"
+BY_CODENAME: dict[str, Release] = {r.codename: r for r in RELEASES.values()}
+
+
+def release(name: str) -> Release:
+    """The release an inventory's ``node_os`` (or an APT codename) names; an error naming the choices."""
+    found = RELEASES.get(name) or BY_CODENAME.get(name)
+    if found is None:
+        raise PigsaltError(f"unknown Debian release {name!r}: expected one of {', '.join(RELEASES)}")
+    return found
+
+
+def sources_for(codename: str, etc: Path = APT_ETC) -> tuple[AptSource, ...]:
+    """This machine's Debian archives, for ``codename``.
+
+    When the machine's APT names the release itself, those sources are used. Otherwise the
+    archives it uses for its own release serve the other one too (a Debian mirror carries every
+    supported release): ``bookworm``, ``bookworm-updates`` and ``bookworm-security`` become
+    ``trixie``, ``trixie-updates`` and ``trixie-security`` at the same addresses.
+    """
+    try:
+        return host_sources(codename, etc)
+    except PigsaltError:
+        pass
+    own = host_release(etc)
+    if own is None or own == codename:
+        raise PigsaltError(f"{etc}: no APT source for Debian {codename} (main) is configured on this machine")
+    return tuple(
+        AptSource(src.uri, tuple(codename + suite[len(own) :] for suite in src.suites))
+        for src in host_sources(own, etc)
+    )
+
+
+def host_release(etc: Path = APT_ETC) -> str | None:
+    """The codename of the release this machine's APT sources carry (one pigsalt knows), if any."""
+    for codename in BY_CODENAME:
+        try:
+            host_sources(codename, etc)
+        except PigsaltError:
+            continue
+        return codename
+    return None
+
+
+#: The glibc each release ships (major, minor): the newest ``manylinux_2_<minor>`` wheel its
+#: Python can take. Checked against each release's libc6 (2.36-9+deb12u14, 2.41-12+deb13u5).
+GLIBC: dict[str, tuple[int, int]] = {"bookworm": (2, 36), "trixie": (2, 41)}

@@ -14,8 +14,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from pigsalt.debian import DEFAULT_RELEASE, RELEASES, Release
 from pigsalt.errors import PigsaltError
 from pigsalt.inventory import load as loader
+from pigsalt.inventory import node_os
 from pigsalt.inventory.params import PARAMS
 from pigsalt.inventory.pigsty import Vip, normalize, release, vip_settings
 from pigsalt.inventory.validate import Report, is_etcd_group, is_meta_group, module_groups, validate
@@ -86,6 +88,11 @@ class Node:
     meta: bool
     vars: Mapping[str, Any]
     instance: Instance | None
+    os: str = DEFAULT_RELEASE  # the Debian release it runs (node_os.py decides)
+
+    @property
+    def release(self) -> Release:
+        return RELEASES[self.os]
 
     @property
     def name(self) -> str:
@@ -120,6 +127,8 @@ class Inventory:
         if etcd and gvars.get("dcs_servers") is None:
             gvars["dcs_servers"] = etcd
         skipped = module_groups(children)
+        os_of = node_os.explicit(children, gvars, {name for name, g in children.items() if is_meta_group(name, g)})
+        node_release: dict[str, str] = {}
         clusters = []
         host_vars: dict[str, dict[str, Any]] = {}
         instances: dict[str, Instance] = {}
@@ -134,6 +143,10 @@ class Inventory:
             if "pg_cluster" not in cvars:
                 continue
             name = str(cvars["pg_cluster"])
+            cluster_os = node_os.cluster_release(list(hosts), os_of, cvars.get("pg_version", gvars.get("pg_version")))
+            node_release.update(dict.fromkeys(hosts, cluster_os.name))
+            if cvars.get("pg_version", gvars.get("pg_version")) is None:
+                cvars = {**cvars, "pg_version": cluster_os.pg_default}
             members = tuple(
                 sorted(
                     (Instance(name, ip, _resolve(hvars, cvars, gvars)) for ip, hvars in hosts.items()),
@@ -147,7 +160,8 @@ class Inventory:
         for ip in sorted(host_vars, key=ip_key):
             inst = instances.get(ip)
             cvars = cluster_vars[inst.cluster] if inst is not None else {}
-            nodes.append(Node(ip, ip in meta_ips, _resolve(host_vars[ip], cvars, gvars), inst))
+            os = node_release.get(ip) or (os_of[ip].value if ip in os_of else DEFAULT_RELEASE)
+            nodes.append(Node(ip, ip in meta_ips, _resolve(host_vars[ip], cvars, gvars), inst, os))
         by_name = tuple(sorted(clusters, key=lambda c: c.name))
         return cls(_resolve(gvars), tuple(nodes), by_name, release(raw).major)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from pigsalt.debian import RELEASES
 from pigsalt.inventory.schema import (
     AnyValue,
     Bool,
@@ -559,7 +560,15 @@ _PARAMS: tuple[Param, ...] = (
         "The OS and database superuser; it authenticates only over the local socket (peer).",
     ),
     # --- postgres -------------------------------------------------------------------------------
-    _p("pg_version", Int(), 15, GROUP_LEVELS, "postgres", "Major PostgreSQL version (Debian 12 ships 15)."),
+    _p(
+        "pg_version",
+        Int(),
+        None,
+        GROUP_LEVELS,
+        "postgres",
+        "Major PostgreSQL version. Default: the one the members' `node_os` ships (17 on debian13, "
+        "15 on debian12); set without `node_os`, it picks the release that ships it.",
+    ),
     _p("pg_port", Enum((5432,)), 5432, GROUP_LEVELS, "postgres", "Postgres port."),
     _p(
         "pg_data",
@@ -822,6 +831,17 @@ _PARAMS: tuple[Param, ...] = (
         "Time zone of every node; empty (as in Pigsty): leave each node's time zone alone.",
     ),
     _p(
+        "node_os",
+        Enum(tuple(RELEASES)),
+        None,
+        ANY_LEVEL,
+        "node",
+        "The Debian release the node runs: `debian13` (trixie: PostgreSQL 17, Python 3.13) or "
+        "`debian12` (bookworm: PostgreSQL 15, Python 3.11). A cluster's members share one. The meta "
+        "group's vars set it for the meta nodes. Default: the release that ships `pg_version`, "
+        "else debian13. pigsalt does not change a node's release: it must match the node.",
+    ),
+    _p(
         "node_tune",
         Enum(("oltp", "olap", "crit", "tiny")),
         "oltp",
@@ -878,7 +898,7 @@ _PARAMS: tuple[Param, ...] = (
 PARAMS: Mapping[str, Param] = MappingProxyType({p.name: p for p in _PARAMS})
 
 # PostgreSQL major versions each Debian release of the nodes ships.
-PG_VERSIONS = {"debian12": (15,)}
+PG_VERSIONS = {name: r.pg_versions for name, r in RELEASES.items()}
 
 # Keys that may appear in a cluster group or host entry besides parameters.
 GROUP_KEYS = ("hosts", "vars", "children")

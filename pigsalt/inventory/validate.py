@@ -17,6 +17,8 @@ from typing import Any
 import jmespath
 import jmespath.exceptions
 
+from pigsalt.debian import RELEASES
+from pigsalt.inventory import node_os
 from pigsalt.inventory.params import (
     CLUSTER,
     DEFAULT_ROLES,
@@ -126,6 +128,7 @@ def _validate(raw: dict[str, Any], out: list[Problem]) -> None:
     _check_clusters(groups, gvars, out, rel.major)
     _check_vips(groups, gvars, out, rel.major)
     _check_nodes(groups, out)
+    _check_releases(children, groups, gvars, out)
     _check_dcs(gvars, groups, out)
 
 
@@ -402,16 +405,57 @@ def _check_clusters(groups: list[_Group], gvars: Mapping[str, Any], out: list[Pr
         _check_databases(g, effective, users, out)
         _check_services(g, gvars, bool(meta_ips & set(g.hosts)), out, rel)
         _check_hba(g, gvars, out)
-        _check_version(g, gvars, out)
 
 
-def _check_version(g: _Group, gvars: Mapping[str, Any], out: list[Problem]) -> None:
-    version = g.vars.get("pg_version", gvars.get("pg_version"))
-    offered = PG_VERSIONS["debian12"]
-    if isinstance(version, int) and not isinstance(version, bool) and version not in offered:
+def _check_releases(
+    children: Mapping[str, Any], groups: list[_Group], gvars: Mapping[str, Any], out: list[Problem]
+) -> None:
+    """One Debian release per node and per cluster, and a PostgreSQL that release ships."""
+    settings = node_os.explicit(children, gvars, {g.name for g in groups if g.meta})
+    written: dict[str, tuple[str, str]] = {}
+    for g in groups:
+        for ip, hvars in g.hosts.items():
+            value = hvars.get("node_os")
+            if isinstance(value, str) and value in PG_VERSIONS:
+                path = join(join(g.path, "hosts"), ip) + ".node_os"
+                first = written.setdefault(ip, (value, path))
+                if first[0] != value:
+                    out.append(Problem(path, f"{value} contradicts {first[0]} at {first[1]}: a node runs one release"))
+    for g in groups:
+        if g.kind != "cluster" and not (g.meta and g.cluster):
+            continue
+        named = {ip: settings[ip] for ip in g.hosts if ip in settings}
+        if len({s.value for s in named.values()}) > 1:
+            found = ", ".join(f"{s.value} on {ip}" for ip, s in named.items())
+            out.append(
+                Problem(
+                    join(g.path, "hosts"),
+                    f"members run different Debian releases ({found}); a cluster's members share one",
+                )
+            )
+            continue
+        version = g.vars.get("pg_version", gvars.get("pg_version"))
+        if not isinstance(version, int) or isinstance(version, bool):
+            continue
         where = join(g.path, "vars.pg_version") if "pg_version" in g.vars else "all.vars.pg_version"
-        names = ", ".join(map(str, offered))
-        out.append(Problem(where, f"PostgreSQL {version} is not shipped by the nodes' Debian 12 (it offers {names})"))
+        if named:
+            setting = next(iter(named.values()))
+            rel = RELEASES[setting.value]
+            if version not in rel.pg_versions:
+                out.append(
+                    Problem(
+                        where,
+                        f"PostgreSQL {version} is not shipped by {rel.name} (node_os at {setting.path}): "
+                        + node_os.offers(),
+                    )
+                )
+        elif node_os.shipping(version) is None:
+            out.append(
+                Problem(
+                    where,
+                    f"PostgreSQL {version} is not shipped by a Debian release pigsalt deploys: {node_os.offers()}",
+                )
+            )
 
 
 def _check_instances(g: _Group, out: list[Problem], rel: int = V1) -> None:

@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from pigsalt.inventory.model import Cluster, Inventory, Node
-from pigsalt.pillar import derive, tune
+from pigsalt.pillar import derive, platform, tune
 from pigsalt.pillar.secrets import GENERATED
 
 # Where the offline repository lives on meta nodes, and the keyring nodes verify it with.
@@ -152,6 +152,7 @@ def _node(inv: Inventory, node: Node) -> dict[str, Any]:
         "name": node.name,
         "ip": node.ip,
         "meta": node.meta,
+        "os": platform.node_os(node.release),
         # None: leave the node's time zone alone (Pigsty's empty node_timezone).
         "timezone": v["node_timezone"] or None,
         "tune": v["node_tune"],
@@ -333,6 +334,7 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
             for i in cluster.instances
         ],
         "version": c["pg_version"],
+        **platform.postgres(node.release, c["pg_version"]),
         "port": c["pg_port"],
         "data": c["pg_data"],
         "hba_file": hba_file,
@@ -385,6 +387,8 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
             "port": c["pgbouncer_port"],
             "pool_mode": c["pgbouncer_poolmode"],
             "max_db_conn": c["pgbouncer_max_db_conn"],
+            # Settings only this node's Pgbouncer series knows (pgbouncer.ini).
+            "settings": platform.pgbouncer_settings(node.release),
             # Who may log in through Pgbouncer (its auth_file): the monitor (SHOW commands for
             # the exporter) and every user with `pgbouncer: true`.
             "auth_users": sorted({c["pg_monitor_username"], *(u["name"] for u in c["pg_users"] if u.get("pgbouncer"))}),

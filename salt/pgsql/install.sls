@@ -1,5 +1,8 @@
-{#- PostgreSQL 15 (Debian's packages) and Patroni 4.1.5 (a virtualenv from the offline
-    repository's wheelhouse) rather than Debian's Patroni 3.0.2.
+{#- PostgreSQL from Debian's packages (pg.packages: the node release's major, chosen by the
+    compiler) and Patroni 4.1.5 from the offline repository's wheelhouse, in a virtualenv, on
+    every release, rather than Debian's `patroni` (3.0.2 on Debian 12, 4.0.7 on Debian 13): one
+    Patroni version across a mixed fleet (its REST API and configuration keys do not change with
+    the node's release), and a cluster moved from 12 to 13 keeps the Patroni it was tested with.
 
     The reason is NOT the dead-primary health check: DOMAIN.md ("Baseline") saw 3.0.2's
     `/primary` answer 200 while the postmaster was dead, and 4.1.5 does the same. Measured on
@@ -34,8 +37,9 @@ pgsql-createcluster-file-managed:
 pgsql-postgres-pkg-installed:
   pkg.installed:
     - pkgs:
-      - postgresql-15
-      - postgresql-client-15
+      {%- for name in pillar['pigsty']['pg']['packages'] %}
+      - {{ name }}
+      {%- endfor %}
       - python3-venv
     - require:
       - file: repo-policy-rc-file-managed

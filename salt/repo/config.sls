@@ -2,7 +2,8 @@
     (nginx, which serves it to the others, is not installed yet when they need it). #}
 {%- set node = pillar['pigsty']['node'] %}
 {%- set repo = pillar['pigsty']['infra']['repo'] %}
-{%- set uri = 'file:' ~ repo.dir ~ '/apt/' if node.meta else repo.url ~ '/apt/' %}
+{#- One flat suite per Debian release: apt/<codename>/. #}
+{%- set uri = ('file:' ~ repo.dir if node.meta else repo.url) ~ '/apt/' ~ node.os.codename ~ '/' %}
 
 include:
   - repo.install

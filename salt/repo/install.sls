@@ -4,6 +4,9 @@
 {%- set node = pillar['pigsty']['node'] %}
 {%- set repo = pillar['pigsty']['infra']['repo'] %}
 
+include:
+  - node.os
+
 {%- if node.meta %}
 
 repo-keyring-file-managed:
@@ -14,9 +17,13 @@ repo-keyring-file-managed:
     - group: root
     - mode: '0644'
     - makedirs: True
+    - require:
+      - sls: node.os
 {%- else %}
 
 repo-keyring-file-exists:
   file.exists:
     - name: {{ repo.keyring }}
+    - require:
+      - sls: node.os
 {%- endif %}

@@ -152,10 +152,18 @@ def test_consul_is_a_warning_and_etcd_is_used(tmp_path):
     assert any(p.path == "all.vars.dcs_type" and "etcd" in p.message for p in loaded.report.warnings)
 
 
-def test_a_pg_version_the_nodes_do_not_ship_names_the_versions_they_do(tmp_path):
-    report = check(make(tmp_path, "{pg_version: 17}")).report
+def test_pigsty_3s_default_pg_version_17_puts_the_cluster_on_debian_13(tmp_path):
+    loaded = check(make(tmp_path, "{pg_version: 17}"))
+    assert loaded.report.ok, loaded.report.errors
+    assert loaded.inventory is not None
+    assert {n.os for n in loaded.inventory.nodes if n.instance} == {"debian13"}
+
+
+def test_a_pg_version_no_release_ships_names_what_each_release_offers(tmp_path):
+    report = check(make(tmp_path, "{pg_version: 16}")).report
     assert [str(p) for p in report.errors] == [
-        "all.vars.pg_version: PostgreSQL 17 is not shipped by the nodes' Debian 12 (it offers 15)"
+        "all.vars.pg_version: PostgreSQL 16 is not shipped by a Debian release pigsalt deploys: "
+        "debian12 (bookworm) ships PostgreSQL 15; debian13 (trixie) ships PostgreSQL 17"
     ]
 
 

@@ -1,0 +1,40 @@
+"""What differs between the Debian releases a node can run, as the pillar the states take.
+
+The formulas name no release: package names, paths and version-dependent settings come from
+here, so a difference between Debian 12 and 13 is one line of Python and a unit test, never a
+Jinja branch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pigsalt.debian import Release
+
+
+def node_os(release: Release) -> dict[str, Any]:
+    """``pigsty:node:os``: which release the node must run (``node.os`` checks the grains)."""
+    return {"name": release.name, "codename": release.codename, "major": release.number, "python": release.python}
+
+
+def postgres(release: Release, version: int) -> dict[str, Any]:
+    """The packages and binaries of PostgreSQL ``version`` on ``release``."""
+    return {
+        "packages": [f"postgresql-{version}", f"postgresql-client-{version}"],
+        "bin_dir": f"/usr/lib/postgresql/{version}/bin",
+    }
+
+
+def pgbouncer_settings(release: Release) -> dict[str, Any]:
+    """Settings of pgbouncer.ini that only some Pgbouncer series know (1.18 refuses an unknown key).
+
+    1.21+ tracks protocol-level prepared statements in transaction pooling; 1.24's default is
+    200 per server connection. It is written out so the value is the same whatever the default.
+    """
+    if _series(release.pgbouncer) >= (1, 21):
+        return {"max_prepared_statements": 200}
+    return {}
+
+
+def _series(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
