@@ -408,7 +408,11 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
         },
         "services": services,
         "vip": _vip(cluster, node),
-        "exporters": {"pg": c["pg_exporter_port"], "pgbouncer": c["pgbouncer_exporter_port"]},
+        "exporters": {
+            "pg": c["pg_exporter_port"],
+            "pgbouncer": c["pgbouncer_exporter_port"],
+            "pgbouncer_exporter": platform.pgbouncer_exporter(node.release),
+        },
         "checks": _checks(node, cluster, services),
     }
 

@@ -36,5 +36,17 @@ def pgbouncer_settings(release: Release) -> dict[str, Any]:
     return {}
 
 
+def pgbouncer_exporter(release: Release) -> dict[str, Any]:
+    """Which Pgbouncer exporter the node runs: its systemd unit, and the Debian package if any.
+
+    Debian 13's Go ``prometheus-pgbouncer-exporter`` (0.10) reads Pgbouncer 1.24. Debian 12's
+    1.7 dies on Pgbouncer 1.18's SHOW STATS, so there pigsalt runs its own
+    (``pigsalt.agent.pgbouncer_exporter``), which exports the Go exporter's metric names.
+    """
+    if release.number >= 13:
+        return {"unit": "prometheus-pgbouncer-exporter", "package": "prometheus-pgbouncer-exporter"}
+    return {"unit": "pigsalt-pgbouncer-exporter", "package": None}
+
+
 def _series(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))

@@ -7,7 +7,7 @@
 
 checks-nginx-repository-http:
   pigsalt_wait.http:
-    - name: http://{{ node['ip'] }}:{{ infra['nginx']['port'] }}/apt/Release
+    - name: http://{{ node['ip'] }}:{{ infra['nginx']['port'] }}/apt/{{ node['os']['codename'] }}/Release
     - timeout: 60
 
 checks-dnsmasq-repository-dns:

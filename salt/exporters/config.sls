@@ -23,10 +23,40 @@ exporters-pg-defaults-file-managed:
     - require:
       - pkg: exporters-pkg-installed
 {%- if pg.pgbouncer.enabled %}
+{%- set exporter = pg.exporters.pgbouncer_exporter %}
+{%- if exporter.package %}
 
-exporters-pgbouncer-unit-file-managed:
+{#- Debian's Go exporter: its unit reads this file; peer login on Pgbouncer's socket, no password. #}
+exporters-pgbouncer-config-file-managed:
   file.managed:
-    - name: /etc/systemd/system/pigsalt-pgbouncer-exporter.service
+    - name: /etc/default/{{ exporter.unit }}
+    - mode: '0644'
+    - contents: |
+        # Managed by Salt (exporters.config).
+        PGBOUNCER_EXPORTER_CONNECTION_STRING='host=/var/run/postgresql port={{ pg.pgbouncer.port }} dbname=pgbouncer user={{ pg.dbsu }} sslmode=disable'
+        ARGS='--web.listen-address=:{{ pg.exporters.pgbouncer }}'
+    - require:
+      - pkg: exporters-pkg-installed
+
+{#- Peer authentication needs the OS user to be the dbsu; the package's unit runs as postgres. #}
+exporters-pgbouncer-dropin-file-managed:
+  file.managed:
+    - name: /etc/systemd/system/{{ exporter.unit }}.service.d/pigsalt.conf
+    - makedirs: True
+    - mode: '0644'
+    - contents: |
+        # Managed by Salt (exporters.config).
+        [Service]
+        User={{ pg.dbsu }}
+        Restart=on-failure
+        RestartSec=3
+    - require_in:
+      - file: exporters-pgbouncer-config-file-managed
+{%- else %}
+
+exporters-pgbouncer-config-file-managed:
+  file.managed:
+    - name: /etc/systemd/system/{{ exporter.unit }}.service
     - mode: '0644'
     - contents: |
         # Managed by Salt (exporters.config).
@@ -42,6 +72,7 @@ exporters-pgbouncer-unit-file-managed:
 
         [Install]
         WantedBy=multi-user.target
+{%- endif %}
 {%- endif %}
 {%- else %}
 

@@ -22,10 +22,10 @@ exporters-pg-wait-http:
 
 exporters-pgbouncer-service-running:
   pigsalt_service.running:
-    - name: pigsalt-pgbouncer-exporter
+    - name: {{ pg.exporters.pgbouncer_exporter.unit }}
     - enable: True
     - watch:
-      - file: exporters-pgbouncer-unit-file-managed
+      - file: exporters-pgbouncer-config-file-managed
 
 exporters-pgbouncer-wait-http:
   pigsalt_wait.http:

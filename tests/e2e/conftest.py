@@ -37,7 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # The sandbox's own tests see the nodes as `up` leaves them; the formulas' tests change them.
-MODULE_ORDER = ("test_sandbox", "test_infra", "test_cluster")
+MODULE_ORDER = ("test_sandbox", "test_infra", "test_cluster", "test_cluster_debian12")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -63,13 +63,35 @@ def why_no_sandbox(paths: SandboxPaths) -> str | None:
     return None
 
 
+# The default inventory (every node on Debian 13) plus a cluster on Debian 12 (PostgreSQL 15):
+# the release pigsalt still supports gets the core cluster checks (test_cluster_debian12.py).
+DEBIAN12_CLUSTER = """
+    pg-deb12:                     # e2e only: the previous Debian release
+      hosts:
+        10.10.10.14: {nodename: node-4, pg_seq: 1, pg_role: primary}
+        10.10.10.15: {nodename: node-5, pg_seq: 2, pg_role: replica}
+      vars:
+        pg_cluster: pg-deb12
+        node_os: debian12
+        pg_users:
+          - {name: legacy, password: Legacy.Pass.12, pgbouncer: true, roles: [dbrole_admin]}
+        pg_databases:
+          - {name: legacy, owner: legacy}
+"""
+
+
+def e2e_inventory_text() -> str:
+    """The inventory the e2e tier deploys: the default one and the Debian 12 cluster."""
+    return default_inventory_text().rstrip("\n") + "\n" + DEBIAN12_CLUSTER
+
+
 class Sandbox:
-    """The running sandbox as tests use it: the default inventory's nodes, its pillar built."""
+    """The running sandbox as tests use it: the e2e inventory's nodes, its pillar built."""
 
     def __init__(self, paths: SandboxPaths, work: Path) -> None:
         self.paths = paths
         inventory = work / "pigsty.yml"
-        inventory.write_text(default_inventory_text())
+        inventory.write_text(e2e_inventory_text())
         self.inventory_dir = work / "pillar"
         build(inventory, self.inventory_dir)
         self.inventory, _ = open_inventory(self.inventory_dir)

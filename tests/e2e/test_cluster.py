@@ -59,7 +59,14 @@ def test_the_single_node_meta_cluster_deploys_too(sandbox: Sandbox, deployed: Or
 PACKAGE_UNITS = {
     "meta": ("nginx", "dnsmasq", "etcd", "chrony", "prometheus-node-exporter"),
     **{
-        node: ("chrony", "prometheus-node-exporter", "pgbouncer", "haproxy", "prometheus-postgres-exporter")
+        node: (
+            "chrony",
+            "prometheus-node-exporter",
+            "pgbouncer",
+            "haproxy",
+            "prometheus-postgres-exporter",
+            "prometheus-pgbouncer-exporter",
+        )
         for node in MEMBERS
     },
 }
@@ -248,6 +255,17 @@ def test_the_haproxy_admin_page_needs_its_password_and_metrics_are_served(sandbo
             assert page.status == 200 and b"pg-test-primary" in page.read()
         with urllib.request.urlopen(f"http://{ip}:9101/metrics", timeout=10) as metrics:
             assert b"haproxy_backend_active_servers" in metrics.read()
+
+
+def test_debian_13_runs_debians_go_pgbouncer_exporter(sandbox: Sandbox, deployed: OrchRun) -> None:
+    for node, ip in MEMBERS.items():
+        active = sandbox.run(node, "systemctl", "is-active", "prometheus-pgbouncer-exporter").stdout.strip()
+        assert active == "active", node
+        with urllib.request.urlopen(f"http://{ip}:9631/metrics", timeout=10) as answer:
+            metrics = answer.read().decode()
+        assert "pgbouncer_up 1" in metrics and "pgbouncer_pools_client_active_connections" in metrics, node
+        with urllib.request.urlopen(f"http://{ip}:9630/metrics", timeout=10) as answer:
+            assert "pg_up 1" in answer.read().decode(), node
 
 
 def test_an_address_the_hba_does_not_allow_is_refused(sandbox: Sandbox, deployed: OrchRun) -> None:

@@ -22,12 +22,15 @@ def deployed(sandbox_session: Sandbox) -> tuple[OrchRun, OrchRun]:
     return infra, node
 
 
-def test_apt_installs_through_repo_pigsty_only(sandbox: Sandbox, deployed: tuple[OrchRun, OrchRun]) -> None:
-    sources = sandbox.run("node-2", "apt-get", "indextargets", "--format", "$(URI)").stdout.split()
-    assert sources and all(uri.startswith("http://repo.pigsty/apt/") for uri in sources), sources
-    install = sandbox.run("node-2", "apt-get", "install", "-y", "jq", timeout=300)
+@pytest.mark.parametrize(("node", "codename"), [("node-2", "trixie"), ("node-4", "bookworm")])
+def test_apt_installs_through_repo_pigsty_only_from_the_nodes_release(
+    sandbox: Sandbox, deployed: tuple[OrchRun, OrchRun], node: str, codename: str
+) -> None:
+    sources = sandbox.run(node, "apt-get", "indextargets", "--format", "$(URI)").stdout.split()
+    assert sources and all(uri.startswith(f"http://repo.pigsty/apt/{codename}/") for uri in sources), sources
+    install = sandbox.run(node, "apt-get", "install", "-y", "jq", timeout=300)
     assert install.returncode == 0, install.stdout[-1000:] + install.stderr[-1000:]
-    assert sandbox.run("node-2", "jq", "--version").returncode == 0
+    assert sandbox.run(node, "jq", "--version").returncode == 0
 
 
 def test_instance_names_resolve_through_meta(sandbox: Sandbox, deployed: tuple[OrchRun, OrchRun]) -> None:
@@ -55,7 +58,12 @@ def test_node_exporter_answers_on_every_node(sandbox: Sandbox, deployed: tuple[O
 
 
 def test_portal_and_repository_answer_through_nginx(sandbox: Sandbox, deployed: tuple[OrchRun, OrchRun]) -> None:
-    for host, path in (("repo.pigsty", "/apt/Release"), ("pigsty", "/"), ("h.pigsty", "/")):
+    for host, path in (
+        ("repo.pigsty", "/apt/trixie/Release"),
+        ("repo.pigsty", "/apt/bookworm/Release"),
+        ("pigsty", "/"),
+        ("h.pigsty", "/"),
+    ):
         request = urllib.request.Request(f"http://10.10.10.10{path}", headers={"Host": host})
         with urllib.request.urlopen(request, timeout=10) as answer:
             assert answer.status == 200, host

@@ -39,7 +39,30 @@ def test_every_minion_receives_its_pillar_from_the_inventory(sandbox: Sandbox) -
     names = salt_json(sandbox, "*", "pillar.get", "pigsty:node:name", "unmask=True")
     assert names == {name: name for name in sandbox.layout.names}
     instances = salt_json(sandbox, "*", "pillar.get", "pigsty:pg:instance", "unmask=True")
-    assert instances == {"meta": "pg-meta-1", "node-1": "pg-test-1", "node-2": "pg-test-2", "node-3": "pg-test-3"}
+    assert instances == {
+        "meta": "pg-meta-1",
+        "node-1": "pg-test-1",
+        "node-2": "pg-test-2",
+        "node-3": "pg-test-3",
+        "node-4": "pg-deb12-1",
+        "node-5": "pg-deb12-2",
+    }
+
+
+def test_each_node_runs_its_inventory_release_with_salt_on_that_releases_python(sandbox: Sandbox) -> None:
+    """What runs where: `salt '*' test.versions_report` (printed), and each node's Debian and
+    Python as node_os says (Debian 13: Python 3.13; Debian 12: Python 3.11), one Salt version."""
+    report = sandbox.salt("--out=txt", "*", "test.versions_report")
+    print(report.stdout)
+    assert report.returncode == 0, report.stderr
+    grains = salt_json(sandbox, "*", "grains.item", "osmajorrelease", "pythonversion", "saltversion")
+    wanted = {"debian12": (12, [3, 11]), "debian13": (13, [3, 13])}
+    for node in sandbox.layout.nodes:
+        major, python = wanted[node.os]
+        found = grains[node.name]
+        assert isinstance(found, dict)
+        assert (found["osmajorrelease"], found["pythonversion"][:2]) == (major, python), (node.name, found)
+    assert {g["saltversion"] for g in grains.values() if isinstance(g, dict)} == {"3008.3"}
 
 
 def test_nodes_run_systemd_with_their_own_identity(sandbox: Sandbox) -> None:

@@ -1,0 +1,89 @@
+"""The previous Debian release: pg-deb12 (node-4, node-5 on Debian 12, PostgreSQL 15) gets the
+core cluster checks, deployed by the same formulas and master as the Debian 13 clusters."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+import uuid
+
+import psycopg
+import pytest
+
+from tests.e2e.conftest import Sandbox
+from tests.e2e.orch import OrchRun, run_orch
+
+pytestmark = pytest.mark.e2e
+
+CLUSTER = "pg-deb12"
+PILLAR = json.dumps({"pg_cluster": CLUSTER})
+MEMBERS = {"node-4": "10.10.10.14", "node-5": "10.10.10.15"}
+USER = {"user": "legacy", "password": "Legacy.Pass.12", "dbname": "legacy"}
+
+
+@pytest.fixture(scope="module")
+def deployed(sandbox_session: Sandbox) -> OrchRun:
+    sandbox_session.ensure_up()
+    for mods in ("pigsty.infra", "pigsty.node"):
+        run = run_orch(sandbox_session, mods)
+        assert run.ok, "\n".join(run.failed) or run.raw[-2000:]
+    cluster = run_orch(sandbox_session, "pigsty.cluster", pillar=PILLAR)
+    assert cluster.ok, "\n".join(cluster.failed) or cluster.raw[-2000:]
+    return cluster
+
+
+def _query(host: str, port: int, sql: str, *args: object) -> list[tuple[object, ...]]:
+    with psycopg.connect(host=host, port=port, connect_timeout=10, autocommit=True, **USER) as conn:
+        return conn.execute(sql, args or None).fetchall()
+
+
+def _metrics(ip: str, port: int) -> str:
+    with urllib.request.urlopen(f"http://{ip}:{port}/metrics", timeout=10) as answer:
+        return answer.read().decode()
+
+
+def test_postgres_15_on_debian_12_with_a_leader_and_a_streaming_replica(sandbox: Sandbox, deployed: OrchRun) -> None:
+    with urllib.request.urlopen(f"http://{MEMBERS['node-4']}:8008/cluster", timeout=10) as answer:
+        members = {m["name"]: (m["role"], m["state"]) for m in json.loads(answer.read())["members"]}
+    assert members == {"pg-deb12-1": ("leader", "running"), "pg-deb12-2": ("replica", "streaming")}, members
+    for node in MEMBERS:
+        release = sandbox.run(node, "sh", "-c", ". /etc/os-release && echo $VERSION_ID").stdout.strip()
+        assert release == "12", (node, release)
+    assert _query(MEMBERS["node-5"], 5433, "SELECT current_setting('server_version_num')::int / 10000") == [(15,)]
+
+
+def test_writes_through_5433_are_read_through_5434_on_the_replica(sandbox: Sandbox, deployed: OrchRun) -> None:
+    _query(MEMBERS["node-4"], 5433, "CREATE TABLE IF NOT EXISTS e2e_deb12 (id text PRIMARY KEY)")
+    marker = uuid.uuid4().hex
+    assert _query(
+        MEMBERS["node-5"], 5433, "INSERT INTO e2e_deb12 VALUES (%s) RETURNING pg_is_in_recovery()", marker
+    ) == [(False,)]
+    for ip in MEMBERS.values():
+        for _ in range(60):
+            rows = _query(ip, 5434, "SELECT pg_is_in_recovery(), count(*) FROM e2e_deb12 WHERE id = %s", marker)
+            if rows == [(True, 1)]:
+                break
+        assert rows == [(True, 1)], f"5434 of {ip}: {rows}"
+
+
+def test_the_business_user_logs_in_with_scram_through_pgbouncer(sandbox: Sandbox, deployed: OrchRun) -> None:
+    for ip in MEMBERS.values():
+        with psycopg.connect(host=ip, port=6432, connect_timeout=10, require_auth="scram-sha-256", **USER) as conn:
+            assert conn.execute("SELECT current_user").fetchall() == [("legacy",)]
+
+
+def test_the_exporters_answer_pgbouncer_s_through_pigsalt_s_own(sandbox: Sandbox, deployed: OrchRun) -> None:
+    """Debian 12 runs pigsalt's Pgbouncer exporter (bookworm's dies on Pgbouncer 1.18), with the
+    metric names of Debian 13's Go exporter (test_cluster.py checks that one)."""
+    for ip in MEMBERS.values():
+        assert "pg_up 1" in _metrics(ip, 9630), ip
+        pgbouncer = _metrics(ip, 9631)
+        assert "pgbouncer_up 1" in pgbouncer, ip
+        assert "pgbouncer_pools_client_active_connections" in pgbouncer, ip
+    assert sandbox.run("node-4", "systemctl", "is-active", "pigsalt-pgbouncer-exporter").stdout.strip() == "active"
+
+
+def test_second_run_changes_nothing(sandbox: Sandbox, deployed: OrchRun) -> None:
+    again = run_orch(sandbox, "pigsty.cluster", pillar=PILLAR)
+    assert again.ok, "\n".join(again.failed)
+    assert again.changed == [], f"pigsty.cluster changed on its second run: {again.changed}"
