@@ -33,6 +33,7 @@ from pigsalt.sandbox.system import (
     join_cgroups,
     mounts_below,
     no_progress,
+    remove_cgroups,
     remove_tree,
     require_tools,
     run,
@@ -534,6 +535,7 @@ def ensure_salt_layer(
     finally:
         for mount in mounts_below(build):
             unmount(mount.mountpoint)
+        remove_cgroups(_build_cgroup(machine))
     check_venv_python(upper, recipe.python)
     (upper / "mnt" / "pypi").rmdir()
     (upper / "etc" / "machine-id").unlink(missing_ok=True)
@@ -556,11 +558,15 @@ def check_venv_python(root: Path, python: str) -> None:
         raise PigsaltError(f"building the Salt layer: {SALT_VENV} runs on {have}, expected Python {python}")
 
 
+def _build_cgroup(machine: str) -> str:
+    """Each build in its own cgroup: two nspawns started from one cgroup collide."""
+    return machine.removeprefix("pigsalt-")
+
+
 def _nspawn_run(
     root: Path, binds: Sequence[tuple[Path, str]], command: Sequence[str], machine: str = "pigsalt-build"
 ) -> None:
-    # Each build in its own cgroup: two nspawns started from one cgroup collide.
-    cgroups = create_cgroup(machine.removeprefix("pigsalt-"))
+    cgroups = create_cgroup(_build_cgroup(machine))
     argv = nspawn_run_argv(root, binds, command, machine)
     result = subprocess.run(
         argv,

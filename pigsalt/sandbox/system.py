@@ -285,14 +285,14 @@ def cgroup_pids(group: str = "") -> list[int]:
     return sorted(pids)
 
 
-def remove_cgroups() -> list[str]:
-    """Remove the sandbox cgroup tree in every hierarchy, deepest first.
+def remove_cgroups(group: str = "") -> list[str]:
+    """Remove the sandbox cgroup tree (or its group ``group``) in every hierarchy, deepest first.
 
     Returns the directories that could not be removed (still holding processes).
     """
     left: list[str] = []
     for hierarchy in CGROUP_HIERARCHIES:
-        top = CGROUP_ROOT / hierarchy / CGROUP_NAME
+        top = CGROUP_ROOT / hierarchy / CGROUP_NAME / group if group else CGROUP_ROOT / hierarchy / CGROUP_NAME
         if not top.is_dir():
             continue
         for path in sorted(_cgroup_tree(top), key=lambda p: len(p.parts), reverse=True):
