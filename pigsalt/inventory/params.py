@@ -38,7 +38,7 @@ DURATION = r"\d+(ms|s|m|h|d)"
 
 # Roles every cluster has (Pigsty's defaults); users may be granted them without defining them.
 DEFAULT_ROLES = ("dbrole_readonly", "dbrole_offline", "dbrole_readwrite", "dbrole_admin")
-# PostgreSQL 15's predefined roles.
+# Predefined roles of every supported major (15 and later).
 PREDEFINED_ROLES = (
     "pg_checkpoint",
     "pg_database_owner",
@@ -53,6 +53,8 @@ PREDEFINED_ROLES = (
     "pg_write_all_data",
     "pg_write_server_files",
 )
+# Predefined roles of later majors, with the first major that has them.
+PREDEFINED_SINCE = {"pg_create_subscription": 16, "pg_use_reserved_connections": 16, "pg_maintain": 17}
 # Ports the database node itself uses; services must not take them.
 RESERVED_PORTS = {
     5432: "postgres",

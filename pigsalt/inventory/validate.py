@@ -17,7 +17,7 @@ from typing import Any
 import jmespath
 import jmespath.exceptions
 
-from pigsalt.debian import RELEASES
+from pigsalt.debian import DEFAULT_RELEASE, RELEASES
 from pigsalt.inventory import node_os
 from pigsalt.inventory.params import (
     CLUSTER,
@@ -28,6 +28,7 @@ from pigsalt.inventory.params import (
     PARAMS,
     PG_VERSIONS,
     PREDEFINED_ROLES,
+    PREDEFINED_SINCE,
     RESERVED_PORTS,
 )
 from pigsalt.inventory.pigsty import UNIMPLEMENTED, V1, V2, module_of, release, vip_settings
@@ -509,13 +510,23 @@ def _check_users(g: _Group, effective: Mapping[str, Any], out: list[Problem]) ->
         elif name.startswith("pg_") or name in DEFAULT_ROLES or name == "public":
             out.append(Problem(path, f"{name!r} is a reserved role name"))
         names.setdefault(name, i)
-    known = set(names) | set(system) | set(DEFAULT_ROLES) | set(PREDEFINED_ROLES)
+    version = _major(effective)
+    later = {role for role, since in PREDEFINED_SINCE.items() if version is None or version >= since}
+    known = set(names) | set(system) | set(DEFAULT_ROLES) | set(PREDEFINED_ROLES) | later
     for i, user in enumerate(users):
         roles = user.get("roles") if isinstance(user, dict) else None
         if not isinstance(roles, list):
             continue
         for j, role in enumerate(roles):
-            if isinstance(role, str) and role not in known:
+            if isinstance(role, str) and role in PREDEFINED_SINCE and role not in later:
+                out.append(
+                    Problem(
+                        f"{where}[{i}].roles[{j}]",
+                        f"role {role!r} exists in PostgreSQL {PREDEFINED_SINCE[role]} and later; "
+                        f"the cluster runs {version}",
+                    )
+                )
+            elif isinstance(role, str) and role not in known:
                 hint = did_you_mean(role, known)
                 out.append(
                     Problem(
@@ -525,6 +536,19 @@ def _check_users(g: _Group, effective: Mapping[str, Any], out: list[Problem]) ->
                 )
     _check_membership_cycles(users, where, set(names), out)
     return set(names) | set(system)
+
+
+def _major(effective: Mapping[str, Any]) -> int | None:
+    """The cluster's PostgreSQL major as far as its vars tell (host-level node_os aside)."""
+    version = effective.get("pg_version")
+    if isinstance(version, int) and not isinstance(version, bool):
+        return version
+    name = effective.get("node_os")
+    return (
+        RELEASES[name].pg_default
+        if isinstance(name, str) and name in RELEASES
+        else RELEASES[DEFAULT_RELEASE].pg_default
+    )
 
 
 def _check_membership_cycles(users: list[Any], where: str, defined: set[str], out: list[Problem]) -> None:

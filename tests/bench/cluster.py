@@ -1,12 +1,14 @@
-"""make bench-cluster: pigsty.cluster for pg-test (3 nodes) and its rerun, then pgbench.
+"""make bench-cluster: pigsty.cluster and its rerun, then pgbench, on both Debian releases.
 
-From a fresh sandbox with pigsty.infra and pigsty.node done (not timed), pg-test is deployed
-and deployed again (no change expected). Then pgbench, run on node-3 (the offline instance:
-pgbench ships in Debian's postgresql-15, which only the members have; all four nodes share
-this machine's two cores anyway), against the primary through HAProxy's primary service (node-1:5433 -> Pgbouncer) and
-directly (node-1:5432): select-only and tpcb-like with persistent connections, and both again
-with a new connection per transaction (-C). Targets (issue #5): cluster under 2 minutes, rerun
-under 30 s, 5433 at >= 0.8 of direct TPS with persistent connections, >= 2x with -C.
+The e2e inventory's sandbox: pg-test (3 nodes, Debian 13, PostgreSQL 17) and pg-deb12 (2 nodes,
+Debian 12, PostgreSQL 15), side by side. From a fresh sandbox with pigsty.infra and pigsty.node
+done (not timed), each cluster is deployed and deployed again (no change expected), one after
+the other. Then pgbench, run on a replica of the cluster (pgbench ships in Debian's
+postgresql-N, which only the members have; every node shares this machine's two cores anyway),
+against the primary through HAProxy's primary service (5433 -> Pgbouncer), Pgbouncer (6432) and
+directly (5432): select-only and tpcb-like with persistent connections, and both again with a
+new connection per transaction (-C). Targets (issue #5): cluster under 2 minutes, rerun under
+30 s, 5433 at >= 0.8 of direct TPS with persistent connections, >= 2x with -C.
 
 Every process here shares the machine's two cores, so each pgbench row also reports where the
 CPU went, in microseconds per transaction: pgbench (this process's children), HAProxy, Pgbouncer
@@ -22,6 +24,7 @@ import re
 import resource
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pigsalt.sandbox as sb
@@ -29,8 +32,35 @@ from pigsalt.sandbox import system
 from tests.e2e.conftest import Sandbox
 from tests.e2e.orch import run_orch
 
-PRIMARY = "10.10.10.11"
-CLIENT = "node-3"
+
+@dataclass(frozen=True)
+class Bench:
+    cluster: str
+    release: str
+    version: int
+    primary: str  # its address
+    client: str  # the node pgbench runs on
+    login: dict[str, str]
+
+
+CLUSTERS = (
+    Bench(
+        "pg-test",
+        "debian13",
+        17,
+        "10.10.10.11",
+        "node-3",
+        {"PGUSER": "test", "PGPASSWORD": "test", "PGDATABASE": "test"},
+    ),
+    Bench(
+        "pg-deb12",
+        "debian12",
+        15,
+        "10.10.10.14",
+        "node-5",
+        {"PGUSER": "legacy", "PGPASSWORD": "Legacy.Pass.12", "PGDATABASE": "legacy"},
+    ),
+)
 SECONDS = 30
 CLIENTS = 8
 SCALE = 10
@@ -59,18 +89,18 @@ def client_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def pgbench(sandbox: Sandbox, *args: str, timeout: float = 300) -> str:
-    env = {"PGPASSWORD": "test", "PGUSER": "test", "PGDATABASE": "test"}
-    done = sandbox.run(CLIENT, "/usr/lib/postgresql/15/bin/pgbench", *args, env=env, timeout=timeout)
+def pgbench(sandbox: Sandbox, bench: Bench, *args: str, timeout: float = 300) -> str:
+    binary = f"/usr/lib/postgresql/{bench.version}/bin/pgbench"
+    done = sandbox.run(bench.client, binary, *args, env=bench.login, timeout=timeout)
     if done.returncode != 0:
         raise SystemExit(f"pgbench {' '.join(args)} failed: {done.stderr[-800:]}")
     return done.stdout
 
 
-def measured(sandbox: Sandbox, *args: str) -> tuple[float, dict[str, float]]:
+def measured(sandbox: Sandbox, bench: Bench, *args: str) -> tuple[float, dict[str, float]]:
     """TPS of one pgbench run and the CPU microseconds per transaction of each process kind."""
     servers, client = server_cpu(), client_cpu()
-    output = pgbench(sandbox, *args)
+    output = pgbench(sandbox, bench, *args)
     after = server_cpu()
     spent = {name: after[name] - servers[name] for name in SERVERS}
     found = re.search(r"number of transactions actually processed: (\d+)", output)
@@ -94,6 +124,37 @@ def tps(output: str) -> float:
     return float(found.group(1))
 
 
+def cluster_rows(sandbox: Sandbox, bench: Bench, rows: list[str]) -> int:
+    """Deploy ``bench.cluster`` twice and pgbench it; its rows are appended to ``rows``."""
+    rows.append(f"{bench.cluster} ({bench.release}, PostgreSQL {bench.version})")
+    pillar = json.dumps({"pg_cluster": bench.cluster})
+    for label in ("first run", "rerun"):
+        run = run_orch(sandbox, "pigsty.cluster", pillar=pillar)
+        if not run.ok:
+            print(f"pigsty.cluster {bench.cluster} ({label}) failed: {run.failed}", file=sys.stderr)
+            return 1
+        rows.append(f"pigsty.cluster {label:9} {run.seconds:6.1f} s  ({len(run.changed)} states changed)")
+        print(rows[-1], flush=True)
+    pgbench(sandbox, bench, "-h", bench.primary, "-p", "5432", "-i", "-q", "-s", str(SCALE))
+    for name, extra in MODES:
+        for new_conn in (False, True):
+            flags = [*extra, *(["-C"] if new_conn else [])]
+            run_args = ["-c", str(CLIENTS), "-j", "2", "-T", str(SECONDS), "-n", *flags]
+            paths = {
+                label: measured(sandbox, bench, "-h", bench.primary, "-p", port, *run_args)
+                for label, port in (("5433", "5433"), ("6432", "6432"), ("direct 5432", "5432"))
+            }
+            (via, via_cpu), (direct, direct_cpu) = paths["5433"], paths["direct 5432"]
+            ceiling = sum(direct_cpu.values()) / sum(via_cpu.values())
+            rows.append(
+                f"pgbench {name}{' -C' if new_conn else ''}: ratio 5433/direct {via / direct:5.2f}"
+                f" (CPU ceiling {ceiling:4.2f})"
+            )
+            rows.extend(cpu_row(label, rate, micros) for label, (rate, micros) in paths.items())
+            print("\n".join(rows[-4:]), flush=True)
+    return 0
+
+
 def main() -> int:
     sb.down()
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,34 +166,13 @@ def main() -> int:
                 if not (run := run_orch(sandbox, mods)).ok:
                     print(f"{mods} failed: {run.failed}", file=sys.stderr)
                     return 1
-            pillar = json.dumps({"pg_cluster": "pg-test"})
-            for label in ("first run", "rerun"):
-                run = run_orch(sandbox, "pigsty.cluster", pillar=pillar)
-                if not run.ok:
-                    print(f"pigsty.cluster ({label}) failed: {run.failed}", file=sys.stderr)
-                    return 1
-                rows.append(f"pigsty.cluster {label:9} {run.seconds:6.1f} s  ({len(run.changed)} states changed)")
-                print(rows[-1], flush=True)
-            pgbench(sandbox, "-h", PRIMARY, "-p", "5432", "-i", "-q", "-s", str(SCALE))
-            for name, extra in MODES:
-                for new_conn in (False, True):
-                    flags = [*extra, *(["-C"] if new_conn else [])]
-                    run_args = ["-c", str(CLIENTS), "-j", "2", "-T", str(SECONDS), "-n", *flags]
-                    paths = {
-                        label: measured(sandbox, "-h", PRIMARY, "-p", port, *run_args)
-                        for label, port in (("5433", "5433"), ("6432", "6432"), ("direct 5432", "5432"))
-                    }
-                    (via, via_cpu), (direct, direct_cpu) = paths["5433"], paths["direct 5432"]
-                    ceiling = sum(direct_cpu.values()) / sum(via_cpu.values())
-                    rows.append(
-                        f"pgbench {name}{' -C' if new_conn else ''}: ratio 5433/direct {via / direct:5.2f}"
-                        f" (CPU ceiling {ceiling:4.2f})"
-                    )
-                    rows.extend(cpu_row(label, rate, micros) for label, (rate, micros) in paths.items())
-                    print("\n".join(rows[-4:]), flush=True)
+            for bench in CLUSTERS:
+                if (failed := cluster_rows(sandbox, bench, rows)) != 0:
+                    return failed
         finally:
             sb.down()
-    print(f"pgbench: {CLIENTS} clients, 2 threads, {SECONDS} s each, scale {SCALE}, run on {CLIENT}")
+    clients = ", ".join(f"{b.cluster} on {b.client}" for b in CLUSTERS)
+    print(f"pgbench: {CLIENTS} clients, 2 threads, {SECONDS} s each, scale {SCALE}, run on a replica ({clients})")
     print("\n".join(rows))
     return 0
 

@@ -86,3 +86,13 @@ def test_the_compiler_names_each_releases_packages_and_paths():
 def test_pgbouncer_1_18_gets_no_key_it_would_refuse():
     assert platform.pgbouncer_settings(RELEASES["debian12"]) == {}
     assert platform.pgbouncer_settings(RELEASES["debian13"]) == {"max_prepared_statements": 200}
+
+
+def test_a_predefined_role_of_a_later_major_is_refused_on_postgresql_15():
+    granted = "{pg_cluster: pg-test, pg_version: %d, pg_users: [{name: maint, roles: [pg_maintain]}]}"
+    errors = [str(p) for p in validate(inventory(test=granted % 15)).errors]
+    assert errors == [
+        "all.children.pg-test.vars.pg_users[0].roles[0]: role 'pg_maintain' exists in PostgreSQL 17 and later; "
+        "the cluster runs 15"
+    ]
+    assert validate(inventory(test=granted % 17)).ok
