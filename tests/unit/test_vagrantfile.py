@@ -92,7 +92,7 @@ def test_syntax() -> None:
 
 def test_four_debian_nodes_on_the_sandbox_addresses(declared: list[dict[str, Any]]) -> None:
     vm_settings = {k: v for c in calls(declared, "vm") for k, v in settings(c["child"]).items()}
-    assert vm_settings["box"] == "debian/bookworm64"
+    assert vm_settings["box"] == "debian/trixie64"
     nodes = machines(declared)
     assert list(nodes) == list(EXPECTED)
     for name, node in nodes.items():
