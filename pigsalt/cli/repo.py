@@ -10,9 +10,12 @@ from typing import Any, TypeVar
 import click
 
 from pigsalt.cli.options import json_option
-from pigsalt.repo import DEFAULT_REPO_DIR, build_repo, repo_status, write_tarball
+from pigsalt.repo import DEFAULT_REPO_DIR, RepoInfo, RepoStatus, build_repo, repo_status, write_tarball
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Where the nodes keep the repository's keyring (the repo formula installs it there).
+NODE_KEYRING = "/etc/apt/keyrings/pigsalt-archive-keyring.gpg"
 
 
 def dest_option(func: F) -> F:
@@ -37,11 +40,19 @@ def repo() -> None:
     epilog=(
         "Examples:\n\n\b\n"
         "  pigsalt repo build\n"
+        "  pigsalt repo build --release trixie\n"
         "  pigsalt repo build --tarball /tmp/pigsalt-repo.tar.gz\n"
         "  pigsalt repo build --dest /srv/pigsalt/repo --force"
     ),
 )
 @dest_option
+@click.option(
+    "--release",
+    "releases",
+    multiple=True,
+    metavar="CODENAME",
+    help="A Debian release to (re)build, e.g. bookworm or trixie; repeatable. Default: every release of the recipe.",
+)
 @click.option(
     "--tarball",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -49,21 +60,24 @@ def repo() -> None:
     help="Also pack the repository as this .tar.gz (extract with: tar -xzf FILE -C /var/lib/pigsalt).",
 )
 @click.option("--force", is_flag=True, help="Replace --dest even when it holds something else than a repository.")
-def build(dest: Path, tarball: Path | None, force: bool) -> None:
+def build(dest: Path, releases: tuple[str, ...], tarball: Path | None, force: bool) -> None:
     """Download, index and sign the repository (needs root, a Debian mirror and PyPI).
 
-    Every Debian package of the recipe is fetched with its whole dependency closure; the
-    wheels of Salt, Patroni, psycopg and pigsalt are built with Debian's python3. A rebuild
-    re-resolves everything, so it picks up the mirror's security updates.
+    For each release, every Debian package of the recipe is fetched with its whole dependency
+    closure into apt/<codename>/; the wheels of Salt, Patroni, psycopg and pigsalt are built for
+    each release's Python. The releases asked for are rebuilt (picking up the mirror's security
+    updates); the others the repository holds are kept when up to date.
     """
-    info = build_repo(dest=dest, progress=_echo, force=force)
+    info = build_repo(dest=dest, releases=releases or None, progress=_echo, force=force)
     if tarball is not None:
         write_tarball(info.path, tarball, progress=_echo)
-    click.echo(
-        "apt:     deb [signed-by=/etc/apt/keyrings/pigsalt-archive-keyring.gpg] http://repo.pigsty/apt ./"
-        f"  ({info.apt_dir})"
-    )
-    click.echo(f"pypi:    pip install --no-index --find-links {info.pypi_dir} ...")
+    for codename in info.releases:
+        click.echo(
+            f"apt:     deb [signed-by={NODE_KEYRING}] http://repo.pigsty/apt/{codename}/ ./"
+            f"  ({info.release_dir(codename)})"
+        )
+    pythons = ", ".join(sorted(set(info.python_versions.values())))
+    click.echo(f"pypi:    pip install --no-index --find-links {info.pypi_dir} ...  (Python {pythons})")
     click.echo(f"keyring: {info.keyring} (key {info.key_fingerprint})")
 
 
@@ -80,40 +94,48 @@ def status(dest: Path, as_json: bool) -> None:
             "path": str(state.path),
             "up_to_date": state.up_to_date,
             "signature_ok": state.signature_ok,
-            "current_recipe_hash": state.current_hash,
+            "current_recipe_hashes": state.current_hashes,
             "problems": list(state.problems),
             "manifest": state.manifest,
         }
         click.echo(json.dumps(payload, indent=2, sort_keys=True))
     elif state.info is None:
-        click.echo(f"{state.path}: no repository (run `pigsalt repo build`)")
+        click.echo("\n".join(state.problems))
     else:
-        info, manifest = state.info, state.manifest
-        apt, pypi = manifest.get("apt", {}), manifest.get("pypi", {})
-        if state.current_hash is None:
-            freshness = "unknown (no pigsalt source checkout here)"
-        elif state.current_hash == info.recipe_hash:
-            freshness = "current"
-        else:
-            freshness = "stale: the recipe changed, run `pigsalt repo build`"
-        signature = {True: "valid", False: "INVALID", None: "not checked"}[state.signature_ok]
-        lines = [
-            f"repository: {info.path}",
-            f"built:      {info.built_at} in {manifest.get('build_seconds', '?')} s "
-            f"(pigsalt {manifest.get('pigsalt_version', '?')}, Debian {manifest.get('release', '?')} "
-            f"{manifest.get('architecture', '?')}, Python {manifest.get('python_version', '?')})",
-            f"recipe:     {info.recipe_hash[:16]} ({freshness})",
-            f"apt:        {apt.get('count', 0)} debs, {apt.get('bytes', 0) / 1e6:.0f} MB "
-            f"({len(info.requested)} requested + dependencies)",
-            f"pypi:       {pypi.get('count', 0)} wheels, {pypi.get('bytes', 0) / 1e6:.0f} MB (salt "
-            f"{manifest.get('salt_version', '?')})",
-            f"signature:  {signature} (key {info.key_fingerprint})",
-            f"total:      {info.total_bytes / 1e6:.0f} MB",
-        ]
-        lines += [f"problem:    {problem}" for problem in state.problems]
-        click.echo("\n".join(lines))
+        click.echo("\n".join(_status_lines(state, state.info)))
     if not state.up_to_date:
         raise SystemExit(1)
+
+
+_FRESHNESS = {True: "current", False: "stale: the recipe changed", None: "unknown: no source checkout here"}
+
+
+def _status_lines(state: RepoStatus, info: RepoInfo) -> list[str]:
+    manifest = state.manifest
+    pypi = manifest.get("pypi", {})
+    signature = {True: "valid", False: "INVALID", None: "not checked"}[state.signature_ok]
+    lines = [
+        f"repository: {info.path}",
+        f"built:      {info.built_at} in {manifest.get('build_seconds', '?')} s (pigsalt "
+        f"{manifest.get('pigsalt_version', '?')}, {manifest.get('architecture', '?')}; "
+        f"built then: {', '.join(manifest.get('built', [])) or '?'})",
+    ]
+    for codename in info.releases:
+        entry = manifest["releases"][codename]
+        apt = entry.get("apt", {})
+        lines.append(
+            f"{codename + ':':<11} {apt.get('count', 0)} debs, {apt.get('bytes', 0) / 1e6:.0f} MB "
+            f"({len(info.requested[codename])} requested + dependencies), Python {entry.get('python_version', '?')}, "
+            f"recipe {info.recipe_hashes[codename][:16]} ({_FRESHNESS[state.fresh(codename)]})"
+        )
+    lines += [
+        f"pypi:       {pypi.get('count', 0)} wheels, {pypi.get('bytes', 0) / 1e6:.0f} MB (salt "
+        f"{manifest.get('salt_version', '?')})",
+        f"signature:  {signature} (key {info.key_fingerprint})",
+        f"total:      {info.total_bytes / 1e6:.0f} MB",
+    ]
+    lines += [f"problem:    {problem}" for problem in state.problems]
+    return lines
 
 
 def _echo(message: str) -> None:

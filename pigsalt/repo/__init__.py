@@ -1,7 +1,8 @@
 """The offline repository: every .deb and wheel a pigsalt deployment installs, signed, in one tree.
 
-Build it on a machine that reaches a Debian mirror and PyPI; copy it (``--tarball``) to the
-meta node, which serves it at ``http://repo.pigsty/``. See docs/repo.md.
+One flat APT repository per Debian release (``apt/<codename>/``) and one wheelhouse with wheels
+for each release's Python. Build it on a machine that reaches a Debian mirror and PyPI; copy it
+(``--tarball``) to the meta node, which serves it at ``http://repo.pigsty/``. See docs/repo.md.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 from pigsalt.repo.build import (
     DEFAULT_CACHE_DIR,
     DEFAULT_REPO_DIR,
-    KEYRING_NAME,
-    RepoInfo,
     RepoStatus,
     build_repo,
     ensure_repo,
@@ -18,6 +17,7 @@ from pigsalt.repo.build import (
     repo_status,
     write_tarball,
 )
+from pigsalt.repo.manifest import KEYRING_NAME, RepoInfo
 from pigsalt.repo.signing import DEFAULT_KEY_DIR
 
 __all__ = [

@@ -26,8 +26,12 @@ def run(
     env: Mapping[str, str] | None = None,
     timeout: float = 1800,
     what: str | None = None,
+    check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd`` (an argument list) and return its output; a failure is one PigsaltError line."""
+    """Run ``cmd`` (an argument list) and return its output; a failure is one PigsaltError line.
+
+    With ``check=False`` a non-zero exit is returned to the caller (who reads the output).
+    """
     args = [os.fspath(part) for part in cmd]
     label = what or Path(args[0]).name
     try:
@@ -44,7 +48,7 @@ def run(
         raise PigsaltError(f"{label}: {args[0]} is not installed") from err
     except subprocess.TimeoutExpired as err:
         raise PigsaltError(f"{label}: gave up after {timeout:.0f} s") from err
-    if proc.returncode != 0:
+    if check and proc.returncode != 0:
         raise PigsaltError(f"{label} failed (exit {proc.returncode}): {last_line(proc.stderr or proc.stdout)}")
     return proc
 

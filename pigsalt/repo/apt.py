@@ -23,7 +23,7 @@ from pathlib import Path
 from pigsalt.errors import PigsaltError
 from pigsalt.fileio import write_bytes_atomic, write_text_atomic
 from pigsalt.repo._util import run
-from pigsalt.repo.recipe import Recipe
+from pigsalt.repo.recipe import ReleaseRecipe
 
 #: apt patterns for the minbase set (what ``mmdebstrap --variant=minbase`` installs).
 MINBASE_PATTERNS = ("?essential", "?priority(required)", "apt")
@@ -47,9 +47,9 @@ class Deb:
 
 
 class AptWorkspace:
-    """A private apt setup under ``root``: sources, lists, archive cache and an empty status."""
+    """A private apt setup under ``root`` for one release: sources, lists, archive cache, empty status."""
 
-    def __init__(self, root: Path, recipe: Recipe, architecture: str) -> None:
+    def __init__(self, root: Path, recipe: ReleaseRecipe, architecture: str) -> None:
         self.root = root
         self.recipe = recipe
         self.architecture = architecture
@@ -129,7 +129,7 @@ class AptWorkspace:
         if missing:
             # A virtual package satisfied by another one is fine for apt, not for the recipe:
             # nodes install these names, so each must be a real package in the repository.
-            raise PigsaltError(f"apt-get (resolve): not real packages on {self.recipe.release}: {', '.join(missing)}")
+            raise PigsaltError(f"apt-get (resolve): not real packages on {self.recipe.codename}: {', '.join(missing)}")
         return sorted(chosen.values())
 
     def absent(self, debs: Sequence[Deb]) -> list[Deb]:
@@ -195,13 +195,17 @@ def write_packages_index(apt_dir: Path) -> None:
 def release_text(
     apt_dir: Path, *, architecture: str, codename: str, description: str, now: datetime | None = None
 ) -> str:
-    """The ``Release`` file of a flat repository, listing the index files with their checksums."""
+    """The ``Release`` file of a flat repository, listing the index files with their checksums.
+
+    ``Suite`` and ``Codename`` are both the release's codename: each release has its own
+    directory, and apt compares the value with what it saw before.
+    """
     moment = now or datetime.now(timezone.utc)
     files = [name for name in ("Packages", "Packages.gz") if (apt_dir / name).is_file()]
     lines = [
         "Origin: pigsalt",
         "Label: pigsalt",
-        "Suite: stable",
+        f"Suite: {codename}",
         f"Codename: {codename}",
         f"Date: {email.utils.format_datetime(moment.astimezone(timezone.utc), usegmt=True)}",
         f"Architectures: {architecture} all",

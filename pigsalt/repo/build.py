@@ -2,26 +2,27 @@
 
 Layout of the repository directory (served as-is at ``http://repo.pigsty/``)::
 
-    apt/            flat, signed Debian repository: *.deb, Packages(.gz), Release, InRelease,
-                    Release.gpg, pigsalt-archive-keyring.gpg
-    pypi/           wheelhouse (*.whl) + simple/ (PEP 503 index)
-    manifest.json   what was built, from which recipe, when
+    apt/                             pigsalt-archive-keyring.gpg (one key signs every release)
+    apt/<codename>/                  flat, signed Debian repository of one release: *.deb,
+                                     Packages(.gz), Release, InRelease, Release.gpg
+    pypi/                            wheelhouse for every release's Python (*.whl) + simple/ (PEP 503)
+    manifest.json                    what was built, from which recipe (per release), when
 
 A build happens in a sibling staging directory that replaces ``dest`` only when complete, so
-a reader (Nginx, a node's apt) sees the old repository or the new one, never half of one.
+a reader (Nginx, a node's apt) sees the old repository or the new one, never half of one. The
+releases that are up to date are hard-linked into the staging directory as they are.
 """
 
 from __future__ import annotations
 
 import configparser
 import fcntl
-import json
 import os
 import shutil
 import tarfile
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,63 +30,31 @@ from pathlib import Path
 from typing import Any
 
 import pigsalt
+from pigsalt.debian import BY_CODENAME
 from pigsalt.errors import PigsaltError
 from pigsalt.fileio import write_text_atomic
 from pigsalt.repo import apt as apt_mod
 from pigsalt.repo._util import Progress, say, tree_size
-from pigsalt.repo.pypi import (
-    SOURCE_PACKAGE,
-    WheelBuilder,
-    normalize,
-    source_hash,
-    wheel_project,
-    write_simple_index,
+from pigsalt.repo.foreign import BuilderRoot, ForeignBuild
+from pigsalt.repo.manifest import (
+    KEYRING_NAME,
+    MANIFEST,
+    MANIFEST_FORMAT,
+    ReleasePlan,
+    RepoInfo,
+    built_releases,
+    check_format,
+    missing_parts,
+    plan_releases,
+    read_manifest,
+    write_manifest,
 )
-from pigsalt.repo.recipe import BUILDER_VERSION, RECIPE_PATH, Recipe, load_recipe, recipe_hash
+from pigsalt.repo.pypi import SOURCE_PACKAGE, WheelBuilder, source_hash, wheel_project, write_simple_index
+from pigsalt.repo.recipe import BUILDER_VERSION, RECIPE_PATH, Recipe, ReleaseRecipe, load_recipe, recipe_hash
 from pigsalt.repo.signing import DEFAULT_KEY_DIR, SigningKey, verify_release
 
 DEFAULT_REPO_DIR = Path("/var/lib/pigsalt/repo")
 DEFAULT_CACHE_DIR = Path("/var/lib/pigsalt/cache/repo")
-MANIFEST = "manifest.json"
-KEYRING_NAME = "pigsalt-archive-keyring.gpg"
-MANIFEST_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class RepoInfo:
-    """A built repository. ``packages`` names every Debian package in ``apt/`` (the closure)."""
-
-    path: Path
-    apt_dir: Path
-    pypi_dir: Path
-    keyring: Path
-    recipe_hash: str
-    packages: tuple[str, ...]
-    requested: tuple[str, ...] = ()
-    wheels: tuple[str, ...] = ()
-    key_fingerprint: str = ""
-    built_at: str = ""
-    total_bytes: int = 0
-
-    @classmethod
-    def from_manifest(cls, path: Path, manifest: dict[str, Any]) -> RepoInfo:
-        """The info of the repository at ``path`` described by ``manifest``."""
-        try:
-            return cls(
-                path=path,
-                apt_dir=path / "apt",
-                pypi_dir=path / "pypi",
-                keyring=path / "apt" / KEYRING_NAME,
-                recipe_hash=str(manifest["recipe_hash"]),
-                packages=tuple(deb.split("=", 1)[0] for deb in manifest["apt"]["packages"]),
-                requested=tuple(manifest["apt"]["requested"]),
-                wheels=tuple(manifest["pypi"]["wheels"]),
-                key_fingerprint=str(manifest.get("key_fingerprint", "")),
-                built_at=str(manifest.get("built_at", "")),
-                total_bytes=int(manifest.get("total_bytes", 0)),
-            )
-        except (KeyError, TypeError, AttributeError) as err:
-            raise PigsaltError(f"{path / MANIFEST}: not a pigsalt repository manifest ({err})") from err
 
 
 @dataclass(frozen=True)
@@ -124,34 +93,29 @@ class RepoStatus:
     path: Path
     info: RepoInfo | None
     manifest: dict[str, Any] = field(default_factory=dict)
-    current_hash: str | None = None
+    current_hashes: dict[str, str] | None = None  # codename → hash now; None without a source checkout
     signature_ok: bool | None = None
     problems: tuple[str, ...] = ()
 
+    def fresh(self, codename: str) -> bool | None:
+        """Whether the release was built from the current recipe (None when that cannot be known)."""
+        if self.info is None or self.current_hashes is None:
+            return None
+        return self.current_hashes.get(codename) == self.info.recipe_hashes.get(codename)
+
     @property
     def up_to_date(self) -> bool:
-        """Built, complete, signed, and from the current recipe (when that can be known)."""
+        """Built, complete, signed, and every release from the current recipe (when that can be known)."""
         if self.info is None or self.problems:
             return False
-        return self.current_hash is None or self.current_hash == self.info.recipe_hash
+        return all(self.fresh(codename) is not False for codename in self.info.releases)
 
 
-def current_recipe_hash(recipe: Recipe, source: SourceTree) -> str:
-    """The hash a repository built now from ``recipe`` and ``source`` would carry."""
-    return recipe_hash(recipe, source.constraints.read_text(encoding="utf-8"), source.install_requires())
-
-
-def read_manifest(dest: Path) -> dict[str, Any] | None:
-    """The manifest of the repository at ``dest``, or None when there is none."""
-    try:
-        data = json.loads((dest / MANIFEST).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as err:
-        raise PigsaltError(f"{dest / MANIFEST}: unreadable ({err})") from err
-    if not isinstance(data, dict):
-        raise PigsaltError(f"{dest / MANIFEST}: not a pigsalt repository manifest")
-    return data
+def current_recipe_hashes(recipe: Recipe, source: SourceTree) -> dict[str, str]:
+    """The hash each release of ``recipe`` would carry if built now from ``source``, in recipe order."""
+    constraints = source.constraints.read_text(encoding="utf-8")
+    requires = source.install_requires()
+    return {codename: recipe_hash(recipe, codename, constraints, requires) for codename in recipe.codenames}
 
 
 def read_repo(dest: Path = DEFAULT_REPO_DIR) -> RepoInfo:
@@ -164,81 +128,98 @@ def read_repo(dest: Path = DEFAULT_REPO_DIR) -> RepoInfo:
 
 def build_repo(
     dest: Path = DEFAULT_REPO_DIR,
+    *,
+    releases: Sequence[str] | None = None,
     progress: Progress | None = None,
     force: bool = False,
-    *,
     recipe_path: Path = RECIPE_PATH,
     source: Path | None = None,
     key_dir: Path = DEFAULT_KEY_DIR,
     cache_dir: Path = DEFAULT_CACHE_DIR,
 ) -> RepoInfo:
-    """Build the repository at ``dest`` from the recipe, replacing what is there.
+    """Build ``releases`` (APT codenames; every release of the recipe by default) at ``dest``.
 
-    A rebuild re-resolves everything against the mirror (it picks up security updates).
-    ``force`` allows replacing a non-empty ``dest`` that is not a pigsalt repository.
-    """
-    dest = _absolute(dest)
-    with _os_errors(), _locked(dest):
-        return _build(dest, progress, force, recipe_path, SourceTree.find(source), key_dir, cache_dir)
-
-
-def ensure_repo(
-    dest: Path = DEFAULT_REPO_DIR,
-    progress: Progress | None = None,
-    *,
-    recipe_path: Path = RECIPE_PATH,
-    source: Path | None = None,
-    key_dir: Path = DEFAULT_KEY_DIR,
-    cache_dir: Path = DEFAULT_CACHE_DIR,
-) -> RepoInfo:
-    """The repository at ``dest``, built only when missing, incomplete or from another recipe.
-
-    When only pigsalt's own code changed, just its wheel (and the index) is rebuilt.
+    They are rebuilt even when up to date: a rebuild re-resolves against the mirror (it picks
+    up security updates). The other releases ``dest`` holds are kept when up to date and rebuilt
+    when not. ``force`` allows replacing a non-empty ``dest`` that is not a pigsalt repository.
     """
     dest = _absolute(dest)
     tree = SourceTree.find(source)
     recipe = load_recipe(recipe_path)
-    wanted = current_recipe_hash(recipe, tree)
+    requested = _requested(recipe, releases)
     with _os_errors(), _locked(dest):
-        manifest = read_manifest(dest) if dest.is_dir() else None
-        if manifest is not None and manifest.get("recipe_hash") == wanted and not _missing_parts(dest):
-            info = RepoInfo.from_manifest(dest, manifest)
-            if manifest.get("pigsalt_source_hash") != source_hash(tree.root):
-                _refresh_pigsalt(dest, manifest, recipe, tree, cache_dir, progress)
-                info = RepoInfo.from_manifest(dest, manifest)
-            say(progress, f"repo: {dest} is up to date ({len(info.packages)} debs, {len(info.wheels)} wheels)")
-            return info
-        reason = "missing" if manifest is None else "built from another recipe or incomplete"
-        say(progress, f"repo: {dest} is {reason}: building it")
-        return _build(dest, progress, False, recipe_path, tree, key_dir, cache_dir)
+        manifest = _current_manifest(dest)
+        wanted = current_recipe_hashes(recipe, tree)
+        plan = plan_releases(manifest, wanted, requested, _incomplete(dest, manifest), rebuild=True)
+        say(progress, f"repo: building {plan.describe()} at {dest}")
+        return _Build(dest, recipe, tree, plan, manifest, key_dir, cache_dir, progress).run(force)
+
+
+def ensure_repo(
+    dest: Path = DEFAULT_REPO_DIR,
+    *,
+    releases: Sequence[str] = ("bookworm",),
+    progress: Progress | None = None,
+    recipe_path: Path = RECIPE_PATH,
+    source: Path | None = None,
+    key_dir: Path = DEFAULT_KEY_DIR,
+    cache_dir: Path = DEFAULT_CACHE_DIR,
+) -> RepoInfo:
+    """The repository at ``dest`` holding at least ``releases`` (APT codenames), each up to date.
+
+    Only the releases that are missing, incomplete or from another recipe are built (with the
+    other out-of-date ones the repository holds); the others are kept as they are. When only
+    pigsalt's own code changed, just its wheel (and the index) is rebuilt.
+    """
+    dest = _absolute(dest)
+    tree = SourceTree.find(source)
+    recipe = load_recipe(recipe_path)
+    requested = _requested(recipe, releases)
+    wanted = current_recipe_hashes(recipe, tree)
+    with _os_errors(), _locked(dest):
+        manifest = _current_manifest(dest)
+        plan = plan_releases(manifest, wanted, requested, _incomplete(dest, manifest))
+        if plan.build or manifest is None:
+            say(progress, f"repo: {dest}: building {plan.describe()}")
+            return _Build(dest, recipe, tree, plan, manifest, key_dir, cache_dir, progress).run(False)
+        if manifest.get("pigsalt_source_hash") != source_hash(tree.root):
+            _refresh_pigsalt(dest, manifest, recipe, tree, cache_dir, progress)
+        info = RepoInfo.from_manifest(dest, manifest)
+        held = ", ".join(f"{c} ({len(info.packages[c])} debs)" for c in info.releases)
+        say(progress, f"repo: {dest} is up to date: {held}, {len(info.wheels)} wheels")
+        return info
 
 
 def repo_status(dest: Path = DEFAULT_REPO_DIR, source: Path | None = None) -> RepoStatus:
-    """Inspect the repository at ``dest``: manifest, completeness, signature, recipe freshness."""
+    """Inspect the repository at ``dest``: manifest, completeness, signatures, recipe freshness."""
     dest = _absolute(dest)
     manifest = read_manifest(dest) if dest.is_dir() else None
     if manifest is None:
-        return RepoStatus(path=dest, info=None, problems=(f"no repository at {dest}",))
-    info = RepoInfo.from_manifest(dest, manifest)
-    problems = [f"missing {part}" for part in _missing_parts(dest)]
+        return RepoStatus(path=dest, info=None, problems=(f"no repository at {dest}: run `pigsalt repo build`",))
+    try:
+        info = RepoInfo.from_manifest(dest, manifest)
+    except PigsaltError as err:
+        return RepoStatus(path=dest, info=None, manifest=manifest, problems=(err.message,))
+    problems = [f"missing {part}" for part in sorted({p for ps in missing_parts(dest, manifest).values() for p in ps})]
     signature_ok: bool | None = None
     if not problems:
-        try:
-            verify_release(info.apt_dir, info.keyring)
-            signature_ok = True
-        except PigsaltError as err:
-            signature_ok = False
-            problems.append(f"signature check failed: {err.message}")
-    current: str | None = None
+        signature_ok = True
+        for codename in info.releases:
+            try:
+                verify_release(info.release_dir(codename), info.keyring)
+            except PigsaltError as err:
+                signature_ok = False
+                problems.append(f"{codename}: signature check failed: {err.message}")
+    current: dict[str, str] | None = None
     try:
-        current = current_recipe_hash(load_recipe(), SourceTree.find(source))
+        current = current_recipe_hashes(load_recipe(), SourceTree.find(source))
     except PigsaltError:
         current = None  # no source checkout here (e.g. on the meta node): freshness is unknown
     return RepoStatus(
         path=dest,
         info=info,
         manifest=manifest,
-        current_hash=current,
+        current_hashes=current,
         signature_ok=signature_ok,
         problems=tuple(problems),
     )
@@ -281,17 +262,30 @@ def _absolute(path: Path) -> Path:
     return Path(os.path.abspath(os.fspath(path)))
 
 
-def _missing_parts(dest: Path) -> list[str]:
-    parts = [
-        "apt/Packages",
-        "apt/Packages.gz",
-        "apt/Release",
-        "apt/InRelease",
-        "apt/Release.gpg",
-        f"apt/{KEYRING_NAME}",
-        "pypi/simple/index.html",
-    ]
-    return [part for part in parts if not (dest / part).is_file()]
+def _requested(recipe: Recipe, releases: Sequence[str] | None) -> tuple[str, ...]:
+    """The codenames asked for, checked against the recipe (all of it when None)."""
+    if releases is None:
+        return recipe.codenames
+    if isinstance(releases, str):
+        raise TypeError("releases is a sequence of codenames, not a string")
+    if not releases:
+        raise PigsaltError(f"repo: name at least one release to build ({', '.join(recipe.codenames)})")
+    return tuple(recipe.release(codename).codename for codename in releases)
+
+
+def _current_manifest(dest: Path) -> dict[str, Any] | None:
+    """The manifest at ``dest``; one in an older format counts as none (it is rebuilt whole)."""
+    manifest = read_manifest(dest) if dest.is_dir() else None
+    if manifest is not None:
+        try:
+            check_format(dest, manifest)
+        except PigsaltError:
+            return {"format": manifest.get("format")}
+    return manifest
+
+
+def _incomplete(dest: Path, manifest: Mapping[str, Any] | None) -> set[str]:
+    return {codename for codename, parts in missing_parts(dest, manifest).items() if parts}
 
 
 @contextmanager
@@ -329,132 +323,278 @@ def _check_places(dest: Path, force: bool, key_dir: Path, cache_dir: Path) -> No
         raise PigsaltError(f"{dest} is not empty and holds no pigsalt repository: use --force to replace it")
 
 
-def _build(
-    dest: Path,
-    progress: Progress | None,
-    force: bool,
-    recipe_path: Path,
-    tree: SourceTree,
-    key_dir: Path,
-    cache_dir: Path,
-) -> RepoInfo:
-    started = time.monotonic()
-    recipe = load_recipe(recipe_path)
-    _check_places(dest, force, key_dir, cache_dir)
-    rhash = current_recipe_hash(recipe, tree)
-    for leftover in dest.parent.glob(f".{dest.name}.build-*"):
-        shutil.rmtree(leftover, ignore_errors=True)  # from an interrupted build (we hold the lock)
-    staging = dest.parent / f".{dest.name}.build-{os.getpid()}"
-    work = cache_dir / "work"
-    try:
-        staging.mkdir(parents=True)
-        os.chmod(staging, 0o755)
-        apt_dir, pypi_dir = staging / "apt", staging / "pypi"
-        arch = apt_mod.host_architecture()
+@dataclass(frozen=True)
+class _Wheels:
+    """The wheels built for one release's Python, and how to check the finished wheelhouse for it."""
 
-        # The Debian half (apt's resolver is CPU, the download network) and the Python half
-        # (compiling timelib is CPU) run side by side: on two cores that halves a cold build.
-        def debian() -> tuple[list[apt_mod.Deb], str]:
-            workspace = apt_mod.AptWorkspace(cache_dir / "apt", recipe, arch)
-            workspace.prepare()
-            say(progress, f"apt: updating package lists ({', '.join(s.uri for s in recipe.effective_sources())})")
-            workspace.update()
-            say(progress, f"apt: resolving {len(recipe.packages)} packages with their dependencies")
-            debs = workspace.resolve(recipe.packages)
-            absent = workspace.absent(debs)
-            say(progress, f"apt: {len(debs)} packages in the closure; downloading {len(absent)} (the rest are cached)")
-            workspace.download(absent)
-            workspace.collect(debs, apt_dir)
-            say(progress, "apt: indexing (dpkg-scanpackages) and signing")
-            apt_mod.write_packages_index(apt_dir)
-            description = f"pigsalt {pigsalt.__version__} offline repository for Debian {recipe.release}"
-            write_text_atomic(
-                apt_dir / "Release",
-                apt_mod.release_text(apt_dir, architecture=arch, codename=recipe.release, description=description),
+    directory: Path
+    names: list[str]
+    python_version: str
+    check: Callable[[Path], None]  # pip install --dry-run from the wheelhouse alone, on that Python
+
+
+@dataclass
+class _Build:
+    """One build of the repository at ``dest``: what ``plan`` says, into a staging directory."""
+
+    dest: Path
+    recipe: Recipe
+    tree: SourceTree
+    plan: ReleasePlan
+    old: Mapping[str, Any] | None
+    key_dir: Path
+    cache_dir: Path
+    progress: Progress | None
+
+    def __post_init__(self) -> None:
+        self.kept = built_releases(self.old)
+        self.host = WheelBuilder(self.cache_dir, self.recipe.python)
+        self.work = self.cache_dir / "work"
+        self.building = [self.recipe.release(codename) for codename in self.plan.build]
+
+    def run(self, force: bool) -> RepoInfo:
+        started = time.monotonic()
+        dest = self.dest
+        _check_places(dest, force, self.key_dir, self.cache_dir)
+        host_python = _python_xy(self.host.python_version())
+        native = [r for r in self.building if r.python_version == host_python]
+        foreign = [r for r in self.building if r.python_version != host_python]
+        if foreign and not any(r.python_version == host_python for r in self.recipe.releases):
+            runs = ", ".join(f"{r.codename} {r.python_version}" for r in self.recipe.releases)
+            raise PigsaltError(
+                f"{self.recipe.python} is Python {host_python}, which no release of the recipe runs ({runs}): "
+                "build the repository on one of them"
             )
-            key = SigningKey(key_dir)
-            fingerprint = key.ensure(progress)
-            key.sign_release(apt_dir, fingerprint)
-            key.export_keyring(fingerprint, apt_dir / KEYRING_NAME)
-            verify_release(apt_dir, apt_dir / KEYRING_NAME)
-            return debs, fingerprint
+        for leftover in dest.parent.glob(f".{dest.name}.build-*"):
+            shutil.rmtree(leftover, ignore_errors=True)  # from an interrupted build (we hold the lock)
+        staging = dest.parent / f".{dest.name}.build-{os.getpid()}"
+        try:
+            staging.mkdir(parents=True)
+            os.chmod(staging, 0o755)
+            apt_root, pypi_dir = staging / "apt", staging / "pypi"
+            pypi_dir.mkdir(parents=True)
+            shutil.rmtree(self.work, ignore_errors=True)
+            self.work.mkdir(parents=True)
+            for codename in self.plan.keep:
+                _link_tree(dest / "apt" / codename, apt_root / codename)
+                for name in self.kept[codename]["pypi"]["wheels"]:
+                    apt_mod.link_or_copy(dest / "pypi" / name, pypi_dir / name)
+            arch = apt_mod.host_architecture()
+            builders = {r.codename: BuilderRoot(self.cache_dir, r, self.recipe.builder_packages) for r in foreign}
 
-        def python() -> str:
-            # Wheels built with the nodes' interpreter, then indexed.
-            builder = WheelBuilder(cache_dir, recipe)
-            python_version = builder.prepare()
-            say(progress, f"pypi: building wheels with {recipe.python} ({python_version}): this takes a minute")
-            work.mkdir(parents=True, exist_ok=True)
-            builder.build_all(tree.root, tree.constraints, pypi_dir, work)
-            _check_wheels(write_simple_index(pypi_dir), recipe)
-            say(progress, "pypi: wheels built and indexed")
-            return python_version
+            # The Debian halves (apt's resolver is CPU, the download network) and the Python half
+            # (compiling timelib is CPU) run side by side: on two cores that halves a cold build.
+            # The root that builds wheels for another release's Python is made meanwhile (cached).
+            def debian() -> dict[str, list[apt_mod.Deb]]:
+                return {r.codename: self.debian_half(r, apt_root / r.codename, arch) for r in self.building}
 
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            debian_half, python_half = pool.submit(debian), pool.submit(python)
-            (debs, fingerprint), python_version = debian_half.result(), python_half.result()
+            with ThreadPoolExecutor(max_workers=2 + len(foreign)) as pool:
+                ready = {c: (b, pool.submit(b.ensure, self.progress)) for c, b in builders.items()}
+                debian_half = pool.submit(debian)
+                python_half = pool.submit(self.python_half, native, foreign, ready)
+                debs, (built, pigsalt_wheel) = debian_half.result(), python_half.result()
 
-        manifest = {
+            # The wheelhouse: the kept releases' wheels (linked above), the new ones, one pigsalt.
+            for wheels in built.values():
+                for name in wheels.names:
+                    apt_mod.link_or_copy(wheels.directory / name, pypi_dir / name)
+            apt_mod.link_or_copy(pigsalt_wheel, pypi_dir / pigsalt_wheel.name)
+            for stale in pypi_dir.glob("*.whl"):
+                if wheel_project(stale.name) == SOURCE_PACKAGE and stale.name != pigsalt_wheel.name:
+                    stale.unlink()
+            write_simple_index(pypi_dir)
+            for wheels in built.values():
+                wheels.check(pypi_dir)
+            checked = ", ".join(f"{c} (Python {w.python_version})" for c, w in built.items())
+            say(self.progress, f"pypi: the wheelhouse installs pigsalt and its requirements offline on {checked}")
+
+            codenames = [c for c in self.recipe.codenames if c in self.plan.keep or c in self.plan.build]
+            fingerprint = self.sign(apt_root, codenames)
+            manifest = self.manifest(staging, codenames, arch, fingerprint, debs, built, pigsalt_wheel.name)
+            manifest["build_seconds"] = round(time.monotonic() - started, 1)
+            write_manifest(staging, manifest)
+            _swap(staging, dest)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        finally:
+            shutil.rmtree(self.work, ignore_errors=True)
+        info = RepoInfo.from_manifest(dest, manifest)
+        held = ", ".join(f"{c} ({len(info.packages[c])} debs)" for c in info.releases)
+        say(
+            self.progress,
+            f"repo: built {', '.join(self.plan.build)} in {manifest['build_seconds']:.0f} s; {dest} holds {held}, "
+            f"{len(info.wheels)} wheels, {info.total_bytes / 1e6:.0f} MB",
+        )
+        return info
+
+    def debian_half(self, release: ReleaseRecipe, apt_dir: Path, arch: str) -> list[apt_mod.Deb]:
+        """``apt/<codename>/`` but its signature: the closure, downloaded, indexed, described."""
+        codename = release.codename
+        workspace = apt_mod.AptWorkspace(self.cache_dir / "apt" / codename, release, arch)
+        workspace.prepare()
+        sources = ", ".join(f"{s.uri} {' '.join(s.suites)}" for s in release.effective_sources())
+        say(self.progress, f"apt [{codename}]: updating package lists ({sources})")
+        workspace.update()
+        say(self.progress, f"apt [{codename}]: resolving {len(release.packages)} packages with their dependencies")
+        debs = workspace.resolve(release.packages)
+        absent = workspace.absent(debs)
+        say(self.progress, f"apt [{codename}]: {len(debs)} packages in the closure; downloading {len(absent)}")
+        workspace.download(absent)
+        workspace.collect(debs, apt_dir)
+        say(self.progress, f"apt [{codename}]: indexing (dpkg-scanpackages)")
+        apt_mod.write_packages_index(apt_dir)
+        number = BY_CODENAME[codename].number
+        description = f"pigsalt {pigsalt.__version__} offline repository for Debian {number} ({codename})"
+        text = apt_mod.release_text(apt_dir, architecture=arch, codename=codename, description=description)
+        write_text_atomic(apt_dir / "Release", text)
+        return debs
+
+    def python_half(
+        self,
+        native: Sequence[ReleaseRecipe],
+        foreign: Sequence[ReleaseRecipe],
+        roots: Mapping[str, tuple[BuilderRoot, Future[Path]]],
+    ) -> tuple[dict[str, _Wheels], Path]:
+        """The wheels of each release built, and pigsalt's fresh wheel.
+
+        The build machine's own Python resolves online, once, for every release that runs it;
+        the other releases start from that wheelhouse (or, when it is not rebuilt, from the
+        kept one: then only pigsalt's wheel is made anew).
+        """
+        version = self.host.prepare()
+        host_python = _python_xy(version)
+        requirements = [*self.recipe.requirements, SOURCE_PACKAGE]
+        built: dict[str, _Wheels] = {}
+        base = self.work / "wheels-host"
+        base_kept = next((c for c in self.plan.keep if self.kept[c].get("python") == host_python), None)
+        if native or base_kept is None:
+            say(self.progress, f"pypi: building wheels with {self.recipe.python} ({version}): this takes a minute")
+            self.host.build_all(self.recipe.requirements, self.tree.root, self.tree.constraints, base, self.work)
+            names = sorted(w.name for w in base.glob("*.whl"))
+            say(self.progress, f"pypi: {len(names)} wheels for Python {version}")
+            pigsalt_wheel = next(base / n for n in names if wheel_project(n) == SOURCE_PACKAGE)
+            for release in native:
+                label = f"Python {release.python_version} ({release.codename})"
+
+                def check(pypi_dir: Path, label: str = label) -> None:
+                    self.host.check_install(requirements, pypi_dir, label)
+
+                built[release.codename] = _Wheels(base, names, version, check)
+        else:
+            pigsalt_wheel = self.host.build_pigsalt(self.tree.root, self.work / "pigsalt", self.work)
+            base.mkdir(parents=True)
+            for name in self.kept[base_kept]["pypi"]["wheels"]:
+                if wheel_project(name) != SOURCE_PACKAGE:
+                    apt_mod.link_or_copy(self.dest / "pypi" / name, base / name)
+            apt_mod.link_or_copy(pigsalt_wheel, base / pigsalt_wheel.name)
+        base_names = sorted(w.name for w in base.glob("*.whl"))
+        for release in foreign:
+            root, ready = roots[release.codename]
+            ready.result()
+            build = ForeignBuild(
+                self.recipe,
+                release,
+                self.host,
+                root,
+                constraints=self.tree.constraints,
+                work=self.work / f"builder-{release.codename}",
+                progress=self.progress,
+            )
+            root_version = build.python_version()
+            out = self.work / f"wheels-{release.codename}"
+            names = build.build(base, base_names, out)
+            built[release.codename] = _Wheels(out, names, root_version, build.check)
+            say(self.progress, f"pypi: {len(names)} wheels for {build.label}")
+        return built, pigsalt_wheel
+
+    def sign(self, apt_root: Path, codenames: Sequence[str]) -> str:
+        """Sign every release's Release (the kept ones too: one key for all), export and check the keyring."""
+        say(self.progress, f"apt: signing {', '.join(codenames)}")
+        key = SigningKey(self.key_dir)
+        fingerprint = key.ensure(self.progress)
+        keyring = apt_root / KEYRING_NAME
+        key.export_keyring(fingerprint, keyring)
+        for codename in codenames:
+            key.sign_release(apt_root / codename, fingerprint)
+            verify_release(apt_root / codename, keyring)
+        return fingerprint
+
+    def manifest(
+        self,
+        staging: Path,
+        codenames: Sequence[str],
+        arch: str,
+        fingerprint: str,
+        debs: Mapping[str, list[apt_mod.Deb]],
+        built: Mapping[str, _Wheels],
+        pigsalt_wheel: str,
+    ) -> dict[str, Any]:
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        hashes = current_recipe_hashes(self.recipe, self.tree)
+        releases: dict[str, Any] = {}
+        for codename in codenames:
+            if codename in self.plan.keep:
+                entry = dict(self.kept[codename])
+                entry["pypi"] = {**entry["pypi"], "wheels": _with_pigsalt(entry["pypi"]["wheels"], pigsalt_wheel)}
+                releases[codename] = entry
+                continue
+            part = self.recipe.release(codename)
+            wheels = _with_pigsalt(built[codename].names, pigsalt_wheel)
+            releases[codename] = {
+                "recipe_hash": hashes[codename],
+                "python": part.python_version,
+                "python_version": built[codename].python_version,
+                "built_at": now,
+                "apt": {
+                    "requested": list(part.packages),
+                    "groups": {group: list(names) for group, names in part.groups},
+                    "include_minbase": part.include_minbase,
+                    "count": len(debs[codename]),
+                    "bytes": tree_size(staging / "apt" / codename),
+                    "packages": [f"{deb.name}={deb.version}" for deb in debs[codename]],
+                },
+                "pypi": {"wheels": wheels, "count": len(wheels)},
+            }
+        all_wheels = sorted(w.name for w in (staging / "pypi").glob("*.whl"))
+        return {
             "format": MANIFEST_FORMAT,
-            "recipe_hash": rhash,
             "builder_version": BUILDER_VERSION,
             "pigsalt_version": pigsalt.__version__,
-            "pigsalt_source_hash": source_hash(tree.root),
-            "salt_version": recipe.salt_version,
-            "release": recipe.release,
+            "pigsalt_source_hash": source_hash(self.tree.root),
+            "salt_version": self.recipe.salt_version,
             "architecture": arch,
-            "python_version": python_version,
             "key_fingerprint": fingerprint,
-            "built_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "built_at": now,
+            "built": list(self.plan.build),
             "build_seconds": 0.0,
-            "apt": {
-                "requested": list(recipe.packages),
-                "groups": {group: list(names) for group, names in recipe.groups},
-                "include_minbase": recipe.include_minbase,
-                "count": len(debs),
-                "bytes": tree_size(apt_dir),
-                "packages": [f"{deb.name}={deb.version}" for deb in debs],
-            },
+            "releases": releases,
             "pypi": {
-                "requirements": list(recipe.requirements),
-                "count": len(list(pypi_dir.glob("*.whl"))),
-                "bytes": tree_size(pypi_dir),
-                "wheels": sorted(w.name for w in pypi_dir.glob("*.whl")),
+                "requirements": list(self.recipe.requirements),
+                "count": len(all_wheels),
+                "bytes": tree_size(staging / "pypi"),
+                "wheels": all_wheels,
             },
             "total_bytes": tree_size(staging),
         }
-        manifest["build_seconds"] = round(time.monotonic() - started, 1)
-        _write_manifest(staging, manifest)
-        _swap(staging, dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    info = RepoInfo.from_manifest(dest, manifest)
-    say(
-        progress,
-        f"repo: built {dest}: {len(info.packages)} debs, {len(info.wheels)} wheels, "
-        f"{info.total_bytes / 1e6:.0f} MB in {manifest['build_seconds']:.0f} s",
-    )
-    return info
 
 
-def _check_wheels(projects: dict[str, list[str]], recipe: Recipe) -> None:
-    """Every top-level requirement (and pigsalt) must have a wheel: pip would not say if not."""
-    wanted = {SOURCE_PACKAGE}
-    for req in recipe.requirements:
-        name = req.split("[", 1)[0]
-        for sep in ("=", "<", ">", "!", "~", ";", " "):
-            name = name.split(sep, 1)[0]
-        wanted.add(name.strip())
-    absent = sorted(name for name in wanted if normalize(name) not in projects)
-    if absent:
-        raise PigsaltError(f"pip wheel produced no wheel for: {', '.join(absent)}")
+def _python_xy(version: str) -> str:
+    return ".".join(version.split(".")[:2])
 
 
-def _write_manifest(root: Path, manifest: dict[str, Any]) -> None:
-    write_text_atomic(root / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+def _with_pigsalt(wheels: Sequence[str], pigsalt_wheel: str) -> list[str]:
+    """A release's wheel list with pigsalt's wheel being the current one."""
+    others = [name for name in wheels if wheel_project(name) != SOURCE_PACKAGE]
+    return sorted([*others, pigsalt_wheel])
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Hard-link (or copy) the files of ``src`` into ``dst`` (a kept release's directory)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for path in src.iterdir():
+        if path.is_file():
+            apt_mod.link_or_copy(path, dst / path.name)
 
 
 def _swap(staging: Path, dest: Path) -> None:
@@ -479,12 +619,12 @@ def _refresh_pigsalt(
     cache_dir: Path,
     progress: Progress | None,
 ) -> None:
-    """Replace only pigsalt's wheel (its code changed, its dependencies did not)."""
+    """Replace only pigsalt's wheel (its code changed, its dependencies did not): it is pure, shared by all."""
     say(progress, "pypi: pigsalt's source changed: rebuilding its wheel")
     pypi_dir = dest / "pypi"
     work = cache_dir / "work"
     try:
-        builder = WheelBuilder(cache_dir, recipe)
+        builder = WheelBuilder(cache_dir, recipe.python)
         builder.prepare()
         wheel = builder.build_pigsalt(tree.root, pypi_dir, work)
         tmp = pypi_dir / f".{wheel.name}.tmp"
@@ -497,9 +637,11 @@ def _refresh_pigsalt(
         shutil.rmtree(work, ignore_errors=True)
     write_simple_index(pypi_dir)
     wheels = sorted(w.name for w in pypi_dir.glob("*.whl"))
+    for entry in manifest["releases"].values():
+        entry["pypi"]["wheels"] = _with_pigsalt(entry["pypi"]["wheels"], wheel.name)
     manifest["pigsalt_source_hash"] = source_hash(tree.root)
     manifest["pypi"]["wheels"] = wheels
     manifest["pypi"]["count"] = len(wheels)
     manifest["pypi"]["bytes"] = tree_size(pypi_dir)
     manifest["total_bytes"] = tree_size(dest)
-    _write_manifest(dest, manifest)
+    write_manifest(dest, manifest)

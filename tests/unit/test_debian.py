@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pigsalt.debian import AptSource, host_sources, parse_sources
+from pigsalt.debian import BY_CODENAME, GLIBC, RELEASES, AptSource, host_sources, parse_sources, release, sources_for
 from pigsalt.errors import PigsaltError
 
 DEB822 = """Types: deb
@@ -53,3 +53,30 @@ def test_no_source_is_a_clear_error(tmp_path: Path):
     (tmp_path / "sources.list.d").mkdir()
     with pytest.raises(PigsaltError, match="no APT source for Debian bookworm"):
         host_sources("bookworm", etc=tmp_path)
+
+
+def test_a_release_is_named_by_node_os_or_codename() -> None:
+    assert release("debian13") is release("trixie") is RELEASES["debian13"]
+    assert (release("bookworm").python, release("trixie").python) == ("3.11", "3.13")
+    assert (release("bookworm").pg_default, release("trixie").pg_default) == (15, 17)
+    with pytest.raises(PigsaltError, match="unknown Debian release 'sid': expected one of debian12, debian13"):
+        release("sid")
+
+
+def test_a_machine_listing_only_bookworm_serves_trixie_from_the_same_archives(tmp_path: Path) -> None:
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(DEB822)
+    assert sources_for("bookworm", etc=tmp_path) == (
+        AptSource("http://mirror.invalid/debian", ("bookworm", "bookworm-updates")),
+        AptSource("http://mirror.invalid/debian-security", ("bookworm-security",)),
+    )
+    assert sources_for("trixie", etc=tmp_path) == (
+        AptSource("http://mirror.invalid/debian", ("trixie", "trixie-updates")),
+        AptSource("http://mirror.invalid/debian-security", ("trixie-security",)),
+    )
+
+
+def test_every_release_has_its_glibc() -> None:
+    # The repository's wheels for a release's Python are fetched for manylinux up to its glibc.
+    assert set(GLIBC) == set(BY_CODENAME)
+    assert GLIBC["bookworm"] < GLIBC["trixie"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pigsalt.debian import host_sources
+from pigsalt.debian import sources_for
 from pigsalt.errors import PigsaltError
 from pigsalt.repo.apt import AptWorkspace, Deb, parse_simulation, release_text
 from pigsalt.repo.recipe import load_recipe
@@ -44,13 +44,13 @@ def test_release_lists_both_indexes_with_checksums(tmp_path: Path) -> None:
     (tmp_path / "Packages").write_bytes(b"Package: jq\n")
     (tmp_path / "Packages.gz").write_bytes(b"\x1f\x8b fake")
     moment = datetime(2025, 5, 20, 12, 0, 0, tzinfo=timezone.utc)
-    text = release_text(tmp_path, architecture="amd64", codename="bookworm", description="test", now=moment)
+    text = release_text(tmp_path, architecture="amd64", codename="trixie", description="test", now=moment)
     sha = hashlib.sha256(b"Package: jq\n").hexdigest()
     assert text.splitlines()[:8] == [
         "Origin: pigsalt",
         "Label: pigsalt",
-        "Suite: stable",
-        "Codename: bookworm",
+        "Suite: trixie",
+        "Codename: trixie",
         "Date: Tue, 20 May 2025 12:00:00 GMT",
         "Architectures: amd64 all",
         "Acquire-By-Hash: no",
@@ -62,8 +62,9 @@ def test_release_lists_both_indexes_with_checksums(tmp_path: Path) -> None:
     assert text.count("Packages.gz") == 3
 
 
-def test_workspace_config_is_private_and_the_status_empty(tmp_path: Path) -> None:
-    workspace = AptWorkspace(tmp_path, load_recipe(), "amd64")
+@pytest.mark.parametrize("codename", ["bookworm", "trixie"])
+def test_workspace_config_is_private_and_the_status_empty(tmp_path: Path, codename: str) -> None:
+    workspace = AptWorkspace(tmp_path, load_recipe().release(codename), "amd64")
     workspace.prepare()
     config = (tmp_path / "apt.conf").read_text()
     assert f'Dir::State::status "{tmp_path}/status";' in config
@@ -73,8 +74,10 @@ def test_workspace_config_is_private_and_the_status_empty(tmp_path: Path) -> Non
     assert (tmp_path / "status").read_text() == ""
     sources = (tmp_path / "etc" / "sources.list").read_text().splitlines()
     keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
-    # The recipe names no archive: the workspace uses this machine's own APT sources.
-    assert sources == [line for src in host_sources("bookworm") for line in src.lines(keyring)]
+    # The recipe names no archive: the workspace uses this machine's own APT sources (for trixie,
+    # those of the machine's release, with trixie's suites).
+    assert sources == [line for src in sources_for(codename) for line in src.lines(keyring)]
+    assert all(f" {codename}" in line for line in sources)
     env = workspace.env()
     assert env["APT_CONFIG"] == str(tmp_path / "apt.conf")
     assert env["LC_ALL"] == "C"
@@ -88,20 +91,20 @@ def test_closure_is_the_union_of_the_whole_set_and_each_package(
         ("a",): [Deb("a", "1", "all"), Deb("cron", "3", "amd64")],
         ("b",): [Deb("b", "1", "all")],
     }
-    workspace = AptWorkspace(tmp_path, load_recipe(), "amd64")
+    workspace = AptWorkspace(tmp_path, load_recipe().release("bookworm"), "amd64")
     monkeypatch.setattr(workspace, "simulate", lambda wanted: answers[tuple(wanted)])
     assert workspace.resolve(["a", "b"]) == [Deb("a", "1", "all"), Deb("b", "1", "all"), Deb("cron", "3", "amd64")]
 
 
 def test_a_virtual_package_in_the_recipe_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    workspace = AptWorkspace(tmp_path, load_recipe(), "amd64")
+    workspace = AptWorkspace(tmp_path, load_recipe().release("trixie"), "amd64")
     monkeypatch.setattr(workspace, "simulate", lambda wanted: [Deb("exim4", "4", "amd64")])
-    with pytest.raises(PigsaltError, match="not real packages on bookworm: mail-transport-agent"):
+    with pytest.raises(PigsaltError, match="not real packages on trixie: mail-transport-agent"):
         workspace.resolve(["mail-transport-agent"])
 
 
 def test_collect_links_exactly_the_closure_and_prunes_the_cache(tmp_path: Path) -> None:
-    workspace = AptWorkspace(tmp_path / "ws", load_recipe(), "amd64")
+    workspace = AptWorkspace(tmp_path / "ws", load_recipe().release("bookworm"), "amd64")
     workspace.archives.mkdir(parents=True)
     keep, old = Deb("jq", "1.6", "amd64"), Deb("jq", "1.5", "amd64")
     (workspace.archives / keep.filename).write_bytes(b"new")

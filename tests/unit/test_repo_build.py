@@ -1,30 +1,35 @@
-"""Build orchestration without the network: when to build, where, and what is reported."""
+"""Build orchestration without the network: which releases to build, where, and what is reported."""
 
 from __future__ import annotations
 
 import json
 import tarfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from pigsalt.errors import PigsaltError
 from pigsalt.repo import build as build_mod
 from pigsalt.repo import ensure_repo, read_repo, repo_status, write_tarball
-from pigsalt.repo.build import SourceTree, current_recipe_hash
+from pigsalt.repo.build import SourceTree, current_recipe_hashes
+from pigsalt.repo.manifest import ReleasePlan, RepoInfo, missing_parts, plan_releases
 from pigsalt.repo.pypi import source_hash
 from pigsalt.repo.recipe import load_recipe
 
-PARTS = (
-    "apt/Packages",
-    "apt/Packages.gz",
-    "apt/Release",
-    "apt/InRelease",
-    "apt/Release.gpg",
-    "apt/pigsalt-archive-keyring.gpg",
-    "pypi/simple/index.html",
-)
+RELEASE_FILES = ("Packages", "Packages.gz", "Release", "InRelease", "Release.gpg")
+WHEELS = {
+    "bookworm": [
+        "pigsalt-0.1.0-py3-none-any.whl",
+        "salt-3008.3-py3-none-any.whl",
+        "timelib-0.3.0-cp311-cp311-linux_x86_64.whl",
+    ],
+    "trixie": [
+        "pigsalt-0.1.0-py3-none-any.whl",
+        "salt-3008.3-py3-none-any.whl",
+        "timelib-0.3.0-cp313-cp313-linux_x86_64.whl",
+    ],
+}
 
 
 def make_source(root: Path) -> Path:
@@ -36,20 +41,40 @@ def make_source(root: Path) -> Path:
     return root
 
 
-def make_repo(dest: Path, source: Path, **overrides: Any) -> dict[str, Any]:
-    for part in PARTS:
-        (dest / part).parent.mkdir(parents=True, exist_ok=True)
-        (dest / part).write_text("x")
-    (dest / "apt" / "jq_1.6_amd64.deb").write_text("deb")
+def release_entry(codename: str, source: Path, **overrides: Any) -> dict[str, Any]:
+    hashes = current_recipe_hashes(load_recipe(), SourceTree(source))
+    entry: dict[str, Any] = {
+        "recipe_hash": hashes[codename],
+        "python": {"bookworm": "3.11", "trixie": "3.13"}[codename],
+        "python_version": {"bookworm": "3.11.2", "trixie": "3.13.5"}[codename],
+        "apt": {"requested": ["jq"], "packages": ["jq=1.6", "libc6=2.36"], "count": 2, "bytes": 3},
+        "pypi": {"wheels": WHEELS[codename], "count": 3},
+    }
+    entry.update(overrides)
+    return entry
+
+
+def make_repo(dest: Path, source: Path, releases: dict[str, dict[str, Any]], **overrides: Any) -> dict[str, Any]:
+    """A repository with the files ``releases`` (codename → manifest entry) need, and its manifest."""
+    for codename in releases:
+        for name in RELEASE_FILES:
+            (dest / "apt" / codename).mkdir(parents=True, exist_ok=True)
+            (dest / "apt" / codename / name).write_text("x")
+        (dest / "apt" / codename / "jq_1.6_amd64.deb").write_text("deb")
+    (dest / "apt" / "pigsalt-archive-keyring.gpg").write_text("key")
+    (dest / "pypi" / "simple").mkdir(parents=True, exist_ok=True)
+    (dest / "pypi" / "simple" / "index.html").write_text("x")
+    wheels = sorted({w for entry in releases.values() for w in entry["pypi"]["wheels"]})
+    for name in wheels:
+        (dest / "pypi" / name).write_text("whl")
     manifest: dict[str, Any] = {
-        "format": 1,
-        "recipe_hash": current_recipe_hash(load_recipe(), SourceTree(source)),
+        "format": 2,
         "pigsalt_source_hash": source_hash(source),
         "key_fingerprint": "ABCD",
         "built_at": "2025-05-20T12:00:00Z",
         "total_bytes": 12345,
-        "apt": {"requested": ["jq"], "packages": ["jq=1.6", "libc6=2.36"], "count": 2, "bytes": 3},
-        "pypi": {"wheels": ["salt-3008.3-py3-none-any.whl"], "count": 1, "bytes": 4},
+        "releases": releases,
+        "pypi": {"wheels": wheels, "count": len(wheels), "bytes": 4},
     }
     manifest.update(overrides)
     (dest / "manifest.json").write_text(json.dumps(manifest))
@@ -58,6 +83,126 @@ def make_repo(dest: Path, source: Path, **overrides: Any) -> dict[str, Any]:
 
 def no_build(*args: object, **kwargs: object) -> None:
     raise AssertionError("must not build")
+
+
+class FakeBuild:
+    """Stands in for ``_Build``: records the plan it was given."""
+
+    plans: ClassVar[list[tuple[Path, ReleasePlan, bool]]] = []
+
+    def __init__(self, dest: Path, recipe: object, tree: object, plan: ReleasePlan, *args: object) -> None:
+        self.dest, self.plan = dest, plan
+
+    def run(self, force: bool) -> str:
+        FakeBuild.plans.append((self.dest, self.plan, force))
+        return "built"
+
+
+@pytest.fixture
+def fake_build(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, ReleasePlan, bool]]:
+    FakeBuild.plans = []
+    monkeypatch.setattr(build_mod, "_Build", FakeBuild)
+    return FakeBuild.plans
+
+
+# --- which releases a build makes ----------------------------------------------------------------
+
+WANTED = {"bookworm": "hb", "trixie": "ht"}
+
+
+def manifest_of(**releases: str) -> dict[str, Any]:
+    return {"format": 2, "releases": {c: {"recipe_hash": h} for c, h in releases.items()}}
+
+
+@pytest.mark.parametrize(
+    ("manifest", "requested", "incomplete", "rebuild", "expected"),
+    [
+        # An empty place: what is asked for.
+        (None, ["bookworm"], (), False, ReleasePlan(build=("bookworm",), reasons={"bookworm": "missing"})),
+        # trixie added to a current bookworm: only trixie is built.
+        (
+            manifest_of(bookworm="hb"),
+            ["trixie"],
+            (),
+            False,
+            ReleasePlan(build=("trixie",), keep=("bookworm",), reasons={"trixie": "missing"}),
+        ),
+        # Everything asked for is current: nothing to do (a stale other release waits for its turn).
+        (manifest_of(bookworm="hb", trixie="old"), ["bookworm"], (), False, ReleasePlan(keep=("bookworm", "trixie"))),
+        # Something must be built: the stale release the repository holds is rebuilt with it.
+        (
+            manifest_of(bookworm="old"),
+            ["trixie"],
+            (),
+            False,
+            ReleasePlan(
+                build=("bookworm", "trixie"),
+                reasons={"bookworm": "built from another recipe", "trixie": "missing"},
+            ),
+        ),
+        # pigsalt repo build: asked for means rebuilt; the current other one is kept.
+        (
+            manifest_of(bookworm="hb", trixie="ht"),
+            ["trixie"],
+            (),
+            True,
+            ReleasePlan(build=("trixie",), keep=("bookworm",), reasons={"trixie": "rebuild asked"}),
+        ),
+        (
+            manifest_of(bookworm="hb"),
+            ["bookworm"],
+            ["bookworm"],
+            False,
+            ReleasePlan(build=("bookworm",), reasons={"bookworm": "incomplete"}),
+        ),
+        # A release the recipe no longer has is dropped; a manifest of the flat layout counts as none.
+        (
+            manifest_of(bookworm="hb", sid="x"),
+            ["trixie"],
+            (),
+            False,
+            ReleasePlan(build=("trixie",), keep=("bookworm",), drop=("sid",), reasons={"trixie": "missing"}),
+        ),
+        (
+            {"format": 1, "recipe_hash": "hb"},
+            ["bookworm"],
+            (),
+            False,
+            ReleasePlan(build=("bookworm",), reasons={"bookworm": "missing"}),
+        ),
+    ],
+)
+def test_plan_builds_what_is_asked_and_out_of_date(
+    manifest: dict[str, Any] | None,
+    requested: list[str],
+    incomplete: tuple[str, ...],
+    rebuild: bool,
+    expected: ReleasePlan,
+) -> None:
+    assert plan_releases(manifest, WANTED, requested, incomplete, rebuild=rebuild) == expected
+
+
+def test_plan_describes_why() -> None:
+    plan = plan_releases(manifest_of(bookworm="old"), WANTED, ["trixie"])
+    assert plan.describe() == "bookworm (built from another recipe), trixie (missing)"
+
+
+def test_missing_parts_are_per_release_and_shared_ones_count_for_all(tmp_path: Path) -> None:
+    source, dest = make_source(tmp_path / "src"), tmp_path / "repo"
+    manifest = make_repo(dest, source, {c: release_entry(c, source) for c in ("bookworm", "trixie")})
+    assert missing_parts(dest, manifest) == {"bookworm": [], "trixie": []}
+    (dest / "apt" / "trixie" / "InRelease").unlink()
+    (dest / "pypi" / WHEELS["trixie"][2]).unlink()
+    assert missing_parts(dest, manifest) == {
+        "bookworm": [],
+        "trixie": ["apt/trixie/InRelease", f"pypi/{WHEELS['trixie'][2]}"],
+    }
+    (dest / "apt" / "pigsalt-archive-keyring.gpg").unlink()
+    assert missing_parts(dest, manifest)["bookworm"] == ["apt/pigsalt-archive-keyring.gpg"]
+    assert missing_parts(dest, None) == {}
+
+
+# --- ensure_repo / build_repo ----------------------------------------------------------------------
 
 
 def test_source_tree_knows_its_constraints_and_requirements(tmp_path: Path) -> None:
@@ -70,28 +215,43 @@ def test_source_tree_knows_its_constraints_and_requirements(tmp_path: Path) -> N
 
 def test_ensure_repo_reuses_an_up_to_date_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source, dest = make_source(tmp_path / "src"), tmp_path / "repo"
-    make_repo(dest, source)
-    monkeypatch.setattr(build_mod, "_build", no_build)
+    make_repo(dest, source, {c: release_entry(c, source) for c in ("bookworm", "trixie")})
+    monkeypatch.setattr(build_mod, "_Build", no_build)
     monkeypatch.setattr(build_mod, "_refresh_pigsalt", no_build)
     messages: list[str] = []
-    info = ensure_repo(dest, progress=messages.append, source=source, cache_dir=tmp_path / "cache")
+    info = ensure_repo(dest, releases=["trixie"], progress=messages.append, source=source, cache_dir=tmp_path / "c")
     assert info.path == dest
+    assert info.releases == ("bookworm", "trixie")
+    assert info.release_dir("trixie") == dest / "apt" / "trixie"
     assert info.apt_dir == dest / "apt"
     assert info.pypi_dir == dest / "pypi"
     assert info.keyring == dest / "apt" / "pigsalt-archive-keyring.gpg"
-    assert info.packages == ("jq", "libc6")
-    assert info.requested == ("jq",)
-    assert info.wheels == ("salt-3008.3-py3-none-any.whl",)
-    assert messages == [f"repo: {dest} is up to date (2 debs, 1 wheels)"]
+    assert info.python_versions == {"bookworm": "3.11", "trixie": "3.13"}
+    assert info.packages == {"bookworm": ("jq", "libc6"), "trixie": ("jq", "libc6")}
+    assert info.requested == {"bookworm": ("jq",), "trixie": ("jq",)}
+    assert info.wheels == tuple(sorted(set(WHEELS["bookworm"] + WHEELS["trixie"])))
+    assert messages == [f"repo: {dest} is up to date: bookworm (2 debs), trixie (2 debs), 4 wheels"]
+
+
+def test_adding_a_release_builds_only_that_one(tmp_path: Path, fake_build: list[Any]) -> None:
+    source, dest = make_source(tmp_path / "src"), tmp_path / "repo"
+    make_repo(dest, source, {"bookworm": release_entry("bookworm", source)})
+    messages: list[str] = []
+    built: object = ensure_repo(dest, releases=("trixie",), progress=messages.append, source=source)
+    assert built == "built"
+    assert fake_build == [
+        (dest, ReleasePlan(build=("trixie",), keep=("bookworm",), reasons={"trixie": "missing"}), False)
+    ]
+    assert messages == [f"repo: {dest}: building trixie (missing)"]
 
 
 def test_ensure_repo_rebuilds_only_pigsalt_when_its_code_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source, dest = make_source(tmp_path / "src"), tmp_path / "repo"
-    make_repo(dest, source, pigsalt_source_hash="old")
+    make_repo(dest, source, {"bookworm": release_entry("bookworm", source)}, pigsalt_source_hash="old")
     refreshed: list[Path] = []
-    monkeypatch.setattr(build_mod, "_build", no_build)
+    monkeypatch.setattr(build_mod, "_Build", no_build)
     monkeypatch.setattr(build_mod, "_refresh_pigsalt", lambda dest, *a: refreshed.append(dest))
     ensure_repo(dest, source=source, cache_dir=tmp_path / "cache")
     assert refreshed == [dest]
@@ -101,25 +261,59 @@ def test_ensure_repo_rebuilds_only_pigsalt_when_its_code_changed(
     ("change", "reason"),
     [
         (lambda dest: (dest / "manifest.json").unlink(), "missing"),
-        (lambda dest: (dest / "apt" / "InRelease").unlink(), "built from another recipe or incomplete"),
+        (lambda dest: (dest / "apt" / "bookworm" / "InRelease").unlink(), "incomplete"),
+        (lambda dest: (dest / "pypi" / "simple" / "index.html").unlink(), "incomplete"),
         (
-            lambda dest: (dest / "manifest.json").write_text(json.dumps({"recipe_hash": "other"})),
-            "built from another recipe or incomplete",
+            lambda dest: (dest / "manifest.json").write_text(json.dumps({"format": 1, "recipe_hash": "x"})),
+            "missing",
         ),
     ],
 )
 def test_ensure_repo_builds_when_missing_incomplete_or_stale(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: Any, reason: str
+    tmp_path: Path, fake_build: list[Any], change: Any, reason: str
 ) -> None:
     source, dest = make_source(tmp_path / "src"), tmp_path / "repo"
-    make_repo(dest, source)
+    make_repo(dest, source, {"bookworm": release_entry("bookworm", source)})
     change(dest)
-    calls: list[tuple[Path, bool]] = []
-    monkeypatch.setattr(build_mod, "_build", lambda dest, progress, force, *a: calls.append((dest, force)))
     messages: list[str] = []
     ensure_repo(dest, progress=messages.append, source=source, cache_dir=tmp_path / "cache")
-    assert calls == [(dest, False)]
-    assert messages == [f"repo: {dest} is {reason}: building it"]
+    assert [(d, p.build, p.reasons, f) for d, p, f in fake_build] == [
+        (dest, ("bookworm",), {"bookworm": reason}, False)
+    ]
+    assert messages == [f"repo: {dest}: building bookworm ({reason})"]
+
+
+def test_build_repo_rebuilds_every_release_of_the_recipe_by_default(tmp_path: Path, fake_build: list[Any]) -> None:
+    source, dest = make_source(tmp_path / "src"), tmp_path / "repo"
+    make_repo(dest, source, {c: release_entry(c, source) for c in ("bookworm", "trixie")})
+    build_mod.build_repo(dest, source=source, force=True)
+    build_mod.build_repo(dest, releases=["trixie"], source=source)
+    assert [(p.build, p.keep, f) for _, p, f in fake_build] == [
+        (("bookworm", "trixie"), (), True),
+        (("trixie",), ("bookworm",), False),
+    ]
+
+
+def test_an_unknown_release_is_refused_before_anything_happens(tmp_path: Path, fake_build: list[Any]) -> None:
+    source = make_source(tmp_path / "src")
+    with pytest.raises(PigsaltError, match=r"no release 'sid' \(it has bookworm, trixie\)"):
+        ensure_repo(tmp_path / "repo", releases=["sid"], source=source)
+    with pytest.raises(TypeError, match="not a string"):
+        ensure_repo(tmp_path / "repo", releases="trixie", source=source)
+    assert fake_build == []
+
+
+def test_a_release_the_repository_lacks_has_no_directory(tmp_path: Path) -> None:
+    info = RepoInfo(tmp_path, tmp_path / "apt", tmp_path / "pypi", tmp_path / "apt" / "k.gpg", ("bookworm",))
+    assert info.release_dir("bookworm") == tmp_path / "apt" / "bookworm"
+    with pytest.raises(PigsaltError) as err:
+        info.release_dir("trixie")
+    assert err.value.message == (
+        f"the repository at {tmp_path} holds no trixie (it has bookworm): run `pigsalt repo build --release trixie`"
+    )
+
+
+# --- the rest --------------------------------------------------------------------------------------
 
 
 def test_places_that_must_not_be_replaced(tmp_path: Path) -> None:
@@ -148,40 +342,63 @@ def test_swap_replaces_the_old_tree_whole(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "repo").iterdir()] == ["new"]
 
 
+def test_a_kept_release_keeps_its_wheels_with_the_current_pigsalt() -> None:
+    assert build_mod._with_pigsalt(
+        ["salt-1-py3-none-any.whl", "pigsalt-0.0.9-py3-none-any.whl"], "pigsalt-0.1.0-py3-none-any.whl"
+    ) == [
+        "pigsalt-0.1.0-py3-none-any.whl",
+        "salt-1-py3-none-any.whl",
+    ]
+
+
 def test_read_repo_without_a_repository(tmp_path: Path) -> None:
     with pytest.raises(PigsaltError, match=f"no repository at {tmp_path}: run `pigsalt repo build`"):
         read_repo(tmp_path)
     (tmp_path / "manifest.json").write_text("[]")
     with pytest.raises(PigsaltError, match="not a pigsalt repository manifest"):
         read_repo(tmp_path)
+    (tmp_path / "manifest.json").write_text('{"format": 1}')
+    with pytest.raises(PigsaltError, match=r"written by another pigsalt \(manifest format 1, expected 2\)"):
+        read_repo(tmp_path)
 
 
-def test_status_reports_missing_parts_and_staleness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert repo_status(tmp_path / "none").problems == (f"no repository at {tmp_path / 'none'}",)
+def test_status_reports_missing_parts_signatures_and_staleness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert repo_status(tmp_path / "none").problems == (
+        f"no repository at {tmp_path / 'none'}: run `pigsalt repo build`",
+    )
     source, dest = make_source(tmp_path / "src"), tmp_path / "repo"
-    make_repo(dest, source, recipe_hash="old")
-    monkeypatch.setattr(build_mod, "verify_release", lambda apt_dir, keyring: None)
+    make_repo(
+        dest,
+        source,
+        {"bookworm": release_entry("bookworm", source, recipe_hash="old"), "trixie": release_entry("trixie", source)},
+    )
+    checked: list[Path] = []
+    monkeypatch.setattr(build_mod, "verify_release", lambda apt_dir, keyring: checked.append(apt_dir))
     state = repo_status(dest, source=source)
+    assert checked == [dest / "apt" / "bookworm", dest / "apt" / "trixie"]
     assert state.signature_ok is True
     assert state.problems == ()
-    assert state.current_hash == current_recipe_hash(load_recipe(), SourceTree(source))
+    assert state.current_hashes == current_recipe_hashes(load_recipe(), SourceTree(source))
+    assert (state.fresh("bookworm"), state.fresh("trixie")) == (False, True)
     assert state.up_to_date is False
-    (dest / "apt" / "Release.gpg").unlink()
+    (dest / "apt" / "trixie" / "Release.gpg").unlink()
     state = repo_status(dest, source=source)
-    assert state.problems == ("missing apt/Release.gpg",)
+    assert state.problems == ("missing apt/trixie/Release.gpg",)
     assert state.signature_ok is None
+    (dest / "manifest.json").write_text('{"format": 1}')
+    assert repo_status(dest).info is None
 
 
 def test_tarball_holds_the_tree_under_repo(tmp_path: Path) -> None:
     source, dest = make_source(tmp_path / "src"), tmp_path / "repo"
-    make_repo(dest, source)
+    make_repo(dest, source, {"bookworm": release_entry("bookworm", source)})
     messages: list[str] = []
     tarball = write_tarball(dest, tmp_path / "out" / "repo.tar.gz", progress=messages.append)
     with tarfile.open(tarball) as archive:
         names = sorted(archive.getnames())
         owners = {(m.uid, m.gid, m.uname) for m in archive.getmembers()}
     assert names[0] == "repo"
-    assert "repo/apt/jq_1.6_amd64.deb" in names
+    assert "repo/apt/bookworm/jq_1.6_amd64.deb" in names
     assert "repo/manifest.json" in names
     assert owners == {(0, 0, "root")}
     assert messages[0] == f"tarball: writing {tarball}"
@@ -193,10 +410,11 @@ def test_tarball_holds_the_tree_under_repo(tmp_path: Path) -> None:
 def test_file_system_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = make_source(tmp_path / "src")
 
-    def denied(*args: object) -> None:
-        raise PermissionError(13, "Permission denied", "/var/lib/pigsalt/cache/repo")
+    class Denied(FakeBuild):
+        def run(self, force: bool) -> str:
+            raise PermissionError(13, "Permission denied", "/var/lib/pigsalt/cache/repo")
 
-    monkeypatch.setattr(build_mod, "_build", denied)
+    monkeypatch.setattr(build_mod, "_Build", Denied)
     with pytest.raises(PigsaltError) as err:
         build_mod.build_repo(tmp_path / "repo", source=source)
     assert err.value.message == (

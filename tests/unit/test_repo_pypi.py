@@ -1,16 +1,28 @@
-"""The wheelhouse index (PEP 503) and the source hash that decides when pigsalt's wheel is rebuilt."""
+"""The wheelhouse: its index (PEP 503), the source hash, and what another release's Python can share."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from pigsalt.errors import PigsaltError
-from pigsalt.repo.pypi import copy_source, normalize, source_hash, wheel_project, write_simple_index
+from pigsalt.repo.pypi import (
+    check_dry_run,
+    copy_source,
+    missing_distributions,
+    normalize,
+    plan_downloads,
+    serves,
+    source_hash,
+    wheel_project,
+    wheel_tags,
+    write_simple_index,
+)
 
 
 def make_wheel(directory: Path, filename: str, requires_python: str | None = None) -> Path:
@@ -85,3 +97,90 @@ def test_the_wheel_is_built_from_a_copy_not_the_work_tree(tmp_path: Path) -> Non
     copy = copy_source(tree, tmp_path / "copy")
     names = sorted(str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file())
     assert names == ["pigsalt/__init__.py", "pigsalt/data/x.yml", "pyproject.toml", "setup.cfg"]
+
+
+# --- wheels for another release's Python ---------------------------------------------------------
+
+WHEELHOUSE_311 = [
+    "salt-3008.3-py3-none-any.whl",
+    "distlib-0.4.4-py2.py3-none-any.whl",
+    "pigsalt-0.1.0-py3-none-any.whl",
+    "cryptography-50.0.2-cp311-abi3-manylinux_2_34_x86_64.whl",
+    "psutil-7.2.2-cp36-abi3-manylinux2010_x86_64.manylinux_2_12_x86_64.manylinux_2_28_x86_64.whl",
+    "pyzmq-27.3.0-cp311-cp311-manylinux_2_26_x86_64.manylinux_2_28_x86_64.whl",
+    "timelib-0.3.0-cp311-cp311-linux_x86_64.whl",
+    "charset_normalizer-3.5.3-cp311-cp311-manylinux1_x86_64.manylinux_2_28_x86_64.manylinux_2_5_x86_64.whl",
+    "psycopg_binary-3.3.9-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
+]
+
+
+def test_the_313_plan_shares_pure_and_stable_abi_wheels_and_fetches_the_rest() -> None:
+    plan = plan_downloads(WHEELHOUSE_311, "3.13")
+    assert plan.shared == (
+        "cryptography-50.0.2-cp311-abi3-manylinux_2_34_x86_64.whl",
+        "distlib-0.4.4-py2.py3-none-any.whl",
+        "pigsalt-0.1.0-py3-none-any.whl",
+        "psutil-7.2.2-cp36-abi3-manylinux2010_x86_64.manylinux_2_12_x86_64.manylinux_2_28_x86_64.whl",
+        "salt-3008.3-py3-none-any.whl",
+    )
+    assert plan.fetch == (
+        "charset_normalizer==3.5.3",
+        "psycopg_binary==3.3.9",
+        "pyzmq==27.3.0",
+        "timelib==0.3.0",
+    )
+    # For the build machine's own Python, everything serves as it is.
+    assert plan_downloads(WHEELHOUSE_311, "3.11").fetch == ()
+
+
+@pytest.mark.parametrize(
+    ("filename", "python", "expected"),
+    [
+        ("a-1-py3-none-any.whl", "3.13", True),
+        ("a-1-py2.py3-none-any.whl", "3.13", True),
+        ("a-1-py314-none-any.whl", "3.13", False),  # needs a newer Python
+        ("a-1-py3-none-manylinux_2_17_x86_64.whl", "3.13", True),  # a bundled binary, any Python
+        ("a-1-cp313-cp313-manylinux2014_x86_64.whl", "3.13", True),
+        ("a-1-cp313-cp313t-manylinux2014_x86_64.whl", "3.13", False),  # free-threaded build
+        ("a-1-cp312-abi3-manylinux2014_x86_64.whl", "3.13", True),
+        ("a-1-cp312-abi3-manylinux2014_x86_64.whl", "3.11", False),  # abi3 from 3.12 up
+        ("a-1-cp311-none-any.whl", "3.13", False),
+        ("a-1-2-cp311-cp311-linux_x86_64.whl", "3.11", True),  # with a build tag
+        ("a-1-pp310-pypy310_pp73-manylinux_2_17_x86_64.whl", "3.10", False),
+    ],
+)
+def test_which_wheels_serve_a_python(filename: str, python: str, expected: bool) -> None:
+    assert serves(filename, python) is expected
+
+
+def test_wheel_tags_expand_compressed_sets() -> None:
+    assert wheel_tags("a-1-py2.py3-none-any.whl") == [("py2", "none", "any"), ("py3", "none", "any")]
+    with pytest.raises(PigsaltError, match=re.escape("not a wheel file name: a-1.tar.gz")):
+        wheel_tags("a-1.tar.gz")
+
+
+def test_missing_distributions_are_read_from_both_of_pips_messages() -> None:
+    output = """\
+ERROR: Could not find a version that satisfies the requirement legacy-cgi==2.6.3 (from versions: none)
+ERROR: No matching distribution found for legacy-cgi==2.6.3
+ERROR: Cannot install timelib==0.3.0 because these package versions have conflicting dependencies.
+ERROR: Cannot install a==1, b==2 and c==3 because these package versions have conflicting dependencies.
+ERROR: No matching distribution found for legacy-cgi==2.6.3
+"""
+    assert missing_distributions(output) == ["legacy-cgi==2.6.3", "timelib==0.3.0", "a==1", "b==2", "c==3"]
+    assert missing_distributions("Successfully downloaded x\n") == []
+
+
+def test_a_failed_dry_run_is_one_line_naming_what_is_missing() -> None:
+    ok = subprocess.CompletedProcess(["pip"], 0, "", "")
+    check_dry_run(ok, "Python 3.13 (trixie)")
+    failed = subprocess.CompletedProcess(["pip"], 1, "", "ERROR: No matching distribution found for timelib==0.3.0\n")
+    with pytest.raises(PigsaltError) as err:
+        check_dry_run(failed, "Python 3.13 (trixie)")
+    assert err.value.message == (
+        "pypi: the wheelhouse cannot install pigsalt's requirements on Python 3.13 (trixie): "
+        "no wheel for timelib==0.3.0"
+    )
+    other = subprocess.CompletedProcess(["pip"], 1, "", "Looking in links: /pypi\nERROR: something else\n")
+    with pytest.raises(PigsaltError, match=r"on Python 3.11 \(bookworm\): ERROR: something else$"):
+        check_dry_run(other, "Python 3.11 (bookworm)")
