@@ -445,7 +445,7 @@ def ensure_base(paths: SandboxPaths, recipe: BaseRecipe, progress: Progress = no
     if _stamp(target).is_file() and target.is_dir():
         return target
     require_tools(["mmdebstrap", "systemctl"])
-    progress(f"building the Debian {recipe.suite} base image with mmdebstrap (about 45 s)")
+    progress(f"building the Debian {recipe.suite} base image with mmdebstrap (about a minute)")
     tmp = paths.images / f".build-{recipe.layer_name}"
     remove_tree(tmp)
     paths.images.mkdir(parents=True, exist_ok=True)
