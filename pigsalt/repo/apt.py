@@ -4,6 +4,8 @@ The closure is computed by apt itself, with a private configuration whose dpkg s
 empty: apt then resolves every requested package as if on a system with nothing installed, so
 the result holds everything a minbase node can be missing. The host's installed packages, its
 sources and its package lists are never touched (``Debug::NoLocking`` avoids its lock too).
+The closure is kept with a digest of the lists it came from: while the mirror has not changed
+(its Release files checksum every index), a rebuild reuses it instead of resolving again.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import gzip
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -25,6 +28,8 @@ from pigsalt.fileio import write_bytes_atomic, write_text_atomic
 from pigsalt.repo._util import run
 from pigsalt.repo.recipe import ReleaseRecipe
 
+#: Where a workspace keeps its last closure (reused while the lists and the request are the same).
+RESOLVED = "resolved.json"
 #: apt patterns for the minbase set (what ``mmdebstrap --variant=minbase`` installs).
 MINBASE_PATTERNS = ("?essential", "?priority(required)", "apt")
 
@@ -130,7 +135,30 @@ class AptWorkspace:
             # A virtual package satisfied by another one is fine for apt, not for the recipe:
             # nodes install these names, so each must be a real package in the repository.
             raise PigsaltError(f"apt-get (resolve): not real packages on {self.recipe.codename}: {', '.join(missing)}")
-        return sorted(chosen.values())
+        debs = sorted(chosen.values())
+        saved = {"key": self.resolution_key(packages), "debs": [[d.name, d.version, d.arch] for d in debs]}
+        write_text_atomic(self.root / RESOLVED, json.dumps(saved) + "\n")
+        return debs
+
+    def resolution_key(self, packages: Sequence[str]) -> str:
+        """What a closure depends on: the lists (their Release files checksum every index) and the request."""
+        digest = hashlib.sha256()
+        for path in sorted((self.root / "lists").glob("*Release")):
+            digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+        request = [list(packages), list(MINBASE_PATTERNS), self.recipe.include_minbase]
+        request += [self.recipe.install_recommends, self.architecture]
+        digest.update(json.dumps(request).encode("utf-8"))
+        return digest.hexdigest()
+
+    def cached_resolution(self, packages: Sequence[str]) -> list[Deb] | None:
+        """The closure the last ``resolve`` found, if the lists and the request are the same."""
+        try:
+            saved = json.loads((self.root / RESOLVED).read_text(encoding="utf-8"))
+            if saved["key"] == self.resolution_key(packages):
+                return [Deb(*entry) for entry in saved["debs"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return None
 
     def absent(self, debs: Sequence[Deb]) -> list[Deb]:
         """The packages of ``debs`` whose archive is not in the cache yet."""

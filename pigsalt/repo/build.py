@@ -365,6 +365,8 @@ class _Build:
                 f"{self.recipe.python} is Python {host_python}, which no release of the recipe runs ({runs}): "
                 "build the repository on one of them"
             )
+        if self.plan.drop:
+            say(self.progress, f"repo: dropping {', '.join(self.plan.drop)}: no longer in the recipe")
         for leftover in dest.parent.glob(f".{dest.name}.build-*"):
             shutil.rmtree(leftover, ignore_errors=True)  # from an interrupted build (we hold the lock)
         staging = dest.parent / f".{dest.name}.build-{os.getpid()}"
@@ -436,8 +438,12 @@ class _Build:
         sources = ", ".join(f"{s.uri} {' '.join(s.suites)}" for s in release.effective_sources())
         say(self.progress, f"apt [{codename}]: updating package lists ({sources})")
         workspace.update()
-        say(self.progress, f"apt [{codename}]: resolving {len(release.packages)} packages with their dependencies")
-        debs = workspace.resolve(release.packages)
+        debs = workspace.cached_resolution(release.packages)
+        if debs is None:
+            say(self.progress, f"apt [{codename}]: resolving {len(release.packages)} packages with their dependencies")
+            debs = workspace.resolve(release.packages)
+        else:
+            say(self.progress, f"apt [{codename}]: the lists are those of the last build: its closure is reused")
         absent = workspace.absent(debs)
         say(self.progress, f"apt [{codename}]: {len(debs)} packages in the closure; downloading {len(absent)}")
         workspace.download(absent)

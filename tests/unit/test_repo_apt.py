@@ -116,3 +116,22 @@ def test_collect_links_exactly_the_closure_and_prunes_the_cache(tmp_path: Path) 
         PigsaltError, match=re.escape("apt download is incomplete: 1 archives missing, e.g. jq_1.5_amd64.deb")
     ):
         workspace.collect([old], tmp_path / "apt2")
+
+
+def test_a_closure_is_reused_only_while_the_lists_and_the_request_are_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = AptWorkspace(tmp_path, load_recipe().release("trixie"), "amd64")
+    workspace.prepare()
+    release = tmp_path / "lists" / "deb.debian.org_debian_dists_trixie_InRelease"
+    release.write_text("SHA256:\n abc 12 main/binary-amd64/Packages\n")
+    monkeypatch.setattr(
+        workspace, "simulate", lambda wanted: [Deb(name, "1", "all") for name in wanted if name == "jq"]
+    )
+    assert workspace.cached_resolution(["jq"]) is None
+    closure = workspace.resolve(["jq"])
+    assert closure == [Deb("jq", "1", "all")]
+    assert workspace.cached_resolution(["jq"]) == closure
+    assert workspace.cached_resolution(["jq", "curl"]) is None
+    release.write_text("SHA256:\n def 12 main/binary-amd64/Packages\n")  # the mirror moved on
+    assert workspace.cached_resolution(["jq"]) is None
