@@ -24,11 +24,12 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from pigsalt.debian import GLIBC
 from pigsalt.errors import PigsaltError
+from pigsalt.nspawn import run_in_root
 from pigsalt.repo._util import Progress, last_line, run, say
 from pigsalt.repo.apt import link_or_copy
 from pigsalt.repo.pypi import WheelBuilder, check_dry_run, missing_distributions, normalize, plan_downloads
@@ -41,6 +42,9 @@ MAX_ROUNDS = 5
 _LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 _VENV_PIP = ("/build/venv/bin/python", "-m", "pip")
 _BUILD_ENV = {"LC_ALL": "C.UTF-8", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
+# The builder runs' cgroups: not below the sandbox's, which `pigsalt sandbox down` empties and
+# `pigsalt sandbox status` reports as left behind.
+CGROUP_TOP = "pigsalt-repo"
 
 
 def manylinux_platforms(glibc: tuple[int, int], machine: str) -> tuple[str, ...]:
@@ -66,36 +70,6 @@ def binary_download_args(python_version: str, platforms: Sequence[str]) -> list[
 def spec_project(spec: str) -> str:
     """The normalized project of a requirement string (``timelib==0.3.0`` → ``timelib``)."""
     return normalize(re.split(r"[\s<>=!~\[;(]", spec.strip(), maxsplit=1)[0])
-
-
-def nspawn_argv(
-    root: Path,
-    command: Sequence[str],
-    *,
-    machine: str,
-    binds: Sequence[tuple[Path, str]] = (),
-    binds_ro: Sequence[tuple[Path, str]] = (),
-    env: Mapping[str, str] | None = None,
-) -> list[str]:
-    """``systemd-nspawn`` running one command in ``root``: no boot, no network, no registration."""
-    argv = [
-        "systemd-nspawn",
-        "--quiet",
-        "--register=no",
-        "--keep-unit",
-        f"--machine={machine}",
-        "--directory",
-        str(root),
-        "--resolv-conf=off",
-        "--timezone=off",
-        "--link-journal=no",
-        "--private-network",
-        "--pipe",
-    ]
-    argv += [f"--setenv={key}={value}" for key, value in (env or {}).items()]
-    argv += [f"--bind={src}:{dst}" for src, dst in binds]
-    argv += [f"--bind-ro={src}:{dst}" for src, dst in binds_ro]
-    return [*argv, "--", *command]
 
 
 class BuilderRoot:
@@ -145,15 +119,21 @@ class BuilderRoot:
         check: bool = True,
         timeout: float = 3600,
     ) -> subprocess.CompletedProcess[str]:
-        argv = nspawn_argv(
+        return run_in_root(
             self.path,
             command,
             machine=f"pigsalt-repo-{self.release.codename}",
+            what=what,
+            # With the process in its name, a build for another repository running meanwhile
+            # has a cgroup of its own too.
+            cgroup=f"{self.release.codename}-{os.getpid()}",
+            cgroup_top=CGROUP_TOP,
             binds=binds,
             binds_ro=binds_ro,
             env=_BUILD_ENV,
+            check=check,
+            timeout=timeout,
         )
-        return run(argv, what=what, timeout=timeout, check=check)
 
 
 class ForeignBuild:

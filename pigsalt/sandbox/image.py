@@ -15,7 +15,6 @@ import importlib
 import json
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -26,14 +25,13 @@ from typing import Protocol, cast
 
 from pigsalt.debian import release, sources_for
 from pigsalt.errors import PigsaltError
+from pigsalt.nspawn import run_in_root
 from pigsalt.sandbox.layout import Layout, SandboxPaths
 from pigsalt.sandbox.system import (
+    CGROUP_NAME,
     Progress,
-    create_cgroup,
-    join_cgroups,
     mounts_below,
     no_progress,
-    remove_cgroups,
     remove_tree,
     require_tools,
     run,
@@ -238,28 +236,6 @@ def mmdebstrap_argv(recipe: BaseRecipe, target: Path) -> list[str]:
         str(target),
         *recipe.mirrors,
     ]
-
-
-def nspawn_run_argv(
-    root: Path, binds_ro: Sequence[tuple[Path, str]], command: Sequence[str], machine: str = "pigsalt-build"
-) -> list[str]:
-    """Run one command in ``root`` (no boot, no network): how the Salt layer is built."""
-    argv = [
-        "systemd-nspawn",
-        "--quiet",
-        "--register=no",
-        "--keep-unit",
-        "--directory",
-        str(root),
-        f"--machine={machine}",
-        "--resolv-conf=off",
-        "--timezone=off",
-        "--link-journal=no",
-        "--private-network",
-        "--pipe",
-    ]
-    argv += [f"--bind-ro={src}:{dst}" for src, dst in binds_ro]
-    return [*argv, "--", *command]
 
 
 # --- the package source --------------------------------------------------------
@@ -514,28 +490,24 @@ def ensure_salt_layer(
         ]
     )
     try:
-        binds = [(packages.pypi_dir, "/mnt/pypi")]
-        _nspawn_run(merged, binds, [NODE_PYTHON, "-m", "venv", SALT_VENV], machine)
-        _nspawn_run(
-            merged,
-            binds,
-            [
-                f"{SALT_VENV}/bin/pip",
-                "install",
-                "--quiet",
-                "--no-index",
-                "--find-links",
-                "/mnt/pypi",
-                "--disable-pip-version-check",
-                f"salt=={SALT_VERSION}",
-            ],
-            machine,
-        )
+        pip_install = [f"{SALT_VENV}/bin/pip", "install", "--quiet", "--no-index", "--find-links", "/mnt/pypi"]
+        pip_install += ["--disable-pip-version-check", f"salt=={SALT_VERSION}"]
+        for command in ([NODE_PYTHON, "-m", "venv", SALT_VENV], pip_install):
+            run_in_root(
+                merged,
+                command,
+                machine=machine,
+                what=f"building the Salt layer: {' '.join(command)}",
+                # The releases' layers are built side by side, each in a cgroup of its own.
+                cgroup=f"build-{recipe.suite}",
+                cgroup_top=CGROUP_NAME,
+                binds_ro=[(packages.pypi_dir, "/mnt/pypi")],
+                timeout=1200,
+            )
         install_salt_files(merged)
     finally:
         for mount in mounts_below(build):
             unmount(mount.mountpoint)
-        remove_cgroups(_build_cgroup(machine))
     check_venv_python(upper, recipe.python)
     (upper / "mnt" / "pypi").rmdir()
     (upper / "etc" / "machine-id").unlink(missing_ok=True)
@@ -556,32 +528,6 @@ def check_venv_python(root: Path, python: str) -> None:
     if found is None or found[1] != python:
         have = found[1] if found else "an unknown Python"
         raise PigsaltError(f"building the Salt layer: {SALT_VENV} runs on {have}, expected Python {python}")
-
-
-def _build_cgroup(machine: str) -> str:
-    """Each build in its own cgroup: two nspawns started from one cgroup collide."""
-    return machine.removeprefix("pigsalt-")
-
-
-def _nspawn_run(
-    root: Path, binds: Sequence[tuple[Path, str]], command: Sequence[str], machine: str = "pigsalt-build"
-) -> None:
-    cgroups = create_cgroup(_build_cgroup(machine))
-    argv = nspawn_run_argv(root, binds, command, machine)
-    result = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=join_cgroups(cgroups),
-        timeout=1200,
-        check=False,
-    )
-    if result.returncode != 0:
-        lines = (result.stderr or result.stdout).strip().splitlines()
-        raise PigsaltError(
-            f"building the Salt layer: {' '.join(command)} failed: {lines[-1] if lines else result.returncode}"
-        )
 
 
 def install_salt_files(root: Path) -> None:

@@ -218,13 +218,13 @@ def wait_gone(procs: Mapping[int, int], timeout: float) -> list[int]:
 # --- cgroups -----------------------------------------------------------------
 
 
-def cgroup_dirs(group: str) -> list[Path]:
-    """``group`` (a path below the sandbox cgroup) in every hierarchy that exists."""
-    return [CGROUP_ROOT / h / CGROUP_NAME / group for h in CGROUP_HIERARCHIES if (CGROUP_ROOT / h).is_dir()]
+def cgroup_dirs(group: str, top: str = CGROUP_NAME) -> list[Path]:
+    """``group`` (a path below ``top``, the sandbox cgroup unless said) in every hierarchy that exists."""
+    return [CGROUP_ROOT / h / top / group for h in CGROUP_HIERARCHIES if (CGROUP_ROOT / h).is_dir()]
 
 
-def create_cgroup(group: str) -> list[Path]:
-    dirs = cgroup_dirs(group)
+def create_cgroup(group: str, top: str = CGROUP_NAME) -> list[Path]:
+    dirs = cgroup_dirs(group, top)
     for path in dirs:
         path.mkdir(parents=True, exist_ok=True)
     return dirs
@@ -285,17 +285,20 @@ def cgroup_pids(group: str = "") -> list[int]:
     return sorted(pids)
 
 
-def remove_cgroups(group: str = "") -> list[str]:
-    """Remove the sandbox cgroup tree (or its group ``group``) in every hierarchy, deepest first.
+def remove_cgroups(group: str = "", top: str = CGROUP_NAME) -> list[str]:
+    """Remove the cgroup tree ``top`` (the sandbox's unless said), or its group ``group``, in every
+    hierarchy, deepest first.
 
     Returns the directories that could not be removed (still holding processes).
     """
+    if not top:
+        raise ValueError("remove_cgroups needs a top cgroup: it would walk the whole hierarchy")
     left: list[str] = []
     for hierarchy in CGROUP_HIERARCHIES:
-        top = CGROUP_ROOT / hierarchy / CGROUP_NAME / group if group else CGROUP_ROOT / hierarchy / CGROUP_NAME
-        if not top.is_dir():
+        tree = CGROUP_ROOT / hierarchy / top / group  # the whole of top when group is ""
+        if not tree.is_dir():
             continue
-        for path in sorted(_cgroup_tree(top), key=lambda p: len(p.parts), reverse=True):
+        for path in sorted(_cgroup_tree(tree), key=lambda p: len(p.parts), reverse=True):
             try:
                 path.rmdir()
             except FileNotFoundError:

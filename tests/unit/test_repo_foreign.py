@@ -7,6 +7,7 @@ they did on the build machine.
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +23,6 @@ from pigsalt.repo.foreign import (
     ForeignBuild,
     binary_download_args,
     manylinux_platforms,
-    nspawn_argv,
     spec_project,
 )
 from pigsalt.repo.recipe import load_recipe
@@ -69,21 +69,37 @@ def test_a_spec_names_its_project(spec: str, project: str) -> None:
     assert spec_project(spec) == project
 
 
-def test_the_builder_runs_offline_with_its_binds() -> None:
-    argv = nspawn_argv(
-        Path("/cache/builders/trixie-x"),
-        ["python3", "-V"],
-        machine="pigsalt-repo-trixie",
-        binds=[(Path("/w"), "/build")],
-        binds_ro=[(Path("/r/pypi"), "/pypi")],
-        env={"LC_ALL": "C.UTF-8"},
-    )
-    assert argv[:2] == ["systemd-nspawn", "--quiet"]
-    assert "--private-network" in argv
-    assert "--register=no" in argv
-    assert argv[argv.index("--directory") + 1] == "/cache/builders/trixie-x"
-    assert argv[-5:] == ["--bind=/w:/build", "--bind-ro=/r/pypi:/pypi", "--", "python3", "-V"]
-    assert "--setenv=LC_ALL=C.UTF-8" in argv
+def test_the_builder_runs_offline_with_its_binds_in_a_repo_cgroup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[Path, list[str], dict[str, Any]]] = []
+
+    def fake_run_in_root(root: Path, command: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        calls.append((root, list(command), kwargs))
+        return done()
+
+    monkeypatch.setattr(foreign, "run_in_root", fake_run_in_root)
+    root = BuilderRoot(tmp_path, load_recipe().release("trixie"), ["python3"])
+    binds, binds_ro = [(Path("/w"), "/build")], [(Path("/r/pypi"), "/pypi")]
+    root.run(["python3", "-V"], what="python3 (builder)", binds=binds, binds_ro=binds_ro, check=False, timeout=60)
+    assert calls == [
+        (
+            root.path,
+            ["python3", "-V"],
+            {
+                "machine": "pigsalt-repo-trixie",
+                "what": "python3 (builder)",
+                # Not below the sandbox's cgroup, and each process its own.
+                "cgroup": f"trixie-{os.getpid()}",
+                "cgroup_top": "pigsalt-repo",
+                "binds": binds,
+                "binds_ro": binds_ro,
+                "env": {"LC_ALL": "C.UTF-8", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"},
+                "check": False,
+                "timeout": 60,
+            },
+        )
+    ]
 
 
 def test_the_builder_root_is_keyed_by_what_makes_it(tmp_path: Path) -> None:

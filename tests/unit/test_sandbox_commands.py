@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from pigsalt.sandbox import image as image_mod
 from pigsalt.sandbox.image import (
     MINION_UNIT,
     BaseRecipe,
     Image,
+    PackageSource,
     SaltRecipe,
     mmdebstrap_argv,
-    nspawn_run_argv,
     recipe_hash,
     wheel_names,
 )
@@ -81,12 +86,44 @@ def test_mmdebstrap_argv() -> None:
     assert argv[7:] == [mirror]
 
 
-def test_nspawn_run_argv_has_no_network_and_binds_read_only() -> None:
-    argv = nspawn_run_argv(Path("/r"), [(Path("/w"), "/mnt/pypi")], ["pip", "install", "salt"], "pigsalt-build-trixie")
-    assert "--private-network" in argv
-    assert "--machine=pigsalt-build-trixie" in argv
-    assert "--register=no" in argv and "--keep-unit" in argv
-    assert argv[-5:] == ["--bind-ro=/w:/mnt/pypi", "--", "pip", "install", "salt"]
+def test_the_salt_layer_is_built_offline_in_its_release_cgroup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pypi = tmp_path / "repo" / "pypi"
+    pypi.mkdir(parents=True)
+    (pypi / "salt-3008.3-py3-none-any.whl").write_text("x")
+    packages = PackageSource(tmp_path / "repo", tmp_path / "repo/apt", pypi, None, "fake", tmp_path / "p.whl")
+    runs: list[tuple[Path, list[str], dict[str, Any]]] = []
+
+    def fake_run_in_root(root: Path, command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        runs.append((root, list(command), kwargs))
+        upper = root.parent / "upper"  # what the overlay would have written
+        (upper / "opt/pigsalt/salt").mkdir(parents=True, exist_ok=True)
+        (upper / "opt/pigsalt/salt/pyvenv.cfg").write_text("version = 3.13.5\n")
+        (upper / "mnt/pypi").mkdir(parents=True, exist_ok=True)
+        return subprocess.CompletedProcess(list(command), 0, "", "")
+
+    monkeypatch.setattr(image_mod, "require_tools", lambda _tools: None)
+    monkeypatch.setattr(image_mod, "run", lambda _argv, **_kw: None)  # the overlay mount
+    monkeypatch.setattr(image_mod, "run_in_root", fake_run_in_root)
+    recipe = BaseRecipe("trixie", ("deb m trixie main",))
+
+    layer = image_mod.ensure_salt_layer(SandboxPaths(tmp_path / "sb"), tmp_path / "base", recipe, packages)
+
+    assert layer.name.startswith("salt-trixie-")
+    build_root = tmp_path / "sb/images" / f".build-{layer.name}" / "root"
+    common = {
+        "machine": "pigsalt-build-trixie",
+        "cgroup": "build-trixie",
+        "cgroup_top": "pigsalt-sandbox",
+        "binds_ro": [(pypi, "/mnt/pypi")],
+        "timeout": 1200,
+    }
+    venv = ["/usr/bin/python3", "-m", "venv", "/opt/pigsalt/salt"]
+    pip = ["/opt/pigsalt/salt/bin/pip", "install", "--quiet", "--no-index", "--find-links", "/mnt/pypi"]
+    pip += ["--disable-pip-version-check", "salt==3008.3"]
+    assert runs == [
+        (build_root, venv, {**common, "what": "building the Salt layer: " + " ".join(venv)}),
+        (build_root, pip, {**common, "what": "building the Salt layer: " + " ".join(pip)}),
+    ]
 
 
 def test_minion_unit_stops_fast() -> None:
