@@ -4,6 +4,7 @@ core cluster checks, deployed by the same formulas and master as the Debian 13 c
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 import uuid
 
@@ -34,7 +35,8 @@ def deployed(sandbox_session: Sandbox) -> OrchRun:
 
 def _query(host: str, port: int, sql: str, *args: object) -> list[tuple[object, ...]]:
     with psycopg.connect(host=host, port=port, connect_timeout=10, autocommit=True, **USER) as conn:
-        return conn.execute(sql, args or None).fetchall()
+        cursor = conn.execute(sql, args or None)
+        return cursor.fetchall() if cursor.description else []
 
 
 def _metrics(ip: str, port: int) -> str:
@@ -63,6 +65,7 @@ def test_writes_through_5433_are_read_through_5434_on_the_replica(sandbox: Sandb
             rows = _query(ip, 5434, "SELECT pg_is_in_recovery(), count(*) FROM e2e_deb12 WHERE id = %s", marker)
             if rows == [(True, 1)]:
                 break
+            time.sleep(0.5)
         assert rows == [(True, 1)], f"5434 of {ip}: {rows}"
 
 
