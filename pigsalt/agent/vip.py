@@ -1,7 +1,8 @@
 """A keeper for a cluster's L2 VIP, standard library only: the address sits on the current primary.
 
-Debian bookworm's vip-manager 1.0.2 reads etcd through the v2 API only, where Patroni 4's etcd3
-leader key does not exist. This keeper asks the local Patroni instead, and runs as root in the
+Debian's vip-manager 1.0.2 (bookworm's, and trixie's too: its binary links only etcd's v2 client)
+reads etcd through the v2 API only, where Patroni 4's etcd3 leader key does not exist. This keeper
+asks the local Patroni instead, and runs as root in the
 nodes' Salt venv::
 
     /opt/pigsalt/salt/bin/python -m pigsalt.agent.vip \\
