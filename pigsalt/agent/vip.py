@@ -2,8 +2,7 @@
 
 Debian's vip-manager 1.0.2 (bookworm's, and trixie's too: its binary links only etcd's v2 client)
 reads etcd through the v2 API only, where Patroni 4's etcd3 leader key does not exist. This keeper
-asks the local Patroni instead, and runs as root in the
-nodes' Salt venv::
+asks the local Patroni instead, and runs as root in the nodes' Salt venv::
 
     /opt/pigsalt/salt/bin/python -m pigsalt.agent.vip \\
         --address 10.10.10.3/24 --interface host0 --patroni http://10.10.10.11:8008
