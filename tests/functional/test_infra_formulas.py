@@ -22,7 +22,7 @@ def arg(state: dict, module: str, key: str):
 def test_meta_reads_its_local_repository_and_installs_the_key(salt_caller, sandbox_inventory):
     result = show(salt_caller, "repo", sandbox_inventory, "meta")
     sources = arg(result["repo-sources-file-managed"], "file", "contents")
-    assert "URIs: file:/var/lib/pigsalt/repo/apt/\n" in sources
+    assert "URIs: file:/var/lib/pigsalt/repo/apt/trixie/\n" in sources
     assert "Signed-By: /etc/apt/keyrings/pigsalt-archive-keyring.gpg\n" in sources
     keyring = result["repo-keyring-file-managed"]["file"]
     assert {"source": "/var/lib/pigsalt/repo/apt/pigsalt-archive-keyring.gpg"} in keyring
@@ -30,11 +30,18 @@ def test_meta_reads_its_local_repository_and_installs_the_key(salt_caller, sandb
 
 def test_other_nodes_use_the_repository_through_nginx(salt_caller, sandbox_inventory):
     result = show(salt_caller, "repo", sandbox_inventory, "node-2")
-    assert "URIs: http://repo.pigsty/apt/\n" in arg(result["repo-sources-file-managed"], "file", "contents")
+    assert "URIs: http://repo.pigsty/apt/trixie/\n" in arg(result["repo-sources-file-managed"], "file", "contents")
     assert "repo-keyring-file-managed" not in result
     hosts = result["repo-etc-hosts-10.10.10.10-host-present"]["host"]
     assert {"names": ["repo.pigsty", "yum.pigsty", "pigsty"]} in hosts
     assert arg(result["repo-sources-dir-file-directory"], "file", "clean") is True
+
+
+def test_a_debian_12_node_reads_the_bookworm_suite(salt_caller, sandbox_inventory):
+    text = sandbox_inventory.read_text().replace("node_os: debian13", "node_os: debian12")
+    sandbox_inventory.write_text(text)
+    result = show(salt_caller, "repo", sandbox_inventory, "node-2")
+    assert "URIs: http://repo.pigsty/apt/bookworm/\n" in arg(result["repo-sources-file-managed"], "file", "contents")
 
 
 def test_no_package_may_start_its_service_unless_asked(salt_caller, sandbox_inventory, tmp_path):
