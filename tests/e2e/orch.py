@@ -10,7 +10,7 @@ from pigsalt.orch import OrchRun, parse
 from pigsalt.orch import run as run_on
 from tests.e2e.conftest import Sandbox
 
-__all__ = ["OrchRun", "parse", "run_orch"]
+__all__ = ["OrchRun", "deploy_cluster", "parse", "run_orch"]
 
 
 def run_orch(sandbox: Sandbox, mods: str, pillar: str | None = None, timeout: float = 900) -> OrchRun:
@@ -19,3 +19,14 @@ def run_orch(sandbox: Sandbox, mods: str, pillar: str | None = None, timeout: fl
         return done.returncode, done.stdout, done.stderr
 
     return run_on(runner, mods, json.loads(pillar) if pillar else None, timeout=timeout)
+
+
+def deploy_cluster(sandbox: Sandbox, cluster: str) -> OrchRun:
+    """pigsty.infra, pigsty.node, then pigsty.cluster for ``cluster``; each must succeed."""
+    sandbox.ensure_up()
+    for mods in ("pigsty.infra", "pigsty.node"):
+        run = run_orch(sandbox, mods)
+        assert run.ok, "\n".join(run.failed) or run.raw[-2000:]
+    deployed = run_orch(sandbox, "pigsty.cluster", pillar=json.dumps({"pg_cluster": cluster}))
+    assert deployed.ok, "\n".join(deployed.failed) or deployed.raw[-2000:]
+    return deployed

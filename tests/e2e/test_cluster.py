@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from pigsalt.cli import main
 from tests.e2e.conftest import Sandbox
-from tests.e2e.orch import OrchRun, run_orch
+from tests.e2e.orch import OrchRun, deploy_cluster, run_orch
 
 pytestmark = pytest.mark.e2e
 
@@ -34,13 +34,7 @@ T = TypeVar("T")
 
 @pytest.fixture(scope="module")
 def deployed(sandbox_session: Sandbox) -> OrchRun:
-    sandbox_session.ensure_up()
-    for mods in ("pigsty.infra", "pigsty.node"):
-        run = run_orch(sandbox_session, mods)
-        assert run.ok, "\n".join(run.failed) or run.raw[-2000:]
-    cluster = run_orch(sandbox_session, "pigsty.cluster", pillar=PILLAR)
-    assert cluster.ok, "\n".join(cluster.failed) or cluster.raw[-2000:]
-    return cluster
+    return deploy_cluster(sandbox_session, CLUSTER)
 
 
 def test_the_single_node_meta_cluster_deploys_too(sandbox: Sandbox, deployed: OrchRun) -> None:

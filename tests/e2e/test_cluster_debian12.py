@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from tests.e2e.conftest import Sandbox
-from tests.e2e.orch import OrchRun, run_orch
+from tests.e2e.orch import OrchRun, deploy_cluster, run_orch
 
 pytestmark = pytest.mark.e2e
 
@@ -24,13 +24,7 @@ USER = {"user": "legacy", "password": "Legacy.Pass.12", "dbname": "legacy"}
 
 @pytest.fixture(scope="module")
 def deployed(sandbox_session: Sandbox) -> OrchRun:
-    sandbox_session.ensure_up()
-    for mods in ("pigsty.infra", "pigsty.node"):
-        run = run_orch(sandbox_session, mods)
-        assert run.ok, "\n".join(run.failed) or run.raw[-2000:]
-    cluster = run_orch(sandbox_session, "pigsty.cluster", pillar=PILLAR)
-    assert cluster.ok, "\n".join(cluster.failed) or cluster.raw[-2000:]
-    return cluster
+    return deploy_cluster(sandbox_session, CLUSTER)
 
 
 def _query(host: str, port: int, sql: str, *args: object) -> list[tuple[object, ...]]:
