@@ -8,10 +8,21 @@ asks the local Patroni instead, and runs as root in the nodes' Salt venv::
         --address 10.10.10.3/24 --interface host0 --patroni http://10.10.10.11:8008
 
 Every ``--interval`` seconds it asks ``GET /primary``. Patroni answers 200 only while this member
-holds the leader lock and runs as primary: the keeper then adds the address (``ip addr add``)
-and announces it with gratuitous ARP. Any other answer, or none, is a miss; after
-``--release-after`` misses in a row the address is removed, so one slow answer does not move
-it. On SIGTERM or SIGINT the address is removed before exit: a stopped keeper leaves no VIP.
+holds the leader lock and runs as primary; the keeper then reads the cluster's dynamic
+configuration (``GET /config``, from the DCS) and, unless its ``pigsalt_vip`` key says otherwise,
+adds the address (``ip addr add``) and announces it with gratuitous ARP. Any other answer, or
+none, is a miss; after ``--release-after`` misses in a row the address is removed, so one slow
+answer does not move it. On SIGTERM or SIGINT the address is removed before exit: a stopped
+keeper leaves no VIP.
+
+At a major-version upgrade two Patroni clusters, the source and its successor, run side by side
+with the same VIP, and the successor's keepers run with ``--await-grant``. ``pigsalt upgrade``
+hands the address over at the cutover by PATCHing each cluster's dynamic configuration: the
+source's ``pigsalt_vip: released`` makes its primary's keeper let go (after ``--release-after``
+polls, as for any miss), the successor's ``pigsalt_vip: granted`` lets its primary's keeper take
+it. A keeper without ``--await-grant`` holds unless the key says ``released`` (a cluster that
+never saw an upgrade has no key); one with it holds only where the key says ``granted``. Being
+held back is logged once, when it starts.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import ipaddress
+import json
 import logging
 import re
 import signal
@@ -39,6 +51,7 @@ from urllib.parse import urlsplit
 from pigsalt.agent import AgentError
 
 __all__ = [
+    "GATE_KEY",
     "IpAddress",
     "Keeper",
     "PrimaryProbe",
@@ -73,10 +86,13 @@ _MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}", re.IGNORECASE)
 class Keeper:
     """Holds the address while ``probe`` says primary; every side effect is a callable, for tests.
 
-    ``probe`` is True when Patroni answers 200 on ``/primary``, False on any other answer, None
-    when it cannot be asked; False and None are both misses. ``present``, ``add`` and ``remove``
+    ``probe`` is True when this member may hold the address (``PrimaryProbe``: Patroni answers 200
+    on ``/primary`` and the dynamic config does not deny it), False when not, None when it cannot
+    be asked; False and None are both misses. ``present``, ``add`` and ``remove``
     read and change the address on the interface; ``announce`` sends the gratuitous ARPs and
     raises ``AgentError`` when it cannot (logged, not fatal: the address is on the interface).
+    ``explain``, when given, says why the last miss came although Patroni answered 200 on
+    ``/primary`` (the probe's upgrade gate), or None: the release names that cause instead.
     """
 
     def __init__(
@@ -89,6 +105,7 @@ class Keeper:
         *,
         release_after: int = 2,
         name: str = "the VIP",
+        explain: Callable[[], str | None] | None = None,
     ) -> None:
         if release_after < 1:
             raise ValueError(f"release_after must be at least 1, not {release_after}")
@@ -99,6 +116,7 @@ class Keeper:
         self._announce = announce
         self._release_after = release_after
         self._name = name
+        self._explain = explain
         self._misses = 0
 
     def step(self) -> Transition | None:
@@ -119,6 +137,10 @@ class Keeper:
         if self._misses < self._release_after or not self._present():
             return None
         self._remove()
+        why = self._explain() if self._explain is not None else None
+        if why is not None:
+            log.info("released %s: %s", self._name, why)
+            return "released"
         last = "not primary" if answer is False else "Patroni unreachable"
         in_a_row = f"{self._misses} answers in a row" if self._misses > 1 else "the last answer"
         log.info("released %s: no 200 from Patroni on /primary in %s (last: %s)", self._name, in_a_row, last)
@@ -177,36 +199,99 @@ def _reason(err: BaseException, timeout: float) -> str:
     return str(err) or type(err).__name__
 
 
-class PrimaryProbe:
-    """``GET /primary`` on the local Patroni: True on 200, False on any other status, None when unreachable.
+class _Unreadable(Exception):
+    """A request that got no usable answer; the message names it and the cause."""
 
-    Why it could not be asked is logged when it starts, or changes; not at every poll.
+
+# The key ``pigsalt upgrade`` sets in each cluster's dynamic configuration at the cutover.
+GATE_KEY = "pigsalt_vip"
+
+
+class PrimaryProbe:
+    """``GET /primary`` on the local Patroni, gated by ``GET /config``: True, False, or None when unreachable.
+
+    False when ``/primary`` answers anything but 200 (``/config`` is then not asked: a replica
+    costs one request a poll), or when it answers 200 and the dynamic configuration's
+    ``pigsalt_vip`` denies the address: ``released``, or, with ``await_grant``, anything but
+    ``granted``. None when either request gets no answer, ``/config`` answers anything but 200,
+    or its body is not a JSON object. ``held_back`` says why the last miss came after a 200 on
+    ``/primary``. A failure, and being held back, is logged when it starts or changes; not at
+    every poll.
     """
 
-    def __init__(self, base_url: str, timeout: float) -> None:
-        self.url = base_url.rstrip("/") + "/primary"
+    def __init__(self, base_url: str, timeout: float, *, await_grant: bool = False) -> None:
+        base = base_url.rstrip("/")
+        self.url = base + "/primary"
+        self.config_url = base + "/config"
         self.timeout = float(timeout)
+        self.await_grant = await_grant
+        self.held_back: str | None = None
         # No proxy from the environment (the API is on the node itself), no redirects.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
         self._failure: str | None = None
+        self._denial: str | None = None
 
     def __call__(self) -> bool | None:
+        self.held_back = None
+        primary = False
         try:
-            with self._opener.open(self.url, timeout=self.timeout) as answer:
-                answer.read()
-                status = int(answer.status)
-        except urllib.error.HTTPError as err:
-            err.close()
-            self._failure = None
-            return False
-        except (OSError, http.client.HTTPException) as err:  # URLError is an OSError
-            failure = f"GET {self.url}: {_reason(err, self.timeout)}"
+            primary = self._get(self.url)[0] == 200
+            config = self._config() if primary else None
+        except _Unreadable as err:
+            if primary:
+                self.held_back = "Patroni answers 200 on /primary, but its dynamic config cannot be read"
+            failure = str(err)
             if failure != self._failure:
                 log.warning("%s", failure)
             self._failure = failure
             return None
         self._failure = None
-        return status == 200
+        if config is None:
+            self._denial = None
+            return False
+        return self._granted(config)
+
+    def _get(self, url: str) -> tuple[int, bytes]:
+        """The status and body of ``GET url``, whatever the status; ``_Unreadable`` without an answer."""
+        try:
+            with self._opener.open(url, timeout=self.timeout) as answer:
+                return int(answer.status), answer.read()
+        except urllib.error.HTTPError as err:
+            err.close()
+            return err.code, b""
+        except (OSError, http.client.HTTPException) as err:  # URLError is an OSError
+            raise _Unreadable(f"GET {url}: {_reason(err, self.timeout)}") from None
+
+    def _config(self) -> dict[str, object]:
+        """The dynamic configuration; ``_Unreadable`` unless a 200 with a JSON object."""
+        status, body = self._get(self.config_url)
+        if status != 200:
+            raise _Unreadable(f"GET {self.config_url}: HTTP {status}")
+        try:
+            config = json.loads(body)
+        except ValueError:
+            raise _Unreadable(f"GET {self.config_url}: answer is not JSON: {body[:80]!r}") from None
+        if not isinstance(config, dict):
+            raise _Unreadable(f"GET {self.config_url}: answer is not a JSON object")
+        return config
+
+    def _granted(self, config: dict[str, object]) -> bool:
+        """Whether the config lets this primary hold the address; a new denial is logged."""
+        value = config.get(GATE_KEY)
+        if value == "granted" or (value != "released" and not self.await_grant):
+            self._denial = None
+            return True
+        says = f"says {GATE_KEY}: {value if isinstance(value, str) else json.dumps(value)}"
+        if not self.await_grant:
+            self.held_back = f"Patroni's dynamic config {says}"
+        else:
+            if GATE_KEY not in config:
+                says = f"has no {GATE_KEY}"
+            self.held_back = f"waiting for the upgrade cutover to grant it (Patroni's dynamic config {says})"
+        if self.held_back != self._denial:
+            log.info("held back although Patroni answers 200 on /primary: %s", self.held_back)
+        self._denial = self.held_back
+        return False
 
 
 # Changing the interface
@@ -430,10 +515,15 @@ def _count(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m pigsalt.agent.vip",
-        description="Hold an L2 VIP on this node while the local Patroni answers 200 on /primary.",
+        description=(
+            "Hold an L2 VIP on this node while the local Patroni answers 200 on /primary and the\n"
+            "cluster's dynamic config (GET /config) lets it: not while it says pigsalt_vip: released,\n"
+            "and with --await-grant only once it says pigsalt_vip: granted (pigsalt upgrade's cutover)."
+        ),
         epilog=(
             "Example:\n  /opt/pigsalt/salt/bin/python -m pigsalt.agent.vip"
-            " --address 10.10.10.3/24 --interface host0 --patroni http://10.10.10.11:8008"
+            " --address 10.10.10.3/24 --interface host0 --patroni http://10.10.10.11:8008\n"
+            "The successor cluster's keeper, during a major-version upgrade: the same, with --await-grant."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -451,7 +541,11 @@ def _parser() -> argparse.ArgumentParser:
         "--interval", type=_seconds, default=1.0, metavar="S", help="seconds between two polls (%(default)g)"
     )
     parser.add_argument(
-        "--timeout", type=_seconds, default=2.0, metavar="S", help="seconds allowed for Patroni's answer (%(default)g)"
+        "--timeout",
+        type=_seconds,
+        default=2.0,
+        metavar="S",
+        help="seconds allowed for each of Patroni's answers (%(default)g)",
     )
     parser.add_argument(
         "--release-after",
@@ -464,6 +558,14 @@ def _parser() -> argparse.ArgumentParser:
         "--once",
         action="store_true",
         help="decide once and exit; one miss then releases, with no next poll to wait for",
+    )
+    parser.add_argument(
+        "--await-grant",
+        action="store_true",
+        help=(
+            "for the successor cluster of a major-version upgrade: hold the VIP only once Patroni's"
+            " dynamic config says pigsalt_vip: granted (without it: unless it says pigsalt_vip: released)"
+        ),
     )
     return parser
 
@@ -483,14 +585,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     def announce() -> None:
         send_garp(interface, str(address.ip))
 
+    probe = PrimaryProbe(args.patroni, args.timeout, await_grant=args.await_grant)
     keeper = Keeper(
-        probe=PrimaryProbe(args.patroni, args.timeout),
+        probe=probe,
         present=on_interface.present,
         add=on_interface.add,
         remove=on_interface.remove,
         announce=announce,
         release_after=1 if args.once else args.release_after,
         name=name,
+        explain=lambda: probe.held_back,
     )
     if args.once:
         try:
@@ -510,10 +614,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop.set()
 
     previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
+    gate = f"says {GATE_KEY}: granted" if args.await_grant else f"does not say {GATE_KEY}: released"
     log.info(
-        "keeping %s while %s answers 200 (every %g s; released after %d misses in a row)",
+        "keeping %s while %s answers 200 and /config %s (every %g s; released after %d misses in a row)",
         name,
-        args.patroni.rstrip("/") + "/primary",
+        probe.url,
+        gate,
         args.interval,
         args.release_after,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import ipaddress
+import json
 import logging
 import os
 import shutil
@@ -481,14 +482,33 @@ def test_run_ip_without_ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 # Asking Patroni
 
 
+# A dynamic configuration as Patroni 4 returns it on GET /config, before any upgrade.
+DYNAMIC_CONFIG: dict[str, object] = {
+    "ttl": 30,
+    "loop_wait": 10,
+    "retry_timeout": 10,
+    "maximum_lag_on_failover": 1048576,
+    "postgresql": {"use_pg_rewind": True, "parameters": {"max_connections": 100}},
+}
+
+
+HANG_UP = object()
+
+
 class FakePatroni(http.server.ThreadingHTTPServer):
-    """``/primary`` answering the given statuses in turn (the last one repeats); other paths 404."""
+    """``/primary`` answering the given statuses in turn (the last one repeats), ``/config``; other paths 404.
+
+    ``config`` is served as JSON with ``config_status``; bytes are served as they are, and
+    ``HANG_UP`` closes the connection without an answer.
+    """
 
     daemon_threads = True
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.statuses = [200]
+        self.config: object = DYNAMIC_CONFIG
+        self.config_status = 200
         self.paths: list[str] = []
         self.on_request: list[object] = []
 
@@ -508,8 +528,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         for action in self.server.on_request:
             assert callable(action)
             action()
-        status = self.server.next_status() if self.path == "/primary" else 404
         body = b'{"state": "running", "role": "primary"}'
+        if self.path == "/primary":
+            status = self.server.next_status()
+        elif self.path == "/config":
+            status = self.server.config_status
+            config = self.server.config
+            if config is HANG_UP:
+                return
+            body = config if isinstance(config, bytes) else json.dumps(config).encode()
+        else:
+            status = 404
         self.send_response(status)
         if status == 302:
             self.send_header("Location", "/primary")
@@ -538,7 +567,7 @@ def test_probe_200_then_503(patroni: FakePatroni) -> None:
     probe = PrimaryProbe(patroni.url + "/", timeout=5)
 
     assert [probe(), probe(), probe()] == [True, False, False]
-    assert patroni.paths == ["/primary", "/primary", "/primary"]
+    assert patroni.paths == ["/primary", "/config", "/primary", "/primary"]
 
 
 def test_probe_does_not_follow_a_redirect(patroni: FakePatroni) -> None:
@@ -575,6 +604,174 @@ def test_probe_timeout() -> None:
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
 
         assert PrimaryProbe(url, timeout=0.2)() is None
+
+
+# The upgrade gate: Patroni's dynamic config
+
+
+@pytest.mark.parametrize(
+    ("await_grant", "gate", "expected"),
+    [
+        (False, {}, True),
+        (False, {"pigsalt_vip": "released"}, False),
+        (False, {"pigsalt_vip": "granted"}, True),
+        (True, {}, False),
+        (True, {"pigsalt_vip": "released"}, False),
+        (True, {"pigsalt_vip": "granted"}, True),
+    ],
+)
+def test_probe_gate(patroni: FakePatroni, await_grant: bool, gate: dict[str, str], expected: bool) -> None:
+    patroni.config = {**DYNAMIC_CONFIG, **gate}
+
+    assert PrimaryProbe(patroni.url, timeout=5, await_grant=await_grant)() is expected
+    assert patroni.paths == ["/primary", "/config"]
+
+
+@pytest.mark.parametrize("await_grant", [False, True])
+def test_probe_on_a_replica_does_not_read_the_config(patroni: FakePatroni, await_grant: bool) -> None:
+    patroni.statuses = [503]
+    patroni.config = {**DYNAMIC_CONFIG, "pigsalt_vip": "granted"}
+    probe = PrimaryProbe(patroni.url, timeout=5, await_grant=await_grant)
+
+    assert [probe(), probe()] == [False, False]
+    assert probe.held_back is None
+    assert patroni.paths == ["/primary", "/primary"]
+
+
+@pytest.mark.parametrize(
+    ("status", "config", "failure"),
+    [
+        (500, {"error": "boom"}, "HTTP 500"),
+        (502, b"", "HTTP 502"),
+        (200, b"<html>not json</html>", "answer is not JSON: b'<html>not json</html>'"),
+        (200, ["pigsalt_vip", "granted"], "answer is not a JSON object"),
+    ],
+)
+def test_probe_unreadable_config_is_unreachable_and_logged_once(
+    patroni: FakePatroni, status: int, config: object, failure: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    patroni.config_status = status
+    patroni.config = config
+    probe = PrimaryProbe(patroni.url, timeout=5)
+
+    assert [probe(), probe()] == [None, None]
+    assert probe.held_back == "Patroni answers 200 on /primary, but its dynamic config cannot be read"
+    assert caplog.messages == [f"GET {patroni.url}/config: {failure}"]
+
+
+def test_probe_config_unanswered(patroni: FakePatroni, caplog: pytest.LogCaptureFixture) -> None:
+    patroni.config = HANG_UP
+    probe = PrimaryProbe(patroni.url, timeout=5)
+
+    assert [probe(), probe()] == [None, None]
+    assert caplog.messages == [f"GET {patroni.url}/config: Remote end closed connection without response"]
+
+    # Readable again: the next failure is news, and logged.
+    patroni.config = DYNAMIC_CONFIG
+    assert probe() is True
+    patroni.config = HANG_UP
+    assert probe() is None
+    assert len(caplog.messages) == 2
+
+
+def test_probe_logs_being_held_back_once(patroni: FakePatroni, caplog: pytest.LogCaptureFixture) -> None:
+    patroni.config = {**DYNAMIC_CONFIG, "pigsalt_vip": "released"}
+    probe = PrimaryProbe(patroni.url, timeout=5)
+    caplog.set_level(logging.INFO)
+
+    assert [probe(), probe(), probe()] == [False, False, False]
+    assert probe.held_back == "Patroni's dynamic config says pigsalt_vip: released"
+    assert caplog.messages == [
+        "held back although Patroni answers 200 on /primary: Patroni's dynamic config says pigsalt_vip: released"
+    ]
+
+    # Granted again (a cutover rolled back), then released again: a new episode, logged again.
+    patroni.config = DYNAMIC_CONFIG
+    assert probe() is True
+    assert probe.held_back is None
+    patroni.config = {**DYNAMIC_CONFIG, "pigsalt_vip": "released"}
+    assert probe() is False
+    assert len(caplog.messages) == 2
+
+
+@pytest.mark.parametrize(
+    ("gate", "held_back"),
+    [
+        ({}, "waiting for the upgrade cutover to grant it (Patroni's dynamic config has no pigsalt_vip)"),
+        (
+            {"pigsalt_vip": "released"},
+            "waiting for the upgrade cutover to grant it (Patroni's dynamic config says pigsalt_vip: released)",
+        ),
+        (
+            {"pigsalt_vip": None},
+            "waiting for the upgrade cutover to grant it (Patroni's dynamic config says pigsalt_vip: null)",
+        ),
+    ],
+)
+def test_probe_awaiting_the_grant_says_why(
+    patroni: FakePatroni, gate: dict[str, object], held_back: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    patroni.config = {**DYNAMIC_CONFIG, **gate}
+    probe = PrimaryProbe(patroni.url, timeout=5, await_grant=True)
+    caplog.set_level(logging.INFO)
+
+    assert [probe(), probe()] == [False, False]
+    assert probe.held_back == held_back
+    assert caplog.messages == [f"held back although Patroni answers 200 on /primary: {held_back}"]
+
+
+def test_keeper_release_names_the_cause_it_is_given(caplog: pytest.LogCaptureFixture) -> None:
+    node = Node(False, False, False, False, present=True)
+    why = iter(["Patroni's dynamic config says pigsalt_vip: released"] * 2 + [None, None])
+    keeper = Keeper(
+        node.probe, node.present, node.add, node.remove, node.announce, name="the VIP", explain=lambda: next(why)
+    )
+    caplog.set_level(logging.INFO)
+
+    assert [keeper.step(), keeper.step()] == [None, "released"]
+    assert caplog.messages == ["released the VIP: Patroni's dynamic config says pigsalt_vip: released"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "gate", "held"),
+    [
+        ([], {"pigsalt_vip": "granted"}, True),
+        ([], {"pigsalt_vip": "released"}, False),
+        (["--await-grant"], {}, False),
+        (["--await-grant"], {"pigsalt_vip": "granted"}, True),
+    ],
+)
+def test_main_once_at_an_upgrade_cutover(
+    argv: list[str],
+    gate: dict[str, str],
+    held: bool,
+    fake_ip: Path,
+    patroni: FakePatroni,
+    announced: list[tuple[str, str]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Each keeper starts holding the address: the gate decides whether it stays.
+    (fake_ip / "held").write_text("2: host0    inet 10.10.10.3/24 scope global secondary host0\n")
+    patroni.config = {**DYNAMIC_CONFIG, **gate}
+    caplog.set_level(logging.INFO)
+
+    assert main(["--address", "10.10.10.3/24", *REQUIRED[:2], "--patroni", patroni.url, "--once", *argv]) == 0
+
+    assert (fake_ip / "held").exists() is held
+    assert patroni.paths == ["/primary", "/config"]
+    if held:
+        assert caplog.messages == ["no change for 10.10.10.3/24 on host0"]
+    elif argv:
+        why = "waiting for the upgrade cutover to grant it (Patroni's dynamic config has no pigsalt_vip)"
+        assert caplog.messages == [
+            f"held back although Patroni answers 200 on /primary: {why}",
+            f"released 10.10.10.3/24 on host0: {why}",
+        ]
+    else:
+        assert caplog.messages == [
+            "held back although Patroni answers 200 on /primary: Patroni's dynamic config says pigsalt_vip: released",
+            "released 10.10.10.3/24 on host0: Patroni's dynamic config says pigsalt_vip: released",
+        ]
 
 
 # The command line
@@ -733,10 +930,10 @@ def test_main_releases_on_a_signal(
     ]
     assert not (fake_ip / "held").exists()
     assert announced == [("host0", "10.10.10.3")]
-    assert patroni.paths == ["/primary"]
+    assert patroni.paths == ["/primary", "/config"]
     assert caplog.messages == [
         f"keeping 10.10.10.3/24 on host0 while {patroni.url}/primary answers 200 "
-        "(every 1 s; released after 2 misses in a row)",
+        "and /config does not say pigsalt_vip: released (every 1 s; released after 2 misses in a row)",
         "acquired 10.10.10.3/24 on host0: Patroni answers 200 on /primary",
         f"stopping on {signum.name}",
         "released 10.10.10.3/24 on host0: the keeper is stopping",
