@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pigsalt.agent.vip import GATE_KEY as VIP_KEY
 from pigsalt.errors import PigsaltError
 from pigsalt.orch import Runner
 
@@ -33,7 +34,6 @@ __all__ = ["Pair", "Runner", "call", "find_pair", "hand_over_vip", "vip_grants",
 
 # Close enough behind to cut over: the rest is applied while the source is frozen.
 READY_BEHIND_BYTES = 16 * 1024 * 1024
-VIP_KEY = "pigsalt_vip"
 
 
 @dataclass(frozen=True)
