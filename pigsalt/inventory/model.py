@@ -17,7 +17,7 @@ from typing import Any
 from pigsalt.debian import DEFAULT_RELEASE, RELEASES, Release
 from pigsalt.errors import PigsaltError
 from pigsalt.inventory import load as loader
-from pigsalt.inventory import node_os
+from pigsalt.inventory import node_os, upgrade
 from pigsalt.inventory.params import PARAMS
 from pigsalt.inventory.pigsty import Vip, normalize, release, vip_settings
 from pigsalt.inventory.validate import Report, is_etcd_group, is_meta_group, module_groups, validate
@@ -173,6 +173,10 @@ class Inventory:
         names = ", ".join(n.name for n in self.nodes)
         raise UnknownNode(f"node {key!r} is not in the inventory (nodes: {names})")
 
+    def successor(self, name: str) -> Cluster | None:
+        """The cluster whose ``pg_upgrade_from`` names cluster ``name`` (validation allows one)."""
+        return self._successors.get(name)
+
     def cluster(self, name: str) -> Cluster:
         found = self._by_name.get(name)
         if found is not None:
@@ -192,6 +196,10 @@ class Inventory:
     @functools.cached_property
     def _by_name(self) -> dict[str, Cluster]:
         return {c.name: c for c in self.clusters}
+
+    @functools.cached_property
+    def _successors(self) -> dict[str, Cluster]:
+        return {str(c.vars["pg_upgrade_from"]): c for c in self.clusters if c.vars["pg_upgrade_from"] is not None}
 
     @functools.cached_property
     def meta_nodes(self) -> tuple[Node, ...]:
@@ -215,7 +223,7 @@ class InventoryError(PigsaltError):
 
 @dataclass(frozen=True)
 class Loaded:
-    """An inventory read from disk: the raw data, where it came from, the report and the model."""
+    """An inventory read from disk: the raw data (as written), where it came from, the report and the model."""
 
     raw: Mapping[str, Any]
     source: loader.Source
@@ -224,13 +232,19 @@ class Loaded:
 
 
 def check(path: Path) -> Loaded:
-    """Read and validate; never raises for problems in the content (they are in ``report``)."""
+    """Read and validate; never raises for problems in the content (they are in ``report``).
+
+    Validation and the model read the inventory with each successor's inherited definitions
+    (``upgrade.inherit``); ``raw`` stays as written, and so do the problems' paths.
+    """
     found, source = loader.load(path)
     raw, normalized = normalize(found)
-    report = validate(raw)
+    full = upgrade.inherit(raw)
+    report = validate(full)
+    report.problems[:] = upgrade.located(report.problems, raw)
     report.problems.extend(source.problems)
     report.problems.extend(normalized)
-    inventory = Inventory.from_raw(raw) if report.ok else None
+    inventory = Inventory.from_raw(full) if report.ok else None
     if inventory is not None:
         # What only the derived rules show: an HBA that locks out the dbsu, replicator or monitor.
         from pigsalt.pillar.floor import hba_floor

@@ -571,6 +571,18 @@ _PARAMS: tuple[Param, ...] = (
         "Major PostgreSQL version. Default: the one the members' `node_os` ships (17 on debian13, "
         "15 on debian12); set without `node_os`, it picks the release that ships it.",
     ),
+    _p(
+        "pg_upgrade_from",
+        Str(CLUSTER_NAME, "cluster name"),
+        None,
+        (CLUSTER,),
+        "postgres",
+        "Declares this cluster the successor of another in a major-version upgrade (`pigsalt upgrade "
+        "SOURCE --to N`, docs/upgrade.md): it inherits the source's users, databases, HBA rules, services "
+        "and VIP unless it sets its own; the source gets `wal_level: logical` and an HBA rule admitting "
+        "this cluster's members as the admin user; this cluster's VIP keeper holds the VIP only after the "
+        "cutover grants it.",
+    ),
     _p("pg_port", Enum((5432,)), 5432, GROUP_LEVELS, "postgres", "Postgres port."),
     _p(
         "pg_data",

@@ -130,6 +130,7 @@ def _validate(raw: dict[str, Any], out: list[Problem]) -> None:
     _check_vips(groups, gvars, out, rel.major)
     _check_nodes(groups, out)
     _check_releases(children, groups, gvars, out)
+    _check_upgrades(children, groups, gvars, out)
     _check_dcs(gvars, groups, out)
 
 
@@ -459,6 +460,82 @@ def _check_releases(
             )
 
 
+def _cluster_major(g: _Group, gvars: Mapping[str, Any], settings: Mapping[str, node_os.Setting]) -> int:
+    """The PostgreSQL major the model gives the cluster: its pg_version, else its release's default.
+
+    Unlike ``_major`` this reads node_os where the members have it, on hosts included.
+    """
+    version = g.vars.get("pg_version", gvars.get("pg_version"))
+    if isinstance(version, int) and not isinstance(version, bool):
+        return version
+    return node_os.cluster_release(list(g.hosts), settings, None).pg_default
+
+
+def _check_upgrades(
+    children: Mapping[str, Any], groups: list[_Group], gvars: Mapping[str, Any], out: list[Problem]
+) -> None:
+    """pg_upgrade_from names another cluster, on an earlier major, with no other successor and no
+    source of its own; the source's wal_level, if written, is logical."""
+    clusters: dict[str, _Group] = {}
+    for g in _clusters(groups):
+        if g.cluster is not None:
+            clusters.setdefault(g.cluster, g)
+    settings = node_os.explicit(children, gvars, {g.name for g in groups if g.meta})
+    successors: dict[str, str] = {}
+    for g in _clusters(groups):
+        wanted = g.vars.get("pg_upgrade_from")
+        malformed: list[Problem] = []
+        PARAMS["pg_upgrade_from"].node.check(wanted, "", malformed)
+        if wanted is None or malformed or g.cluster is None:
+            continue  # a malformed name is reported by the structural pass
+        path = join(g.path, "vars.pg_upgrade_from")
+        source = clusters.get(wanted)
+        if wanted == g.cluster:
+            out.append(Problem(path, f"{wanted!r} is this cluster itself: name the cluster it upgrades from"))
+            continue
+        if source is None:
+            others = sorted(set(clusters) - {g.cluster})
+            names = ", ".join(others) or "none"
+            hint = did_you_mean(wanted, others)
+            out.append(Problem(path, f"{wanted!r} names no cluster of the inventory (clusters: {names}){hint}"))
+            continue
+        first = successors.setdefault(wanted, g.cluster)
+        if first != g.cluster:
+            out.append(
+                Problem(
+                    path, f"{wanted} already has a successor, {first}: a cluster is upgraded to one successor at a time"
+                )
+            )
+        before = source.vars.get("pg_upgrade_from")
+        if isinstance(before, str):
+            out.append(
+                Problem(
+                    path, f"{wanted} is itself the successor of {before}: upgrades do not chain; finish that one first"
+                )
+            )
+        new, old = _cluster_major(g, gvars, settings), _cluster_major(source, gvars, settings)
+        if new <= old:
+            out.append(
+                Problem(
+                    path, f"{g.cluster} runs PostgreSQL {new} and {wanted} runs {old}: a successor runs a later major"
+                )
+            )
+        in_source = "pg_parameters" in source.vars
+        parameters = source.vars["pg_parameters"] if in_source else gvars.get("pg_parameters")
+        wal_level = parameters.get("wal_level") if isinstance(parameters, dict) else None
+        if wal_level is not None and str(wal_level).lower() != "logical":
+            where = (
+                join(source.path, "vars.pg_parameters.wal_level") if in_source else "all.vars.pg_parameters.wal_level"
+            )
+            out.append(
+                Problem(
+                    where,
+                    f"must be logical, not {wal_level!r}: {g.cluster} upgrades from {wanted} by logical "
+                    "replication (pg_upgrade_from)",
+                )
+            )
+
+
 def _check_instances(g: _Group, out: list[Problem], rel: int = V1) -> None:
     seqs: dict[int, str] = {}
     primaries = []
@@ -688,9 +765,10 @@ def _check_services(g: _Group, gvars: Mapping[str, Any], on_meta: bool, out: lis
 
 
 def _check_vips(groups: list[_Group], gvars: Mapping[str, Any], out: list[Problem], rel: int = V1) -> None:
-    """Each VIP: an address when switched on, inside its members' subnet, no node's address, used once."""
+    """Each VIP: an address when switched on, inside its members' subnet, no node's address, used once
+    (but by a cluster and its successor, until the cutover hands it over)."""
     node_ips = {ip for g in groups for ip in g.hosts}
-    vips: dict[str, str] = {}
+    vips: dict[str, _Group] = {}
     for g in _clusters(groups):
 
         def get(name: str, g: _Group = g) -> Any:
@@ -731,9 +809,9 @@ def _check_vips(groups: list[_Group], gvars: Mapping[str, Any], out: list[Proble
             if vip.address_param == "pg_vip_address":
                 out.append(Problem(path, f"{address}/{mask} is not an IPv4 address with a prefix length"))
             continue
-        if address in vips:
-            out.append(Problem(path, f"{address} is already the VIP of {vips[address]}"))
-        vips.setdefault(address, g.cluster or g.name)
+        first = vips.setdefault(address, g)
+        if first is not g and not _upgrade_pair(first, g):
+            out.append(Problem(path, f"{address} is already the VIP of {first.cluster or first.name}"))
         if address in node_ips:
             out.append(Problem(path, f"{address} is the address of node {address}"))
         if mask <= 30 and ip_vip in (net.network_address, net.broadcast_address):
@@ -749,6 +827,13 @@ def _check_vips(groups: list[_Group], gvars: Mapping[str, Any], out: list[Proble
                         path, f"{address}/{mask} does not contain member {ip}: the VIP must be in its members' subnet"
                     )
                 )
+
+
+def _upgrade_pair(a: _Group, b: _Group) -> bool:
+    """Whether one of the clusters is the other's successor: they share the VIP until the cutover."""
+    return (a.cluster is not None and b.vars.get("pg_upgrade_from") == a.cluster) or (
+        b.cluster is not None and a.vars.get("pg_upgrade_from") == b.cluster
+    )
 
 
 HBA_METHODS = frozenset("trust reject scram-sha-256 md5 password gss sspi ident peer ldap radius cert pam bsd".split())

@@ -354,7 +354,7 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
             "username": c["patroni_username"],
             "password": _secret(c, "patroni_password", secrets),
             **timings,
-            "dynamic": derive.patroni_dynamic(timings, c["pg_libs"], c["pg_parameters"]),
+            "dynamic": derive.patroni_dynamic(timings, c["pg_libs"], _parameters(inv, cluster)),
             # on_start and on_role_change: puts the new role's HBA files in place (Patroni
             # appends the action, the role and the cluster).
             "callback": " ".join(
@@ -414,11 +414,38 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
             "pgbouncer_exporter": platform.pgbouncer_exporter(node.release),
         },
         "checks": _checks(node, cluster, services),
+        **_upgrade(inv, cluster),
     }
 
 
+def _parameters(inv: Inventory, cluster: Cluster) -> dict[str, Any]:
+    """The Postgres parameters of the dynamic configuration: a source of an upgrade decodes its
+    WAL for the successor's subscription (validation refuses any other wal_level it sets)."""
+    parameters = dict(cluster.vars["pg_parameters"])
+    if inv.successor(cluster.name) is not None:
+        return {"wal_level": "logical", **parameters}
+    return parameters
+
+
+def _upgrade(inv: Inventory, cluster: Cluster) -> dict[str, Any]:
+    """Each side of a major-version upgrade (``pigsalt upgrade`` reads it): ``upgrade_from`` and,
+    with the source's members, ``upgrade_source_members`` on the successor; ``upgrade_to`` on the
+    source. Nothing for a cluster outside an upgrade."""
+    source, successor = cluster.vars["pg_upgrade_from"], inv.successor(cluster.name)
+    if source is None and successor is None:
+        return {}
+    found: dict[str, Any] = {"upgrade_from": source, "upgrade_to": successor.name if successor else None}
+    if source is not None:
+        found["upgrade_source_members"] = [{"name": i.name, "ip": i.ip} for i in inv.cluster(source).instances]
+    return found
+
+
 def _vip(cluster: Cluster, node: Node) -> dict[str, Any]:
-    """The VIP this member keeps while it leads; ``interface`` None: the one carrying the member's address."""
+    """The VIP this member keeps while it leads; ``interface`` None: the one carrying the member's address.
+
+    A successor's keeper holds it only once the cutover grants it (``pigsalt_vip: granted`` in
+    its Patroni dynamic configuration): until then the source holds the same address.
+    """
     vip = cluster.vip
     if vip is None:
         return {"mode": "none", "address": None, "cidrmask": None, "interface": None}
@@ -426,13 +453,14 @@ def _vip(cluster: Cluster, node: Node) -> dict[str, Any]:
     param = "pg_vip_interface" if vip.address_param == "pg_vip_address" else "vip_interface"
     interface = node.vars[param]
     where = ["--interface", interface] if interface else ["--interface-of", node.ip]
+    awaiting = ["--await-grant"] if cluster.vars["pg_upgrade_from"] is not None else []
     return {
         "mode": "l2",
         "address": vip.address,
         "cidrmask": vip.cidrmask,
         "interface": interface,
         # pigsalt.agent.vip's arguments (the unit adds --patroni).
-        "keeper_args": ["--address", f"{vip.address}/{vip.cidrmask}", *where],
+        "keeper_args": ["--address", f"{vip.address}/{vip.cidrmask}", *where, *awaiting],
     }
 
 

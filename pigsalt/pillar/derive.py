@@ -361,16 +361,30 @@ def hba_rules(
     return list(base), [*(c["pg_hba_rules"] or []), *c["pg_hba_rules_extra"]]
 
 
+def upgrade_hba_rules(inv: Inventory, cluster: Cluster) -> list[Mapping[str, Any]]:
+    """The rules a source cluster gets while a successor upgrades from it: the successor's members
+    may connect as the source's admin user (the schema copy, the subscriptions), to any database."""
+    successor = inv.successor(cluster.name)
+    if successor is None:
+        return []
+    admin = cluster.vars["pg_admin_username"]
+    lines = [f"host all {admin} {i.ip}/32 {AUTH_METHODS['pwd']}" for i in successor.instances]
+    # Order 0, ahead of everything: a reject the inventory puts first must not cut the upgrade off.
+    return [{"title": f"upgrade to {successor.name}", "rules": lines, "order": 0}]
+
+
 def hba(node: Node, inv: Inventory, cluster: Cluster, pgbouncer: bool = False) -> dict[str, list[str]]:
     """The complete HBA file for each role the instance can hold; the state picks its *current* role.
 
     ``replica`` includes ``offline`` rules on offline instances and on replicas with pg_offline_query.
     """
     base, extra = hba_rules(cluster, inv.release, pgbouncer)
+    upgrade = [] if pgbouncer else upgrade_hba_rules(inv, cluster)
     # Stable sort by ``order``: base rules keep their place (100, 110, …), added rules come after
     # (1000) unless they ask for a smaller order, e.g. a deny rule that must match first.
     base_order = [{"order": 100 + 10 * i, **r} for i, r in enumerate(base)]
-    rules = sorted([*base_order, *({"order": EXTRA_RULE_ORDER, **r} for r in extra)], key=lambda r: r["order"])
+    extra_order = [{"order": EXTRA_RULE_ORDER, **r} for r in extra]
+    rules = sorted([*upgrade, *base_order, *extra_order], key=lambda r: r["order"])
     offline = node.instance is not None and node.instance.offline_query
     replica_roles = {"common", "replica"} | ({"offline"} if offline else set())
     result: dict[str, list[str]] = {"primary": [], "replica": []}
