@@ -35,7 +35,11 @@ def test_a_ready_source_has_no_blockers() -> None:
     [
         ({**SETTINGS, "wal_level": "replica"}, STATE, "wal_level=replica"),
         ({**SETTINGS, "max_replication_slots": "1"}, STATE, "max_replication_slots is 1"),
-        (SETTINGS, _state(no_identity={"app": ("public.notes",)}), "no primary key nor replica identity on public.notes"),
+        (
+            SETTINGS,
+            _state(no_identity={"app": ("public.notes",)}),
+            "no primary key nor replica identity on public.notes",
+        ),
         (SETTINGS, _state(unlogged={"app": ("public.cache",)}), "unlogged tables are not replicated: public.cache"),
         (SETTINGS, _state(large_objects={"app": 3}), "3 large object(s)"),
         (SETTINGS, _state(extensions={"app": ("timescaledb",)}), "not installable on the successor: timescaledb"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 import pytest
@@ -46,8 +47,10 @@ def test_the_successor_and_its_leader_are_found() -> None:
         ("pg-deb12", 17, {"node-6": False, "node-7": False}, "has no single leader"),
     ],
 )
-def test_each_wrong_request_is_one_clear_error(source: str, version: int, leaders: dict[str, object], needle: str) -> None:
-    with pytest.raises(PigsaltError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+def test_each_wrong_request_is_one_clear_error(
+    source: str, version: int, leaders: dict[str, object], needle: str
+) -> None:
+    with pytest.raises(PigsaltError, match=re.escape(needle)):
         upgrade.find_pair(_runner(ITEMS, leaders), source, version)
 
 
@@ -57,5 +60,5 @@ def test_a_salt_error_string_becomes_an_error_naming_the_function_and_minion() -
     def run(argv: Sequence[str], timeout: float) -> tuple[int, str, str]:
         return 1, json.dumps({"node-6": "ERROR: cutover: no primary among the members of a"}), ""
 
-    with pytest.raises(PigsaltError, match="pgupgrade.cutover on node-6: ERROR: cutover: no primary"):
+    with pytest.raises(PigsaltError, match=re.escape("pgupgrade.cutover on node-6: ERROR: cutover: no primary")):
         upgrade.call(run, pair, "cutover")
