@@ -16,6 +16,7 @@ help:
 	@echo "make bench-sandbox cold up / down of the four-node sandbox"
 	@echo "make bench-infra   pigsty.infra + pigsty.node on a fresh sandbox, and the rerun"
 	@echo "make bench-cluster pigsty.cluster pg-test and its rerun, then pgbench through 5433 vs direct"
+	@echo "make bench-upgrade pigsalt upgrade pg-deb12 --to 17 with 1 GB (pgbench -i -s 70), and the write pause"
 	@echo "make bench-failover what clients see when pg-test's primary fails (DOMAIN.md's baseline probe)"
 	@echo "make bench-demo    make demo warm (caches, no sandbox), then again on the deployed sandbox"
 	@echo "make fresh-check   a throwaway clone with no caches: make demo, then make test, timed"
@@ -57,7 +58,7 @@ demo: venv
 bench-pillar: venv
 	$(BIN)/python -m tests.bench.pillar
 
-.PHONY: bench-sandbox bench-infra bench-cluster bench-failover bench-demo fresh-check
+.PHONY: bench-sandbox bench-infra bench-cluster bench-failover bench-upgrade bench-demo fresh-check
 bench-demo: venv
 	$(BIN)/python -m tests.bench.demo
 
@@ -67,6 +68,9 @@ fresh-check:
 
 bench-failover: venv
 	$(BIN)/python -m tests.bench.failover
+
+bench-upgrade: venv
+	$(BIN)/python -m tests.bench.upgrade
 
 bench-cluster: venv
 	$(BIN)/python -m tests.bench.cluster

@@ -134,7 +134,8 @@ class Upgrade:
         return quoting.parse_rows(self._psql(self.local_target(dbname), quoting.query(select)))
 
     def exec_source(self, dbname: str, sql: str) -> None:
-        self._psql(self.source_target(dbname), sql)
+        # Our own session writes even to a frozen source (dropping the publication, say).
+        self._psql(self.source_target(dbname), "SET default_transaction_read_only = off;\n" + sql)
 
     def exec_successor(self, dbname: str, sql: str) -> None:
         self._psql(self.local_target(dbname), sql)
@@ -327,11 +328,11 @@ def _source_state(up: Upgrade) -> SourceState:
             continue
         rows = up.on_source(
             db,
-            "SELECT format('%I.%I', n.nspname, c.relname) AS t, c.relpersistence AS p, c.relreplident AS ri, "
+            "SELECT format('%I.%I', n.nspname, c.relname) AS tbl, c.relpersistence AS p, c.relreplident AS ri, "
             "EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS pk " + user_tables,
         )
-        no_identity[db] = tuple(r["t"] for r in rows if r["ri"] == "n" or (r["ri"] == "d" and not r["pk"]))
-        unlogged[db] = tuple(r["t"] for r in rows if r["p"] == "u")
+        no_identity[db] = tuple(r["tbl"] for r in rows if r["ri"] == "n" or (r["ri"] == "d" and not r["pk"]))
+        unlogged[db] = tuple(r["tbl"] for r in rows if r["p"] == "u")
         large[db] = int(up.on_source(db, "SELECT count(*) AS n FROM pg_largeobject_metadata")[0]["n"])
         exts = {r["extname"] for r in up.on_source(db, "SELECT extname FROM pg_extension")}
         extensions[db] = tuple(sorted(exts - available))

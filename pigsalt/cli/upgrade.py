@@ -65,7 +65,10 @@ def upgrade(
     for line in found["blockers"]:
         click.echo(f"  blocked: {line}", err=True)
     if found["blockers"]:
-        raise PigsaltError(f"{len(found['blockers'])} thing(s) block the upgrade of {source} into {pair.successor}")
+        click.echo(
+            f"Error: {len(found['blockers'])} thing(s) block the upgrade of {source} into {pair.successor}", err=True
+        )
+        raise SystemExit(1)
     dbs = ", ".join(found["databases"]) or "none"
     click.echo(f"{source} -> {pair.successor} (PostgreSQL {version}): nothing blocks; databases: {dbs}")
     if check_only:

@@ -37,7 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # The sandbox's own tests see the nodes as `up` leaves them; the formulas' tests change them.
-MODULE_ORDER = ("test_sandbox", "test_infra", "test_cluster", "test_cluster_debian12")
+MODULE_ORDER = ("test_sandbox", "test_infra", "test_cluster", "test_cluster_debian12", "test_upgrade")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -73,10 +73,19 @@ DEBIAN12_CLUSTER = """
       vars:
         pg_cluster: pg-deb12
         node_os: debian12
+        pg_vip_enabled: true
+        pg_vip_address: 10.10.10.4/24
         pg_users:
           - {name: legacy, password: Legacy.Pass.12, pgbouncer: true, roles: [dbrole_admin]}
         pg_databases:
           - {name: legacy, owner: legacy}
+    pg-deb13:                     # e2e only: pg-deb12's successor on PostgreSQL 17 (test_upgrade.py)
+      hosts:
+        10.10.10.16: {nodename: node-6, pg_seq: 1, pg_role: primary}
+      vars:
+        pg_cluster: pg-deb13
+        node_os: debian13
+        pg_upgrade_from: pg-deb12
 """
 
 

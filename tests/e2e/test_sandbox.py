@@ -46,6 +46,7 @@ def test_every_minion_receives_its_pillar_from_the_inventory(sandbox: Sandbox) -
         "node-3": "pg-test-3",
         "node-4": "pg-deb12-1",
         "node-5": "pg-deb12-2",
+        "node-6": "pg-deb13-1",
     }
 
 
