@@ -72,7 +72,9 @@ def _one(found: Mapping[str, Any], minion: str, what: str) -> Any:
 def find_pair(runner: Runner, source: str, version: int) -> Pair:
     """The successor declared for ``source``, checked to run PostgreSQL ``version``."""
     items = "pigsty:pg:cluster,pigsty:pg:version,pigsty:pg:upgrade_from,pigsty:pg:upgrade_to"
-    found = _salt_json(runner, ["-I", "pigsty:pg:cluster:*", "pillar.item", *items.split(",")], timeout=120)
+    found = _salt_json(
+        runner, ["-I", "pigsty:pg:cluster:*", "pillar.item", *items.split(","), "unmask=True"], timeout=120
+    )
     by_cluster: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
     for minion, item in sorted(found.items()):
         if isinstance(item, Mapping):
