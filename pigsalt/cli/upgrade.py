@@ -53,10 +53,14 @@ def upgrade(
     pair = lib.find_pair(runner, source, version)
     _, dst_grant = lib.vip_grants(runner, pair)
     if dst_grant == "granted":
-        raise PigsaltError(
-            f"{source} was already cut over to {pair.successor} (its VIP is granted): nothing to do"
-            + ("; there is no way back after the cutover" if abort else "")
-        )
+        done = f"{source} was already cut over to {pair.successor} (its VIP is granted)"
+        if abort:
+            raise PigsaltError(f"{done}: there is no way back through pigsalt (docs/upgrade.md)")
+        if not check_only:
+            # A run that stopped after the cutover: finish the clean-up (idempotent), nothing else.
+            lib.call(runner, pair, "finish")
+        click.echo(f"{done}: nothing left to do")
+        return
     if abort:
         lib.call(runner, pair, "abort")
         click.echo(f"{source}: the upgrade into {pair.successor} is aborted; the source takes writes")

@@ -172,4 +172,7 @@ def test_the_upgrade_moves_data_users_services_and_the_vip_to_17(data: Sandbox) 
     assert _query(SUCCESSOR["node-6"], 5436, "SELECT count(*) FROM pg_subscription") == [(0,)]
     # a second run says it is done, and changes nothing
     again = _upgrade(data, "--confirm", "pg-deb12")
-    assert again.returncode == 2 and "already cut over" in again.stderr, again.stderr
+    assert again.returncode == 0 and "already cut over" in again.stdout, again.stderr
+    assert _query(VIP, 5433, "SELECT current_setting('server_version_num')::int / 10000") == [(17,)]
+    back = _upgrade(data, "--abort")
+    assert back.returncode == 2 and "no way back" in back.stderr, back.stderr
