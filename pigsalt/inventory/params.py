@@ -15,6 +15,7 @@ from pigsalt.debian import RELEASES
 from pigsalt.inventory.schema import (
     AnyValue,
     Bool,
+    Date,
     Enum,
     Int,
     IPv4,
@@ -123,7 +124,7 @@ USER = Struct(
         "pool_connlimit": Int(min=-1),
         "connlimit": Int(min=-1),
         "expire_in": Int(min=1, unit="days"),
-        "expire_at": Str(r"\d{4}-\d{2}-\d{2}", "date YYYY-MM-DD"),
+        "expire_at": Date(),
         "comment": Str(allow_empty=True),
         "roles": ListOf(Str(PG_IDENT, "role name"), unique=True),
         "parameters": MapOf(OneOf(((lambda v: isinstance(v, (str, int, float, bool)), AnyValue()),), "a scalar")),
@@ -239,7 +240,7 @@ HBA_RULE = OneOf(
             Struct(
                 name="raw HBA rule group",
                 fields={
-                    "title": Str(allow_empty=True),
+                    "title": Str(r"[^\n\r]*", "title on one line", allow_empty=True),
                     "role": Enum(("common", "primary", "replica", "offline")),
                     "rules": ListOf(Str(r"(local|host|hostssl|hostnossl)\s+\S.*", "pg_hba.conf line")),
                 },
@@ -258,7 +259,7 @@ HBA_RULE = OneOf(
                     "db": Str(r"all|replication|[A-Za-z_][A-Za-z0-9_]{0,62}", "database, replication or all"),
                     "addr": HBA_ADDR,
                     "auth": Enum(("pwd", "scram", "md5", "ssl", "cert", "deny", "trust", "peer", "ident", "os")),
-                    "title": Str(allow_empty=True),
+                    "title": Str(r"[^\n\r]*", "title on one line", allow_empty=True),
                     "role": Enum(("common", "primary", "replica", "offline")),
                     "order": Int(min=0),
                 },
@@ -673,7 +674,7 @@ _PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "haproxy_admin_password",
-        Str(),
+        Str(r"[^\s#'\"\\]+", "password without spaces, #, quotes or backslashes (HAProxy's stats auth line)"),
         None,
         GROUP_LEVELS,
         "services",

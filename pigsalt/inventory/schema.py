@@ -6,6 +6,7 @@ stops at the first error, nothing opens a socket or a file.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import ipaddress
 import re
@@ -119,6 +120,22 @@ class Str(Node):
 
     def describe(self) -> str:
         return f"string ({self.hint})" if self.hint else "string"
+
+
+class Date(Node):
+    """A calendar date written ``YYYY-MM-DD`` that exists (no 2025-02-30)."""
+
+    def check(self, value: Any, path: str, out: list[Problem]) -> None:
+        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            out.append(Problem(path, f"{value!r} is not a valid date YYYY-MM-DD"))
+            return
+        try:
+            datetime.date.fromisoformat(value)
+        except ValueError as err:
+            out.append(Problem(path, f"{value!r} is not a date: {err}"))
+
+    def describe(self) -> str:
+        return "string (date YYYY-MM-DD)"
 
 
 @dataclass(frozen=True)

@@ -567,6 +567,13 @@ def _system_users(effective: Mapping[str, Any]) -> dict[str, str]:
     return names
 
 
+# Names Postgres refuses for a role (public, none, the current_* keywords), or that mean
+# something else in pg_hba.conf and Pgbouncer's auth file (all, samerole, samegroup, replication).
+RESERVED_ROLE_NAMES = frozenset(
+    {"public", "none", "all", "current_user", "current_role", "session_user", "samerole", "samegroup", "replication"}
+)
+
+
 def _check_users(g: _Group, effective: Mapping[str, Any], out: list[Problem]) -> set[str]:
     """Duplicate, reserved and undefined-role checks; returns the names of the users defined."""
     users = effective.get("pg_users", [])
@@ -584,7 +591,7 @@ def _check_users(g: _Group, effective: Mapping[str, Any], out: list[Problem]) ->
             out.append(Problem(path, f"duplicate of {where}[{names[name]}] ({name!r})"))
         elif name in system:
             out.append(Problem(path, f"{name!r} is a system user ({system[name]}); it is managed by pigsalt"))
-        elif name.startswith("pg_") or name in DEFAULT_ROLES or name == "public":
+        elif name.startswith("pg_") or name in DEFAULT_ROLES or name.lower() in RESERVED_ROLE_NAMES:
             out.append(Problem(path, f"{name!r} is a reserved role name"))
         names.setdefault(name, i)
     version = _major(effective)
