@@ -674,7 +674,11 @@ _PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "haproxy_admin_password",
-        Str(r"[^\s#'\"\\]+", "password without spaces, #, quotes or backslashes (HAProxy's stats auth line)"),
+        Str(
+            r"[^\s#'\"\\]+",
+            "password without spaces, #, quotes or backslashes (HAProxy's stats auth line)",
+            secret=True,
+        ),
         None,
         GROUP_LEVELS,
         "services",

@@ -107,16 +107,19 @@ class Str(Node):
     pattern: str | None = None
     hint: str = ""
     allow_empty: bool = False
+    secret: bool = False  # a password: an error never repeats the value
 
     def check(self, value: Any, path: str, out: list[Problem]) -> None:
         if not isinstance(value, str):
-            out.append(Problem(path, f"must be a string, not {type_name(value)} {value!r}"))
+            shown = "" if self.secret else f" {value!r}"
+            out.append(Problem(path, f"must be a string, not {type_name(value)}{shown}"))
             return
         if not value and not self.allow_empty:
             out.append(Problem(path, "must not be empty"))
             return
         if self.pattern and not re.fullmatch(self.pattern, value):
-            out.append(Problem(path, f"{value!r} is not a valid {self.hint or 'value'}"))
+            shown = "the value" if self.secret else repr(value)
+            out.append(Problem(path, f"{shown} is not a valid {self.hint or 'value'}"))
 
     def describe(self) -> str:
         return f"string ({self.hint})" if self.hint else "string"

@@ -40,3 +40,15 @@ def test_enum_suggests_the_close_choice():
 
 def test_did_you_mean_is_silent_when_nothing_is_close():
     assert did_you_mean("zzz", ["pg_rto", "pg_rpo"]) == ""
+
+
+def test_a_secret_string_is_never_repeated_in_its_error() -> None:
+    secret = Str(r"[a-z]+", "lowercase password", secret=True)
+    out: list[Problem] = []
+    secret.check("Hunter#2", "all.vars.haproxy_admin_password", out)
+    secret.check(123456, "all.vars.haproxy_admin_password", out)
+    assert [p.message for p in out] == [
+        "the value is not a valid lowercase password",
+        "must be a string, not integer",
+    ]
+    assert not any("Hunter" in p.message or "123456" in p.message for p in out)
