@@ -111,7 +111,7 @@ USER = Struct(
     name="user definition",
     fields={
         "name": Str(PG_IDENT, "role name"),
-        "password": Str(hint="plain text, md5… or SCRAM-SHA-256$… hash"),
+        "password": Str(hint="plain text, md5… or SCRAM-SHA-256$… hash", secret=True),
         "login": Bool(),
         "superuser": Bool(),
         "createdb": Bool(),
@@ -365,7 +365,7 @@ _PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "patroni_password",
-        Str(),
+        Str(secret=True),
         None,
         GROUP_LEVELS,
         "high availability",
@@ -516,7 +516,7 @@ _PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "pg_admin_password",
-        Str(),
+        Str(secret=True),
         None,
         GROUP_LEVELS,
         "system users",
@@ -532,7 +532,7 @@ _PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "pg_monitor_password",
-        Str(),
+        Str(secret=True),
         None,
         GROUP_LEVELS,
         "system users",
@@ -548,7 +548,7 @@ _PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "pg_replication_password",
-        Str(),
+        Str(secret=True),
         None,
         GROUP_LEVELS,
         "system users",
@@ -755,7 +755,7 @@ _PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "grafana_admin_password",
-        Str(),
+        Str(secret=True),
         None,
         (GLOBAL,),
         "monitoring",
