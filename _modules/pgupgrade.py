@@ -11,6 +11,7 @@ or message holds a password.
 from __future__ import annotations
 
 import logging
+import pwd
 import time
 import urllib.error
 import urllib.request
@@ -50,8 +51,6 @@ def _pg() -> dict[str, Any]:
 
 
 def _home(dbsu: str) -> str:
-    import pwd
-
     return pwd.getpwnam(dbsu).pw_dir
 
 

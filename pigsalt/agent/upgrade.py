@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pigsalt.agent import AgentError, psql, quoting
+from pigsalt.agent import AgentError, files, psql, quoting
 
 __all__ = [
     "NAME",
@@ -405,11 +405,5 @@ def write_passfile(home: str, dbsu: str, source: Endpoint, password: str) -> str
 
     line = f"{esc(source.host)}:{source.port}:*:{esc(source.user)}:{esc(password)}\n"
     user = pwd.getpwnam(dbsu)
-    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchown(fd, user.pw_uid, user.pw_gid)
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
-    os.replace(path.with_suffix(".tmp"), path)
+    files.write(path, line.encode(), 0o600, user.pw_uid, user.pw_gid)
     return str(path)
