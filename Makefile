@@ -52,7 +52,7 @@ demo: venv
 	$(BIN)/pigsalt sandbox up
 	$(BIN)/pigsalt sandbox exec meta -- salt --out=txt '*' test.ping
 	$(BIN)/pigsalt deploy --sandbox
-	@echo "demo: deployed. psql postgres://test:test@10.10.10.3:5433/test (the VIP, primary service);" \
+	@echo "demo: deployed. psql -h 10.10.10.3 -p 5433 -U test test (the VIP, primary service; the password is in pigsty.yml);" \
 	      "portal: curl -H 'Host: pigsty' http://10.10.10.10/ ; pigsalt sandbox down removes the nodes."
 
 bench-pillar: venv

@@ -71,8 +71,8 @@ def _source_primary(pg: dict[str, Any]) -> str:
 
 def _upgrade() -> agent.Upgrade:
     pg = _pg()
-    admin = pg["system_users"]["admin"]
-    source = agent.Endpoint(_source_primary(pg), int(pg["port"]), admin["name"])
+    admin = pg["upgrade_source_admin"]  # the source cluster's own admin user and password
+    source = agent.Endpoint(_source_primary(pg), int(admin["port"]), admin["name"])
     passfile = agent.write_passfile(_home(pg["dbsu"]), pg["dbsu"], source, admin["password"])
     return agent.Upgrade(
         source=source,

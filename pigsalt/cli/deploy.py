@@ -60,7 +60,12 @@ def _label(mods: str, pillar: dict[str, str] | None) -> str:
     "--dry-run", is_flag=True, help="Only check with test=True: change nothing, exit 1 if anything would change."
 )
 @click.option("--sandbox", "in_sandbox", is_flag=True, help="Run salt-run in the sandbox's master node.")
-def deploy(cluster: str | None, dry_run: bool, in_sandbox: bool) -> None:
+@click.option(
+    "--allow-published-passwords",
+    is_flag=True,
+    help="Deploy even though the inventory sets a published default password (always allowed with --sandbox).",
+)
+def deploy(cluster: str | None, dry_run: bool, in_sandbox: bool, allow_published_passwords: bool) -> None:
     """Check every node's formulas with test=True (all nodes at once); if anything would change,
     run pigsty.infra, pigsty.node, then pigsty.cluster for every cluster at once (or for one
     cluster), stopping at the first failed step and naming the node and the cause.
@@ -68,6 +73,7 @@ def deploy(cluster: str | None, dry_run: bool, in_sandbox: bool) -> None:
     Clusters share no node, so their orchestrations run side by side; each one's result is
     printed when it ends."""
     runner: orch.Runner = _sandbox_runner if in_sandbox else orch.local_runner
+    _refuse_published_passwords(runner, allowed=in_sandbox or allow_published_passwords)
     with StepDisplay() as display:
         plan = _formulas(runner, cluster)
         checked = _check(runner, plan, display, thorough=dry_run)
@@ -92,6 +98,22 @@ def deploy(cluster: str | None, dry_run: bool, in_sandbox: bool) -> None:
         changed_total = _orchestrate(runner, cluster, display)
         elapsed = display.elapsed
     click.echo(f"deployed in {elapsed:.1f} s: {changed_total} states changed")
+
+
+def _refuse_published_passwords(runner: orch.Runner, allowed: bool) -> None:
+    """Published default passwords (Pigsty's DBUser.*, test, …) are a warning in the sandbox and
+    with ``--allow-published-passwords``, and stop a deployment anywhere else."""
+    paths = _runner_json(runner, ["salt-run", "--out=json", "pigsalt.published_passwords"]).get("paths") or []
+    if not paths:
+        return
+    more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
+    if allowed:
+        click.echo(f"warning: {paths[0]}{more}: published default password", err=True)
+        return
+    raise PigsaltError(
+        f"{paths[0]}{more}: a published default password; set your own in the inventory, "
+        "or pass --allow-published-passwords"
+    )
 
 
 def _check(runner: orch.Runner, plan: dict[str, list[str]], display: StepDisplay, thorough: bool) -> orch.OrchRun:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from dataclasses import replace
 from importlib import resources
 
@@ -15,10 +17,18 @@ from pigsalt.inventory.explain import explain as explain_inventory
 from pigsalt.inventory.model import check
 from pigsalt.inventory.validate import Report
 
+# A business user's password in the shipped inventory: ``{name: test, password: test, ...}``.
+_USER_PASSWORD = re.compile(r"(\{name: [^,}]+, password: )([^,}]+)")
+
 
 def default_inventory_text() -> str:
-    """The default four-node sandbox inventory shipped with pigsalt."""
+    """The default four-node sandbox inventory shipped with pigsalt (its published passwords)."""
     return resources.files("pigsalt").joinpath("data/sandbox.yml").read_text(encoding="utf-8")
+
+
+def with_generated_passwords(text: str) -> str:
+    """``text`` with a new random password for each business user (what ``init`` writes)."""
+    return _USER_PASSWORD.sub(lambda m: m.group(1) + secrets.token_urlsafe(18), text)
 
 
 @click.command(
@@ -28,11 +38,13 @@ def default_inventory_text() -> str:
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(inventory: str | None, force: bool) -> None:
     """Write the default sandbox inventory: meta 10.10.10.10 running pg-meta, pg-test on
-    10.10.10.11-13 with VIP 10.10.10.3."""
+    10.10.10.11-13 with VIP 10.10.10.3. Each business user gets a new random password (the
+    file is 0600: it holds them); the system users' passwords are generated per cluster by
+    `pigsalt pillar build`."""
     path = resolve_inventory(inventory)
     if path.exists() and not force:
         raise PigsaltError(f"{path} already exists; use --force to overwrite it")
-    write_atomic(path, default_inventory_text())
+    write_atomic(path, with_generated_passwords(default_inventory_text()), 0o600)
     click.echo(f"wrote {path}")
 
 

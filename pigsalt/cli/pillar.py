@@ -12,6 +12,7 @@ import yaml
 from pigsalt.cli.options import inventory_option, json_option, resolve_inventory
 from pigsalt.pillar.build import build as build_pillar
 from pigsalt.pillar.build import node_pillar
+from pigsalt.pillar.secrets import MISSING, SECRETS_FILE, secrets_path
 
 DEFAULT_PILLAR_DIR = "pillar/inventory"
 HIDDEN = "<hidden: use --show-secrets>"
@@ -22,7 +23,9 @@ def mask_secrets(data: Any) -> Any:
     if isinstance(data, dict):
         return {
             k: (
-                HIDDEN if isinstance(k, str) and (k == "password" or k.endswith("_password")) and v else mask_secrets(v)
+                HIDDEN
+                if isinstance(k, str) and (k == "password" or k.endswith("_password")) and v and v != MISSING
+                else mask_secrets(v)
             )
             for k, v in data.items()
         }
@@ -56,7 +59,10 @@ def pillar() -> None:
 )
 @json_option
 def build(inventory: str | None, output: str, as_json: bool) -> None:
-    """Validate the inventory and write it as a pillar directory (all.yml, clusters/*.yml, secrets.yml)."""
+    """Validate the inventory and write it as a pillar directory (all.yml, clusters/*.yml, secrets.yml).
+
+    The one step that generates passwords: secrets.yml gets one set per cluster the first time
+    the cluster is built, and keeps it (0600, in a 0700 directory)."""
     result = build_pillar(resolve_inventory(inventory), Path(output))
     warnings = result.loaded.report.warnings
     if as_json:
@@ -91,8 +97,15 @@ def build(inventory: str | None, output: str, as_json: bool) -> None:
 @json_option
 @click.option("--show-secrets", is_flag=True, help="Print passwords instead of hiding them.")
 def show(node: str, inventory: str | None, as_json: bool, show_secrets: bool) -> None:
-    """Show the fully derived pillar NODE receives (NODE: node name, IP or instance name)."""
-    data, _ = node_pillar(resolve_inventory(inventory), node)
+    """Show the fully derived pillar NODE receives (NODE: node name, IP or instance name).
+
+    Reads only: generated passwords come from the pillar directory's store (for a single-file
+    inventory, the default pillar directory's), and show as not generated yet without one."""
+    path = resolve_inventory(inventory)
+    store = secrets_path(path)
+    if not path.is_dir() and not store.exists():
+        store = Path(DEFAULT_PILLAR_DIR) / SECRETS_FILE
+    data, _ = node_pillar(path, node, store)
     if not show_secrets:
         data = mask_secrets(data)
     if as_json:

@@ -132,6 +132,7 @@ def _validate(raw: dict[str, Any], out: list[Problem]) -> None:
     _check_releases(children, groups, gvars, out)
     _check_upgrades(children, groups, gvars, out)
     _check_dcs(gvars, groups, out)
+    _check_published_passwords(gvars, groups, out)
 
 
 # --- structure ----------------------------------------------------------------------------------
@@ -572,6 +573,52 @@ def _system_users(effective: Mapping[str, Any]) -> dict[str, str]:
 RESERVED_ROLE_NAMES = frozenset(
     {"public", "none", "all", "current_user", "current_role", "session_user", "samerole", "samegroup", "replication"}
 )
+
+
+# Passwords printed in Pigsty's and pigsalt's documentation and example inventories: anyone can
+# try them. `validate` warns; `pigsalt deploy` refuses them outside the sandbox.
+PUBLISHED_PASSWORDS = frozenset(
+    {
+        "DBUser.DBA",
+        "DBUser.Monitor",
+        "DBUser.Replicator",
+        "DBUser.Meta",
+        "DBUser.Viewer",
+        "Patroni.API",
+        "pigsty",
+        "test",
+        "postgres",
+        "password",
+    }
+)
+
+
+def published_passwords(gvars: Mapping[str, Any], groups: Iterable[Any]) -> list[str]:
+    """Paths of every password parameter or user password that is a published default."""
+    found: list[str] = []
+
+    def scan(values: Any, path: str) -> None:
+        if not isinstance(values, Mapping):
+            return
+        for key, value in values.items():
+            if isinstance(key, str) and key.endswith("_password") and str(value) in PUBLISHED_PASSWORDS:
+                found.append(join(path, key))
+        users = values.get("pg_users")
+        for i, user in enumerate(users if isinstance(users, list) else []):
+            if isinstance(user, Mapping) and str(user.get("password")) in PUBLISHED_PASSWORDS:
+                found.append(f"{join(path, 'pg_users')}[{i}].password")
+
+    scan(gvars, "all.vars")
+    for g in groups:
+        scan(g.vars, join(g.path, "vars"))
+    return found
+
+
+PUBLISHED_MESSAGE = "is a published default password: set your own (pigsalt deploy refuses it)"
+
+
+def _check_published_passwords(gvars: Mapping[str, Any], groups: Iterable[Any], out: list[Problem]) -> None:
+    out.extend(Problem(path, PUBLISHED_MESSAGE, warning=True) for path in published_passwords(gvars, groups))
 
 
 def _check_users(g: _Group, effective: Mapping[str, Any], out: list[Problem]) -> set[str]:

@@ -8,7 +8,6 @@ inventory is valid; each file is replaced atomically.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,12 @@ import yaml
 
 from pigsalt.fileio import write_atomic
 from pigsalt.inventory import load as loader
-from pigsalt.inventory.model import Inventory, Loaded, open_inventory
+from pigsalt.inventory.model import Loaded, open_inventory
 from pigsalt.pillar import secrets as secret_store
 from pigsalt.pillar.compile import compile_node, needed_secrets
 
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
 HEADER = (
     "# Written by `pigsalt pillar build`; pigsalt's ext_pillar reads this directory.\n"
     "# Edit it by hand if you like: the next orchestration applies the change.\n"
@@ -41,11 +42,13 @@ def _dump(data: Any) -> str:
 
 
 def node_pillar(inventory: Path, node: str, secrets_file: Path | None = None) -> tuple[dict[str, Any], Loaded]:
-    """The full derived pillar one node receives (what the ext_pillar returns for it)."""
+    """The full derived pillar one node receives (what the ext_pillar returns for it). Only
+    reads: a generated password the store does not hold yet shows as ``secrets.MISSING``."""
     inv, loaded = open_inventory(inventory)
     target = inv.node(node)
-    values = secret_store.ensure(secrets_file or secret_store.secrets_path(inventory), needed_secrets(inv))
-    return compile_node(inv, target, values), loaded
+    path = secrets_file or secret_store.secrets_path(inventory)
+    store = secret_store.placeholders(secret_store.read(path, missing_ok=True), needed_secrets(inv))
+    return compile_node(inv, target, store), loaded
 
 
 def cluster_members(inventory: Path) -> dict[str, dict[str, Any]]:
@@ -60,14 +63,15 @@ def cluster_members(inventory: Path) -> dict[str, dict[str, Any]]:
     return clusters
 
 
-def load_secrets(inv: Inventory, inventory: Path, secrets_file: Path | None = None) -> Mapping[str, str]:
-    return secret_store.ensure(secrets_file or secret_store.secrets_path(inventory), needed_secrets(inv))
-
-
 def build(inventory: Path, out_dir: Path, secrets_file: Path | None = None) -> BuildResult:
-    """Validate, then write the pillar directory (files, generated secrets) for ``inventory``."""
+    """Validate, then write the pillar directory for ``inventory``: its files and the secrets
+    store (created or completed here, the one step that generates passwords). The directory is
+    0700 and every file 0600: they hold passwords. ``secrets_file`` (default: a store beside a
+    single-file inventory, from earlier releases) is read, never written."""
     inv, loaded = open_inventory(inventory)
-    values = load_secrets(inv, inventory, secrets_file)
+    store_path = out_dir / secret_store.SECRETS_FILE
+    adopt = secrets_file or secret_store.secrets_path(inventory)
+    _, store_changed = secret_store.create(store_path, needed_secrets(inv), adopt=adopt)
     raw = loaded.raw["all"]
     children = raw.get("children") or {}
     clusters = {
@@ -83,13 +87,11 @@ def build(inventory: Path, out_dir: Path, secrets_file: Path | None = None) -> B
         files[out_dir / loader.CLUSTERS_DIR / f"{name}.yml"] = _dump({name: group})
     written: list[Path] = []
     unchanged: list[Path] = []
+    (out_dir / loader.CLUSTERS_DIR).mkdir(mode=PRIVATE_DIR, exist_ok=True)
+    (out_dir / loader.CLUSTERS_DIR).chmod(PRIVATE_DIR)
     for path, text in files.items():
-        (written if write_atomic(path, text) else unchanged).append(path)
-    secrets_out = out_dir / secret_store.SECRETS_FILE
-    needed = {k: v for k, v in values.items() if k in needed_secrets(inv)}
-    if secrets_out.resolve() != (secrets_file or secret_store.secrets_path(inventory)).resolve():
-        merged = {**secret_store.read(secrets_out), **needed}
-        (written if secret_store.dump(merged, secrets_out) else unchanged).append(secrets_out)
+        (written if write_atomic(path, text, PRIVATE_FILE) else unchanged).append(path)
+    (written if store_changed else unchanged).append(store_path)
     removed = []
     for stale in sorted((out_dir / loader.CLUSTERS_DIR).glob("*.yml")):
         if stale not in files:

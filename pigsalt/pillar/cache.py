@@ -11,8 +11,9 @@ A version is the content of the files the loader reads (``pigsty.yml``, or ``all
 was modified too recently for its timestamps to be trusted (two writes within one timestamp
 tick look the same), are the files read and hashed, and parsed only when the hash differs. An
 invalid inventory is remembered too, so that every minion gets the same error without parsing
-again. The secrets file is stat'ed the same way and read again (``secrets.ensure``: generating
-what is missing, refusing a file others can read) whenever its status changed.
+again. The secrets file is stat'ed the same way and read again whenever its status changed; it is
+never written here (``secrets.resolve``: a missing store, a missing password or a file others
+can read is an error, which every minion gets until ``pigsalt pillar build`` fixes it).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import stat
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from pigsalt.inventory import load as loader
 from pigsalt.inventory.model import Inventory, open_inventory
 from pigsalt.pillar import secrets as secret_store
 from pigsalt.pillar.compile import _Memo, compile_node, needed_secrets
+from pigsalt.pillar.secrets import Store
 
 # Inventories (inventory path, secrets path) kept at once; each keeps only its latest version.
 MAX_INVENTORIES = 4
@@ -142,7 +143,7 @@ class Snapshot:
 @dataclass
 class _Secrets:
     snapshot: Snapshot
-    values: Mapping[str, str]
+    values: Store
 
 
 @dataclass
@@ -232,7 +233,7 @@ class InventoryCache:
         raise PigsaltError(f"{inventory}: the files kept changing while they were read; try again")
 
     @staticmethod
-    def _secrets(version: Version, path: Path) -> tuple[Mapping[str, str], _Memo]:
+    def _secrets(version: Version, path: Path) -> tuple[Store, _Memo]:
         """The stored secrets, read again (and completed) when the file's status changed."""
         assert version.inventory is not None
         held = version.secrets
@@ -240,7 +241,7 @@ class InventoryCache:
         snapshot = Snapshot.take(path)
         if held is not None and held.snapshot.same(snapshot):
             return held.values, version.memo
-        values = secret_store.ensure(path, needed_secrets(version.inventory))
+        values = secret_store.resolve(secret_store.read(path), needed_secrets(version.inventory), path)
         if held is None or held.values != values:
             version.memo = _Memo()
         version.secrets = _Secrets(snapshot, values)

@@ -13,7 +13,7 @@ from typing import Any
 
 from pigsalt.inventory.model import Cluster, Inventory, Node
 from pigsalt.pillar import derive, platform, tune
-from pigsalt.pillar.secrets import GENERATED
+from pigsalt.pillar.secrets import CLUSTER_GENERATED, INFRA_GENERATED, Needs, Store
 
 # Where the offline repository lives on meta nodes, and the keyring nodes verify it with.
 REPO_DIR = "/var/lib/pigsalt/repo"
@@ -29,15 +29,17 @@ SALT_PYTHON = "/opt/pigsalt/salt/bin/python"
 PGBOUNCER_HBA_FILE = "/etc/pgbouncer/pgb_hba.conf"
 
 
-def needed_secrets(inv: Inventory) -> set[str]:
-    """Generated-password parameters that some level of the inventory leaves unset."""
-    values = [inv.vars, *(c.vars for c in inv.clusters)]
-    return {name for name in GENERATED for level in values if level[name] is None}
+def needed_secrets(inv: Inventory) -> Needs:
+    """Generated passwords the inventory leaves unset: the meta nodes' and each cluster's."""
+    return Needs(
+        infra=frozenset(n for n in INFRA_GENERATED if inv.vars[n] is None),
+        clusters={c.name: frozenset(n for n in CLUSTER_GENERATED if c.vars[n] is None) for c in inv.clusters},
+    )
 
 
-def _secret(values: Mapping[str, Any], name: str, secrets: Mapping[str, str]) -> str:
+def _secret(values: Mapping[str, Any], name: str, generated: Mapping[str, str]) -> str:
     value = values[name]
-    return str(value) if value is not None else secrets[name]
+    return str(value) if value is not None else generated[name]
 
 
 def _dcs_members(inv: Inventory) -> list[dict[str, str]]:
@@ -79,7 +81,7 @@ def dns_records(inv: Inventory) -> list[dict[str, str]]:
     return [{"name": name, "ip": ip} for name, ip in sorted(records.items())]
 
 
-def _infra(inv: Inventory, node: Node, secrets: Mapping[str, str], memo: _Memo) -> dict[str, Any]:
+def _infra(inv: Inventory, node: Node, secrets: Store, memo: _Memo) -> dict[str, Any]:
     g = inv.vars
     meta = [{"name": n.name, "ip": n.ip} for n in inv.meta_nodes]
     infra: dict[str, Any] = {
@@ -118,7 +120,7 @@ def _infra(inv: Inventory, node: Node, secrets: Mapping[str, str], memo: _Memo) 
         infra["prometheus"] = {"scrape_interval": g["prometheus_scrape_interval"]}
         infra["grafana"] = {
             "admin_username": g["grafana_admin_username"],
-            "admin_password": _secret(g, "grafana_admin_password", secrets),
+            "admin_password": _secret(g, "grafana_admin_password", secrets.infra),
         }
         infra["targets"] = {
             "nodes": [{"name": n.name, "ip": n.ip, "port": n.vars["node_exporter_port"]} for n in inv.nodes],
@@ -312,8 +314,9 @@ def _checks(node: Node, cluster: Cluster, services: list[dict[str, Any]]) -> dic
     return {"tcp": tcp, "replication": replication}
 
 
-def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str], memo: _Memo) -> dict[str, Any]:
+def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Memo) -> dict[str, Any]:
     c = cluster.vars
+    own = secrets.cluster(cluster.name)
     inst = node.instance
     assert inst is not None
     timings = derive.patroni_timings(c["pg_rto"], c["pg_rpo"])
@@ -352,7 +355,7 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
         "patroni": {
             "port": c["patroni_port"],
             "username": c["patroni_username"],
-            "password": _secret(c, "patroni_password", secrets),
+            "password": _secret(c, "patroni_password", own),
             **timings,
             "dynamic": derive.patroni_dynamic(timings, c["pg_libs"], _parameters(inv, cluster)),
             # on_start and on_role_change: puts the new role's HBA files in place (Patroni
@@ -365,11 +368,11 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
             "nofailover": inst.role == "offline",
         },
         "system_users": {
-            "admin": {"name": c["pg_admin_username"], "password": _secret(c, "pg_admin_password", secrets)},
-            "monitor": {"name": c["pg_monitor_username"], "password": _secret(c, "pg_monitor_password", secrets)},
+            "admin": {"name": c["pg_admin_username"], "password": _secret(c, "pg_admin_password", own)},
+            "monitor": {"name": c["pg_monitor_username"], "password": _secret(c, "pg_monitor_password", own)},
             "replicator": {
                 "name": c["pg_replication_username"],
-                "password": _secret(c, "pg_replication_password", secrets),
+                "password": _secret(c, "pg_replication_password", own),
             },
         },
         # pigsalt_pg's states (pgsql.users): pg_default_roles then pg_users, pg_databases, and
@@ -402,7 +405,7 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
             "enabled": c["haproxy_enabled"],
             "admin_port": HAPROXY_ADMIN_PORT,
             "admin_username": c["haproxy_admin_username"],
-            "admin_password": _secret(c, "haproxy_admin_password", secrets),
+            "admin_password": _secret(c, "haproxy_admin_password", own),
             "client_timeout": c["haproxy_client_timeout"],
             "server_timeout": c["haproxy_server_timeout"],
         },
@@ -414,7 +417,7 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Mapping[str, str]
             "pgbouncer_exporter": platform.pgbouncer_exporter(node.release),
         },
         "checks": _checks(node, cluster, services),
-        **_upgrade(inv, cluster),
+        **_upgrade(inv, cluster, secrets),
     }
 
 
@@ -427,16 +430,23 @@ def _parameters(inv: Inventory, cluster: Cluster) -> dict[str, Any]:
     return parameters
 
 
-def _upgrade(inv: Inventory, cluster: Cluster) -> dict[str, Any]:
+def _upgrade(inv: Inventory, cluster: Cluster, secrets: Store) -> dict[str, Any]:
     """Each side of a major-version upgrade (``pigsalt upgrade`` reads it): ``upgrade_from`` and,
-    with the source's members, ``upgrade_source_members`` on the successor; ``upgrade_to`` on the
-    source. Nothing for a cluster outside an upgrade."""
+    with the source's members and how to log in there (its admin user: passwords are per
+    cluster), ``upgrade_source_members`` and ``upgrade_source_admin`` on the successor;
+    ``upgrade_to`` on the source. Nothing for a cluster outside an upgrade."""
     source, successor = cluster.vars["pg_upgrade_from"], inv.successor(cluster.name)
     if source is None and successor is None:
         return {}
     found: dict[str, Any] = {"upgrade_from": source, "upgrade_to": successor.name if successor else None}
     if source is not None:
-        found["upgrade_source_members"] = [{"name": i.name, "ip": i.ip} for i in inv.cluster(source).instances]
+        origin = inv.cluster(source)
+        found["upgrade_source_members"] = [{"name": i.name, "ip": i.ip} for i in origin.instances]
+        found["upgrade_source_admin"] = {
+            "name": origin.vars["pg_admin_username"],
+            "password": _secret(origin.vars, "pg_admin_password", secrets.cluster(source)),
+            "port": origin.vars["pg_port"],
+        }
     return found
 
 
@@ -464,7 +474,7 @@ def _vip(cluster: Cluster, node: Node) -> dict[str, Any]:
     }
 
 
-def compile_node(inv: Inventory, node: Node, secrets: Mapping[str, str], memo: _Memo | None = None) -> dict[str, Any]:
+def compile_node(inv: Inventory, node: Node, secrets: Store, memo: _Memo | None = None) -> dict[str, Any]:
     """The ``pigsty`` pillar of one node."""
     memo = memo or _Memo()
     pillar: dict[str, Any] = {"node": _node(inv, node), "infra": _infra(inv, node, secrets, memo)}
@@ -473,7 +483,7 @@ def compile_node(inv: Inventory, node: Node, secrets: Mapping[str, str], memo: _
     return {"pigsty": pillar}
 
 
-def compile_all(inv: Inventory, secrets: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+def compile_all(inv: Inventory, secrets: Store) -> dict[str, dict[str, Any]]:
     """Every node's pillar, keyed by node name."""
     memo = _Memo()
     return {node.name: compile_node(inv, node, secrets, memo) for node in inv.nodes}

@@ -88,7 +88,7 @@ def main() -> int:
         t1 = time.perf_counter()
         assert loaded.inventory is not None, loaded.report.errors[:3]
         inv = loaded.inventory
-        values = secrets.ensure(Path(tmp) / "secrets.yml", needed_secrets(inv))
+        values, _ = secrets.create(Path(tmp) / "secrets.yml", needed_secrets(inv))
         pillars = compile_all(inv, values)
         t2 = time.perf_counter()
         compile_mb = peak_mb()

@@ -124,9 +124,18 @@ class Sandbox:
         environment = {**node_env(), **env} if env else None
         return sb.node_run(sb.leader(node, self.paths), list(command), check=check, timeout=timeout, env=environment)
 
-    def secrets(self) -> dict[str, str]:
-        """The generated passwords of the inventory (pillar/inventory/secrets.yml)."""
-        return dict(yaml.safe_load((self.inventory_dir / "secrets.yml").read_text()) or {})
+    def secrets(self, cluster: str = "pg-test") -> dict[str, str]:
+        """One cluster's generated passwords (pillar/inventory/secrets.yml: one set per cluster)."""
+        store = yaml.safe_load((self.inventory_dir / "secrets.yml").read_text()) or {}
+        return dict(store["clusters"][cluster])
+
+    def all_secrets(self) -> dict[str, str]:
+        """Every generated password, as ``<cluster>.<parameter>`` (``infra.<parameter>``)."""
+        store = yaml.safe_load((self.inventory_dir / "secrets.yml").read_text()) or {}
+        found = {f"infra.{k}": v for k, v in (store.get("infra") or {}).items()}
+        for cluster, values in (store.get("clusters") or {}).items():
+            found.update({f"{cluster}.{k}": v for k, v in values.items()})
+        return found
 
     def salt(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         """``salt ARGS`` on the master node."""

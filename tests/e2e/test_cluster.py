@@ -264,7 +264,7 @@ def test_debian_13_runs_debians_go_pgbouncer_exporter(sandbox: Sandbox, deployed
 
 def test_an_address_the_hba_does_not_allow_is_refused(sandbox: Sandbox, deployed: OrchRun) -> None:
     # The admin user may connect from meta and the members only; the host (10.10.10.1) is neither.
-    admin = yaml.safe_load((sandbox.inventory_dir / "secrets.yml").read_text())["pg_admin_password"]
+    admin = sandbox.secrets()["pg_admin_password"]
     with pytest.raises(psycopg.OperationalError, match=r"no pg_hba.conf entry for host \"10.10.10.1\""):
         _connect(MEMBERS["node-1"], 5432, user="dbuser_dba", password=admin, dbname="postgres")
 
@@ -288,9 +288,9 @@ def test_default_privileges_let_business_users_use_what_the_dbsu_creates(sandbox
 
 
 def test_no_password_in_job_output_logs_or_world_readable_files(sandbox: Sandbox, deployed: OrchRun) -> None:
-    secrets = sorted(v for k, v in sandbox.secrets().items() if k != "grafana_admin_password")
+    secrets = sorted(v for k, v in sandbox.all_secrets().items() if not k.startswith("infra."))
     assert all(len(s) >= 12 for s in secrets), "generated passwords are long random strings"
-    leaked = [k for k, v in sandbox.secrets().items() if v in deployed.raw]
+    leaked = [k for k, v in sandbox.all_secrets().items() if v in deployed.raw]
     assert leaked == [], f"in pigsty.cluster's output: {leaked}"
     pattern = "|".join(re.escape(s) for s in secrets)
     for node in ("meta", *MEMBERS):

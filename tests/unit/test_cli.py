@@ -84,7 +84,26 @@ def test_pillar_build_then_show_hides_secrets_by_default(runner: CliRunner, tmp_
     assert (pg["instance"], pg["role"], pg["system_users"]["admin"]["password"]) == ("pg-test-1", "primary", HIDDEN)
     secret = runner.invoke(main, ["pillar", "show", "pg-test-1", "-i", "pillar/inventory", "--show-secrets"])
     stored = yaml.safe_load((tmp_path / "pillar/inventory/secrets.yml").read_text())
-    assert stored["pg_admin_password"] in secret.output
+    assert stored["clusters"]["pg-test"]["pg_admin_password"] in secret.output
+    assert stored["clusters"]["pg-meta"]["pg_admin_password"] != stored["clusters"]["pg-test"]["pg_admin_password"]
+    # Every file holds passwords: 0600 in 0700 directories, and nothing beside the inventory.
+    out = tmp_path / "pillar/inventory"
+    assert {oct(p.stat().st_mode & 0o777) for p in (out, out / "clusters")} == {"0o700"}
+    assert {oct(p.stat().st_mode & 0o777) for p in out.rglob("*.yml")} == {"0o600"}
+    assert not (tmp_path / "pigsty.secrets.yml").exists()
+
+
+def test_pillar_show_before_build_writes_nothing_and_says_so(runner: CliRunner, tmp_path: Path):
+    runner.invoke(main, ["init"])
+    before = sorted(p.name for p in tmp_path.iterdir())
+    shown = runner.invoke(main, ["pillar", "show", "node-1", "--json"])
+    assert shown.exit_code == 0, shown.output
+    pg = json.loads(shown.output)["pigsty"]["pg"]
+    assert pg["system_users"]["admin"]["password"] == "<not generated yet: run pigsalt pillar build>"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    validated = runner.invoke(main, ["validate"])
+    assert validated.exit_code == 0, validated.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
 def test_pillar_show_unknown_node(runner: CliRunner):
@@ -122,3 +141,18 @@ def test_every_command_has_help_with_examples(runner: CliRunner, args: tuple[str
     assert result.exit_code == 0
     assert "Usage:" in result.output
     assert "Examples:" in result.output
+
+
+def test_init_writes_private_inventory_with_generated_user_passwords(runner: CliRunner, tmp_path: Path):
+    assert runner.invoke(main, ["init"]).exit_code == 0
+    path = tmp_path / "pigsty.yml"
+    assert path.stat().st_mode & 0o777 == 0o600
+    users = [
+        u
+        for g in yaml.safe_load(path.read_text())["all"]["children"].values()
+        for u in (g.get("vars") or {}).get("pg_users", [])
+    ]
+    assert len(users) == 3 and all(len(u["password"]) >= 24 for u in users)
+    assert "DBUser" not in path.read_text()
+    validated = runner.invoke(main, ["validate"])
+    assert "published default password" not in validated.output

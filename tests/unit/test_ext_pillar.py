@@ -139,11 +139,12 @@ def test_a_changed_secrets_file_is_read_again(ext_pillar, sandbox_inventory: Pat
     assert patroni() == FIXED_SECRETS["patroni_password"]
     secret_store.dump({**FIXED_SECRETS, "patroni_password": "rotated"}, secrets)
     assert patroni() == "rotated"
-    # A removed store is generated again, as without the cache.
+    # A removed store is an error for every minion, never a silent new password.
     secrets.unlink()
-    generated = patroni()
-    assert generated not in (FIXED_SECRETS["patroni_password"], "rotated")
-    assert secret_store.read(secrets)["patroni_password"] == generated
+    with pytest.raises(RuntimeError, match="the secrets store does not exist; `pigsalt pillar build` creates it"):
+        patroni()
+    assert not secrets.exists()
+    secret_store.dump({**FIXED_SECRETS, "patroni_password": "rotated"}, secrets)
     secrets.chmod(0o644)
     with pytest.raises(RuntimeError, match="secrets file is accessible by others"):
         patroni()

@@ -110,6 +110,7 @@ class FakeMaster:
         self.clusters = clusters if clusters is not None else {"pg-meta": {}, "pg-test": {}}
         self.would_change = True
         self.silent: set[str] = set()
+        self.published: list[str] = []
 
     def __call__(self, argv: Sequence[str], timeout: float) -> tuple[int, str, str]:
         self.calls.append(list(argv))
@@ -117,6 +118,8 @@ class FakeMaster:
             return 0, json.dumps(self.clusters), ""
         if "pigsalt.formulas" in argv:
             return 0, json.dumps(PLAN), ""
+        if "pigsalt.published_passwords" in argv:
+            return 0, json.dumps({"paths": self.published}), ""
         if argv[0] == "salt":
             minions = [m for m in argv[argv.index("-L") + 1].split(",") if m not in self.silent]
             return 0, check_output(minions, self.would_change), ""
@@ -161,6 +164,22 @@ def test_a_render_error_is_a_failure():
     ]
 
 
+def test_deploy_refuses_published_default_passwords_unless_told(master: FakeMaster):
+    master.published = ["all.children.pg-test.vars.pg_users[0].password", "all.vars.pg_admin_password"]
+    refused = CliRunner().invoke(main, ["deploy"])
+    assert refused.exit_code == 2
+    assert refused.output == (
+        "Error: all.children.pg-test.vars.pg_users[0].password and 1 more: a published default password; "
+        "set your own in the inventory, or pass --allow-published-passwords\n"
+    )
+    assert master.orchestrations() == [] and not [c for c in master.calls if c[0] == "salt"]
+    allowed = CliRunner().invoke(main, ["deploy", "--allow-published-passwords"])
+    assert allowed.exit_code == 0, allowed.output
+    assert "warning: all.children.pg-test.vars.pg_users[0].password and 1 more: published default password" in (
+        allowed.stderr
+    )
+
+
 def test_deploy_checks_then_runs_infra_nodes_then_every_cluster(master: FakeMaster):
     result = CliRunner().invoke(main, ["deploy"])
     assert result.exit_code == 0, result.output
@@ -171,7 +190,10 @@ def test_deploy_checks_then_runs_infra_nodes_then_every_cluster(master: FakeMast
         ("pigsty.cluster", 'pillar={"pg_cluster": "pg-meta"}'),
         ("pigsty.cluster", 'pillar={"pg_cluster": "pg-test"}'),
     ]
-    assert master.calls.index(["salt-run", "--out=json", "pigsalt.formulas"]) == 0
+    assert master.calls[:2] == [
+        ["salt-run", "--out=json", "pigsalt.published_passwords"],
+        ["salt-run", "--out=json", "pigsalt.formulas"],
+    ]
     # The first formulas would change (new nodes): the rest is not checked.
     assert sorted(c[c.index("state.sls") + 1] for c in master.calls if c[0] == "salt") == ["repo"]
     assert "check: 3 states would change, 0 failed" in result.stderr

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
-from pigsalt.inventory.model import check
+from pigsalt.inventory.model import check, open_inventory
 from pigsalt.inventory.params import PARAMS
 from pigsalt.inventory.upgrade import INHERITED, inherit
 from pigsalt.inventory.validate import validate
 from pigsalt.pillar import secrets as secret_store
 from pigsalt.pillar.build import build, node_pillar
+from pigsalt.pillar.compile import needed_secrets
 from tests.conftest import FIXED_SECRETS
 
 INVENTORY = """
@@ -301,6 +302,10 @@ def test_a_vip_is_shared_only_by_a_cluster_and_its_successor(tmp_path: Path):
 @pytest.fixture
 def pillars(tmp_path: Path) -> dict[str, dict[str, Any]]:
     path = write(tmp_path, raw())
+    # One set of generated passwords per cluster, as `pillar build` makes them.
+    store = secret_store.secrets_path(path)
+    store.unlink()
+    secret_store.create(store, needed_secrets(open_inventory(path)[0]))
     return {name: node_pillar(path, name)[0]["pigsty"] for name in ("meta", "node-4", "node-5", "node-6", "node-7")}
 
 
@@ -348,7 +353,17 @@ def test_the_upgrade_keys_of_each_side(pillars):
                 {"name": "pg-deb12-1", "ip": "10.10.10.14"},
                 {"name": "pg-deb12-2", "ip": "10.10.10.15"},
             ],
+            # The source's own admin user: the successor logs in there with it.
+            "upgrade_source_admin": {
+                "name": "dbuser_dba",
+                "password": pillars["node-4"]["pg"]["system_users"]["admin"]["password"],
+                "port": 5432,
+            },
         }
+    )
+    assert (
+        pillars["node-6"]["pg"]["system_users"]["admin"]["password"]
+        != (pillars["node-4"]["pg"]["system_users"]["admin"]["password"])
     )
     # A cluster outside the upgrade has none: its pillar is what it was.
     assert keys("meta") == {}

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from pigsalt.inventory.model import check
-from pigsalt.inventory.validate import validate
+from pigsalt.inventory.validate import PUBLISHED_MESSAGE, validate
 from tests.conftest import EXAMPLES
 
 
@@ -58,7 +58,10 @@ def test_pigsty_v1_inventory_imports_with_one_warning_per_group_naming_the_ignor
     assert "all.children.meta.vars.pg_databases[0].baseline" in warned
     # One line per group, not one per parameter.
     assert sum(1 for path in warned if path == "all.vars") == 1
-    assert not any(path.startswith("all.vars.") for path in warned)
+    published = {path for path, message in warned.items() if message == PUBLISHED_MESSAGE}
+    assert not any(path.startswith("all.vars.") for path in set(warned) - published)
+    # Pigsty's published passwords get a warning each (pigsalt deploy refuses them).
+    assert {"all.vars.pg_admin_password", "all.vars.pg_replication_password"} <= published
     assert all(p.warning for p in report.warnings)
 
 
@@ -67,9 +70,19 @@ def test_warnings_alone_do_not_fail():
     inv["all"]["vars"]["pg_exists_action"] = "clean"
     report = validate(inv)
     assert report.ok
-    assert [str(p) for p in report.warnings] == [
+    assert [str(p) for p in report.warnings if p.message != PUBLISHED_MESSAGE] == [
         "all.vars: 1 parameter pigsalt does not implement, ignored: pg_exists_action"
     ]
+
+
+def test_published_default_passwords_are_a_warning_naming_where_never_the_value():
+    inv = raw()
+    inv["all"]["vars"]["patroni_password"] = "Patroni.API"
+    report = validate(inv)
+    assert report.ok
+    published = [str(p) for p in report.warnings if p.message == PUBLISHED_MESSAGE]
+    assert "all.vars.patroni_password: " + PUBLISHED_MESSAGE in published
+    assert not any("Patroni.API" in line or "DBUser" in line for line in published)
 
 
 def test_validation_is_pure(monkeypatch):

@@ -53,6 +53,27 @@ def clusters() -> dict[str, Any]:
         raise RuntimeError(f"pigsalt inventory: {err.message}") from None
 
 
+def published_passwords() -> dict[str, list[str]]:
+    """Where the inventory sets a published default password (``{"paths": [...]}``): ``pigsalt
+    deploy`` refuses to deploy them unless told to. Paths only, never a value.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run pigsalt.published_passwords
+    """
+    from pigsalt.errors import PigsaltError
+    from pigsalt.inventory.model import open_inventory
+    from pigsalt.inventory.validate import PUBLISHED_MESSAGE
+
+    try:
+        _, loaded = open_inventory(_inventory())
+    except PigsaltError as err:
+        raise RuntimeError(f"pigsalt inventory: {err.message}") from None
+    return {"paths": [p.path for p in loaded.report.warnings if p.message == PUBLISHED_MESSAGE]}
+
+
 def stages() -> list[list[dict[str, Any]]]:
     """The orchestrations of a whole deployment, stage by stage (``pigsalt.plan.DEPLOY``):
     what ``pigsty.deploy`` runs, and ``pigsalt deploy`` too.
