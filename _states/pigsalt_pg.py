@@ -27,6 +27,12 @@ hold a password or a verifier.
         - owner: test
         - extensions: [pg_trgm]
 
+    pgsql-bootstrap-sql-managed:
+      pigsalt_pg.bootstrap_sql_managed:
+        - name: /etc/patroni/bootstrap.sql
+        - users: {replicator: {name: replicator, password: ...}, admin: ..., monitor: ...}
+        - dbsu: postgres
+
     pgsql-database-test-default-privileges:
       pigsalt_pg.default_privileges_present:
         - name: test
@@ -36,14 +42,16 @@ hold a password or a verifier.
 
 from __future__ import annotations
 
+import pwd
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from salt.exceptions import CommandExecutionError
 
 try:
     # Modules, not functions: Salt would publish an imported function as a state of ours.
-    from pigsalt.agent import AgentError, databases, privileges, psql, quoting, roles
+    from pigsalt.agent import AgentError, bootstrap, databases, files, privileges, psql, quoting, roles
 except ImportError as err:
     _MISSING: str | None = str(err)
 else:
@@ -56,6 +64,7 @@ __opts__: dict[str, Any]
 __virtualname__ = "pigsalt_pg"
 
 PSQL_TIMEOUT = 60
+BOOTSTRAP_MODE = 0o600
 
 
 def __virtual__() -> str | tuple[bool, str]:
@@ -160,6 +169,33 @@ def _converge(
         ret["comment"] = f"{name}: still differs after applying: {_summary(left)}"
         return ret
     ret["comment"] = f"{name}: created" if "exists" in diff else f"{name}: changed {_summary(diff)}"
+    return ret
+
+
+def bootstrap_sql_managed(name: str, users: Mapping[str, Mapping[str, str]], dbsu: str = "postgres") -> dict[str, Any]:
+    """The post_bootstrap script at ``name`` creates the system ``users`` with SCRAM verifiers of
+    their passwords (owner ``dbsu``, 0600). Rewritten only when a password or a name changed: a
+    verifier that still matches is kept, so a rerun changes nothing."""
+    ret = _ret(name)
+    path = Path(name)
+    old = files.Found.read(path)
+    try:
+        entry = pwd.getpwnam(dbsu)
+        text = bootstrap.render(users, old.text)
+    except (KeyError, AgentError) as err:
+        secrets = [u.get("password") for u in users.values()]
+        ret.update(result=False, comment=f"{name}: {quoting.scrub(str(err), secrets)}")
+        return ret
+    wanted = (text.encode("utf-8"), BOOTSTRAP_MODE, entry.pw_uid, entry.pw_gid)
+    if (old.data, old.mode, old.uid, old.gid) == wanted:
+        ret["comment"] = f"{name}: up to date"
+        return ret
+    ret["changes"] = {"bootstrap.sql": "written (verifiers not shown)"}
+    if __opts__["test"]:
+        ret.update(result=None, comment=f"{name}: would be written")
+        return ret
+    files.write(path, *wanted)
+    ret["comment"] = f"{name}: written"
     return ret
 
 

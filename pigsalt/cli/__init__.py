@@ -27,7 +27,8 @@ from pigsalt.cli.master import master  # noqa: E402
 from pigsalt.cli.pillar import pillar  # noqa: E402
 from pigsalt.cli.repo import repo  # noqa: E402
 from pigsalt.cli.sandbox import sandbox  # noqa: E402
+from pigsalt.cli.secret import secret  # noqa: E402
 from pigsalt.cli.upgrade import upgrade  # noqa: E402
 
-for command in (init, validate, pillar, repo, master, sandbox, deploy, upgrade):
+for command in (init, validate, pillar, repo, master, sandbox, deploy, upgrade, secret):
     main.add_command(command)

@@ -568,6 +568,22 @@ def _system_users(effective: Mapping[str, Any]) -> dict[str, str]:
     return names
 
 
+def _check_system_names(g: _Group, effective: Mapping[str, Any], out: list[Problem]) -> None:
+    """The dbsu and the three system users are four distinct roles with usable names: pgsql.users
+    gives each its own attributes (a superuser admin, a replication-only replicator)."""
+    seen: dict[str, str] = {}
+    for param in ("pg_dbsu", "pg_admin_username", "pg_monitor_username", "pg_replication_username"):
+        value = effective.get(param, PARAMS[param].default)
+        if not isinstance(value, str):
+            continue
+        path = join(join(g.path, "vars"), param) if param in g.vars else join("all.vars", param)
+        if value.lower() in RESERVED_ROLE_NAMES or value.startswith("pg_"):
+            out.append(Problem(path, f"{value!r} is a reserved role name"))
+        elif value in seen:
+            out.append(Problem(path, f"{value!r} is also {seen[value]}; the system users need distinct names"))
+        seen.setdefault(value, param)
+
+
 # Names Postgres refuses for a role (public, none, the current_* keywords), or that mean
 # something else in pg_hba.conf and Pgbouncer's auth file (all, samerole, samegroup, replication).
 RESERVED_ROLE_NAMES = frozenset(
@@ -628,6 +644,7 @@ def _check_users(g: _Group, effective: Mapping[str, Any], out: list[Problem]) ->
         return set()
     where = join(g.path, "vars.pg_users") if "pg_users" in g.vars else "all.vars.pg_users"
     system = _system_users(effective)
+    _check_system_names(g, effective, out)
     names: dict[str, int] = {}
     for i, user in enumerate(users):
         name = user.get("name") if isinstance(user, dict) else None

@@ -232,12 +232,47 @@ def _database_args(db: Mapping[str, Any], cvars: Mapping[str, Any]) -> dict[str,
     }
 
 
-def _sql_states(c: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def system_roles(c: Mapping[str, Any], users: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
+    """The replicator, admin and monitor users as pg_users entries: bootstrap.sql creates them
+    with these attributes, and pgsql.users keeps them so (a rotated password lands there)."""
+    return [
+        {
+            "name": users["replicator"]["name"],
+            "password": users["replicator"]["password"],
+            "replication": True,
+            "comment": "pigsalt: replication and pg_rewind",
+        },
+        {
+            "name": users["admin"]["name"],
+            "password": users["admin"]["password"],
+            "superuser": True,
+            "comment": "pigsalt: administrator",
+        },
+        {
+            "name": users["monitor"]["name"],
+            "password": users["monitor"]["password"],
+            "roles": ["pg_monitor"],
+            "comment": "pigsalt: monitoring",
+        },
+    ]
+
+
+def _system_users(c: Mapping[str, Any], own: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    return {
+        "admin": {"name": c["pg_admin_username"], "password": _secret(c, "pg_admin_password", own)},
+        "monitor": {"name": c["pg_monitor_username"], "password": _secret(c, "pg_monitor_password", own)},
+        "replicator": {"name": c["pg_replication_username"], "password": _secret(c, "pg_replication_password", own)},
+    }
+
+
+def _sql_states(c: Mapping[str, Any], users: Mapping[str, Mapping[str, str]]) -> dict[str, list[dict[str, Any]]]:
     """The ``pigsalt_pg`` states of a cluster: for each, its keyword arguments (``args``, passed as
-    they are) and the roles it must wait for (``require_roles``, each one of ``roles``)."""
+    they are) and the roles it must wait for (``require_roles``, each one of ``roles``). The
+    system users come first, then pg_default_roles, then pg_users."""
     dbsu, port = c["pg_dbsu"], c["pg_port"]
     default_roles = [r["name"] for r in derive.DEFAULT_ROLES]
-    roles = [_role_args(r, dbsu, port) for r in derive.DEFAULT_ROLES] + [
+    roles = [_role_args(r, dbsu, port) for r in system_roles(c, users)]
+    roles += [_role_args(r, dbsu, port) for r in derive.DEFAULT_ROLES] + [
         _role_args(u, dbsu, port) for u in sorted(c["pg_users"], key=lambda u: u["name"])
     ]
     managed = {r["name"] for r in roles}
@@ -320,7 +355,8 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Mem
     inst = node.instance
     assert inst is not None
     timings = derive.patroni_timings(c["pg_rto"], c["pg_rpo"])
-    sql_states = memo.get(("sql_states", cluster.name), lambda: _sql_states(c))
+    users = memo.get(("system_users", cluster.name), lambda: _system_users(c, own))
+    sql_states = memo.get(("sql_states", cluster.name), lambda: _sql_states(c, users))
     services = memo.get(("services", cluster.name), lambda: derive.services(cluster, inv.release))
     # Outside the data directory (which pg_basebackup copies from the primary): each member's
     # own rules, written by Salt, never by Patroni (it leaves an explicit hba_file alone).
@@ -367,16 +403,9 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Mem
             # An offline instance serves the offline service and is never promoted.
             "nofailover": inst.role == "offline",
         },
-        "system_users": {
-            "admin": {"name": c["pg_admin_username"], "password": _secret(c, "pg_admin_password", own)},
-            "monitor": {"name": c["pg_monitor_username"], "password": _secret(c, "pg_monitor_password", own)},
-            "replicator": {
-                "name": c["pg_replication_username"],
-                "password": _secret(c, "pg_replication_password", own),
-            },
-        },
-        # pigsalt_pg's states (pgsql.users): pg_default_roles then pg_users, pg_databases, and
-        # the default privileges of each database.
+        "system_users": users,
+        # pigsalt_pg's states (pgsql.users): the system users, pg_default_roles then pg_users,
+        # pg_databases, and the default privileges of each database.
         **sql_states,
         "hba": memo.get(
             ("hba", cluster.name, str(inst.offline_query)),

@@ -37,17 +37,14 @@ pgsql-patroni-config-file-managed:
     - require:
       - file: pgsql-patroni-dir-file-directory
 
-{#- Run once by Patroni on the primary right after initdb (post_bootstrap). Later password or
-    attribute changes belong to the users state, not to this script. #}
-pgsql-bootstrap-sql-file-managed:
-  file.managed:
+{#- Run once by Patroni on the primary right after initdb (post_bootstrap): the system users,
+    their passwords as SCRAM verifiers. Later password or attribute changes belong to the users
+    state (pgsql.users manages the system users too), not to this script. #}
+pgsql-bootstrap-sql-managed:
+  pigsalt_pg.bootstrap_sql_managed:
     - name: /etc/patroni/bootstrap.sql
-    - source: salt://pgsql/files/bootstrap.sql.j2
-    - template: jinja
-    - user: {{ pg.dbsu }}
-    - group: {{ pg.dbsu }}
-    - mode: '0600'
-    - show_changes: False
+    - users: {{ pg.system_users | json }}
+    - dbsu: {{ pg.dbsu }}
     - require:
       - file: pgsql-patroni-dir-file-directory
 

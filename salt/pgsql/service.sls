@@ -14,7 +14,7 @@ pgsql-patroni-service-running:
     - require:
       - file: pgsql-patroni-unit-file-managed
       - file: pgsql-data-parent-file-directory
-      - file: pgsql-bootstrap-sql-file-managed
+      - pigsalt_pg: pgsql-bootstrap-sql-managed
       - file: pgsql-bootstrap-script-file-managed
       - pigsalt_hba: pgsql-hba-managed
     - watch:

@@ -37,7 +37,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # The sandbox's own tests see the nodes as `up` leaves them; the formulas' tests change them.
-MODULE_ORDER = ("test_sandbox", "test_infra", "test_cluster", "test_cluster_debian12", "test_upgrade")
+MODULE_ORDER = (
+    "test_sandbox",
+    "test_infra",
+    "test_cluster",
+    "test_security",
+    "test_cluster_debian12",
+    "test_upgrade",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -49,7 +49,9 @@ def test_hand_edit_of_one_cluster_file_reaches_its_nodes(sandbox_inventory: Path
     data = yaml.safe_load(cluster_file.read_text())
     data["pg-test"]["vars"]["pg_users"].append({"name": "alice", "password": "A.Pass", "roles": ["dbrole_readonly"]})
     cluster_file.write_text(yaml.safe_dump(data))
-    defaults = ["dbrole_readonly", "dbrole_offline", "dbrole_readwrite", "dbrole_admin"]
+    # The system users first (pgsql.users keeps them, a rotated password too), then the defaults.
+    defaults = ["replicator", "dbuser_dba", "dbuser_monitor"]
+    defaults += ["dbrole_readonly", "dbrole_offline", "dbrole_readwrite", "dbrole_admin"]
     roles = [r["args"]["name"] for r in node_pillar(out, "node-2")[0]["pigsty"]["pg"]["roles"]]
     assert roles == [*defaults, "alice", "test"]
     assert "pg" in node_pillar(out, "meta")[0]["pigsty"]

@@ -1,0 +1,125 @@
+"""Secrets on the deployed sandbox: one set per cluster, no password in Postgres' views, a
+rotation of the replicator's password that replication survives, no world-readable secret file."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import psycopg
+import pytest
+
+from pigsalt.agent import scram
+from pigsalt.sandbox.image import SALT_VENV
+from pigsalt.sandbox.salt import INVENTORY_IN_MASTER
+from tests.e2e.conftest import Sandbox
+from tests.e2e.orch import deploy_cluster
+
+pytestmark = pytest.mark.e2e
+
+MEMBERS = {"node-1": "pg-test-1", "node-2": "pg-test-2", "node-3": "pg-test-3"}
+PRIVATE_DIRS = ("/etc/patroni", "/etc/pgbouncer", "/etc/etcd", "/etc/haproxy", "/etc/default", "/etc/vip-manager")
+
+
+@pytest.fixture(scope="module")
+def deployed(sandbox_session: Sandbox) -> Sandbox:
+    deploy_cluster(sandbox_session, "pg-meta")
+    deploy_cluster(sandbox_session, "pg-test")
+    return sandbox_session
+
+
+def _psql(sandbox: Sandbox, node: str, sql: str, db: str = "postgres") -> str:
+    argv = ["runuser", "-u", "postgres", "--", "psql", "-d", db, "-XAtqc", sql]
+    done = sandbox.run(node, *argv, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _members(sandbox: Sandbox) -> dict[str, dict[str, object]]:
+    out = sandbox.salt("node-1", "patroni.cluster", "--out=json").stdout
+    return {m["name"]: m for m in json.loads(out)["node-1"]["members"]}
+
+
+def _streaming(sandbox: Sandbox, timeout: float = 90) -> dict[str, object]:
+    """Every replica streaming from the leader, within ``timeout``; the members as last seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        members = _members(sandbox)
+        states = sorted(str(m["state"]) for m in members.values())
+        if states == ["running", "streaming", "streaming"] or time.monotonic() > deadline:
+            return members
+        time.sleep(2)
+
+
+def test_each_cluster_has_its_own_generated_passwords(deployed: Sandbox) -> None:
+    meta, test = deployed.secrets("pg-meta"), deployed.secrets("pg-test")
+    assert set(meta) == set(test)
+    assert all(meta[k] != test[k] for k in meta), "a generated password is shared by two clusters"
+    # pg-test's admin password does not open pg-meta (the admin may log in from meta itself).
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(
+            host="10.10.10.10", port=5432, user="dbuser_dba", password=test["pg_admin_password"], dbname="postgres"
+        ).close()
+
+
+def test_no_password_text_in_pg_stat_statements_on_any_member(deployed: Sandbox) -> None:
+    leader = next(n for n, name in MEMBERS.items() if _members(deployed)[name]["role"] == "leader")
+    _psql(deployed, leader, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    for node in ("meta", *MEMBERS):
+        _psql(deployed, node, "SELECT 1")  # the extension has replicated to every member by now
+        time.sleep(0.2)
+        count = _psql(deployed, node, "SELECT count(*) FROM pg_stat_statements WHERE query ILIKE '%password%'")
+        assert count == "0", f"{node}: {count} statements hold PASSWORD"
+
+
+def test_rotating_the_replicators_password_keeps_replication(deployed: Sandbox) -> None:
+    before = deployed.secrets()["pg_replication_password"]
+    argv = [f"{SALT_VENV}/bin/pigsalt", "secret", "rotate", "--cluster", "pg-test", "--user", "replicator"]
+    done = deployed.run(deployed.layout.master, *argv, "--pillar", INVENTORY_IN_MASTER, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    after = deployed.secrets()["pg_replication_password"]
+    assert after != before
+    leader = next(n for n, name in MEMBERS.items() if _members(deployed)[name]["role"] == "leader")
+    stored = _psql(deployed, leader, "SELECT rolpassword FROM pg_authid WHERE rolname = 'replicator'")
+    assert scram.matches(after, stored) and not scram.matches(before, stored)
+    assert sorted(str(m["state"]) for m in _streaming(deployed).values()) == ["running", "streaming", "streaming"]
+    # Every connection from now on uses the new password: a switchover, then a replica restart.
+    others = [n for n in MEMBERS if n != leader and MEMBERS[n] != "pg-test-3"]
+    switched = deployed.salt(leader, "patroni.switchover", f"candidate={MEMBERS[others[0]]}")
+    assert switched.returncode == 0, switched.stdout + switched.stderr
+    restarted = deployed.run("node-3", "systemctl", "restart", "patroni", timeout=120)
+    assert restarted.returncode == 0, restarted.stderr
+    members = _streaming(deployed, timeout=180)
+    assert sorted(str(m["state"]) for m in members.values()) == ["running", "streaming", "streaming"], members
+    assert members[MEMBERS[others[0]]]["role"] == "leader"
+    # Back to the inventory's primary, for the modules that follow.
+    back = deployed.salt(others[0], "patroni.switchover", "candidate=pg-test-1")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert _streaming(deployed, timeout=180)["pg-test-1"]["role"] == "leader"
+
+
+def test_no_secret_file_is_readable_by_others(deployed: Sandbox) -> None:
+    for path in deployed.inventory_dir.rglob("*"):
+        assert path.stat().st_mode & 0o077 == 0, f"{path}: mode {path.stat().st_mode & 0o777:o}"
+    values = list(deployed.all_secrets().values())
+    show = 'for f; do echo "==> $f"; cat "$f"; done'
+    for node in ("meta", *MEMBERS):
+        find = ["find", *PRIVATE_DIRS, "-xdev", "-type", "f", "-perm", "/o=r"]
+        find += ["-exec", "sh", "-c", show, "_", "{}", "+"]
+        found = deployed.run(node, *find, timeout=60).stdout
+        readable = [
+            chunk.split("\n", 1)[0] for chunk in found.split("==> ")[1:] if any(value in chunk for value in values)
+        ]
+        assert readable == [], f"{node}: world-readable files holding a password: {readable}"
+
+
+def test_a_missing_store_fails_the_pillar_with_one_line_and_no_new_password(deployed: Sandbox) -> None:
+    store = deployed.inventory_dir / "secrets.yml"
+    kept = store.with_name("secrets.yml.kept")
+    store.rename(kept)
+    try:
+        done = deployed.salt("node-1", "pillar.items", "--out=json", timeout=120)
+        assert "the secrets store does not exist" in done.stdout + done.stderr
+        assert not store.exists(), "the store was generated again"
+    finally:
+        kept.rename(store)
