@@ -37,17 +37,19 @@ __all__ = [
     "str_field",
 ]
 
-# Sent first in every script. The first three are the contract; the others keep a statement's
-# text (a password verifier) out of the slow-query log, pg_stat_activity and pg_stat_statements,
-# and make sure the quoting in ``literal`` means what it says.
+# Sent first in every script: no statement of the session reaches pg_stat_statements (the first
+# two, before anything else, so that not even this preamble does), the server log, the slow-query
+# log or pg_stat_activity (a password verifier, a read of pg_authid), and the quoting in
+# ``literal`` means what it says.
 PREAMBLE = (
+    "SET pg_stat_statements.track = 'none';\n"
+    "SET pg_stat_statements.track_utility = off;\n"
     "SET log_statement = 'none';\n"
     "SET log_min_error_statement = 'panic';\n"
     "SET password_encryption = 'scram-sha-256';\n"
     "SET log_min_duration_statement = -1;\n"
     "SET log_min_duration_sample = -1;\n"
     "SET track_activities = off;\n"
-    "SET pg_stat_statements.track_utility = off;\n"
     "SET standard_conforming_strings = on;\n"
 )
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 
-import psycopg
 import pytest
 
 from pigsalt.agent import scram
@@ -55,16 +54,19 @@ def test_each_cluster_has_its_own_generated_passwords(deployed: Sandbox) -> None
     meta, test = deployed.secrets("pg-meta"), deployed.secrets("pg-test")
     assert set(meta) == set(test)
     assert all(meta[k] != test[k] for k in meta), "a generated password is shared by two clusters"
-    # pg-test's admin password does not open pg-meta (the admin may log in from meta itself).
-    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
-        psycopg.connect(
-            host="10.10.10.10", port=5432, user="dbuser_dba", password=test["pg_admin_password"], dbname="postgres"
-        ).close()
+    # pg-test's admin password does not open pg-meta; pg-meta's does (from meta, where the admin
+    # may log in).
+    psql = ["psql", "-h", "10.10.10.10", "-U", "dbuser_dba", "-d", "postgres", "-XAtc", "SELECT 1"]
+    wrong = deployed.run("meta", *psql, env={"PGPASSWORD": test["pg_admin_password"]})
+    assert wrong.returncode != 0 and "password authentication failed" in wrong.stderr, wrong.stderr
+    right = deployed.run("meta", *psql, env={"PGPASSWORD": meta["pg_admin_password"]})
+    assert (right.returncode, right.stdout.strip()) == (0, "1"), right.stderr
 
 
 def test_no_password_text_in_pg_stat_statements_on_any_member(deployed: Sandbox) -> None:
     leader = next(n for n, name in MEMBERS.items() if _members(deployed)[name]["role"] == "leader")
-    _psql(deployed, leader, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    for primary in ("meta", leader):  # pg-meta's and pg-test's
+        _psql(deployed, primary, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     for node in ("meta", *MEMBERS):
         _psql(deployed, node, "SELECT 1")  # the extension has replicated to every member by now
         time.sleep(0.2)

@@ -34,7 +34,9 @@ def test_literal_doubles_single_quotes_and_keeps_backslashes():
 
 
 def test_every_script_starts_without_statement_logging():
+    # Nothing of the session reaches pg_stat_statements, not even the preamble's own SETs.
     assert P.startswith(
+        "SET pg_stat_statements.track = 'none';\nSET pg_stat_statements.track_utility = off;\n"
         "SET log_statement = 'none';\nSET log_min_error_statement = 'panic';\n"
         "SET password_encryption = 'scram-sha-256';\n"
     )
