@@ -210,3 +210,21 @@ def vip_interface(member_ip: str, wanted: str | None = None) -> str:
         return choose_interface(member_ip, wanted)
     except AgentError as err:
         raise CommandExecutionError(f"VIP on {__grains__.get('id', member_ip)}: {err}") from err
+
+
+def issued_certs(directory: str) -> dict[str, str]:
+    """The certificates the local CA issued, by node name (``<directory>/<node>.crt``): what the
+    CA node publishes in the mine, for each node's ``pki`` state to install its own.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt meta pigsalt.issued_certs /etc/pki/pigsalt/issued
+    """
+    import pathlib
+
+    found: dict[str, str] = {}
+    for path in sorted(pathlib.Path(directory).glob("*.crt")):
+        found[path.stem] = path.read_text(encoding="ascii")
+    return found

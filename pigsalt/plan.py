@@ -18,8 +18,9 @@ from typing import Any
 
 from pigsalt.inventory.model import Inventory
 
-INFRA = ("repo", "nginx", "dns", "chrony", "etcd", "checks.infra")
-NODE = ("repo", "node", "chrony", "checks.node")
+INFRA = ("repo", "nginx", "dns", "chrony", "pki.ca", "pki.key", "pki.sign", "pki", "etcd", "checks.infra")
+# pki.sign acts on the CA node only (pigsty.node targets it there; elsewhere it does nothing).
+NODE = ("repo", "node", "chrony", "pki.key", "pki.sign", "pki", "checks.node")
 CLUSTER = (
     "pgsql.install",
     "pgsql",

@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "tests" / "golden" / "inventories"
 EXAMPLE_NAMES = tuple(sorted(p.stem for p in EXAMPLES.glob("*.yml")))
 # Stable stand-ins for generated passwords, so golden files do not change between runs.
-FIXED_SECRETS = {name: f"generated-{name.replace('_', '-')}" for name in secret_store.GENERATED}
+FIXED_SECRETS = {
+    name: f"generated-{name.replace('_', '-')}" for name in secret_store.GENERATED + secret_store.CLUSTER_INTERNAL
+}
 
 
 @pytest.hookimpl(tryfirst=True)

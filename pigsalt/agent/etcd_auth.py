@@ -4,6 +4,10 @@ whose Patroni may read and write only that cluster's keys.
 Run by the etcd formula on a DCS member, as root::
 
     python -m pigsalt.agent.etcd_auth /etc/etcd/pigsalt-auth.json [--check]
+    python -m pigsalt.agent.etcd_auth --health https://10.10.10.10:2379 --cacert CA --cert CRT --key KEY
+
+``--health`` asks the member's ``/health`` (with authentication on, ``etcdctl endpoint health``
+needs a user; ``/health`` does not) and exits 0 when it answers ``"health": "true"``.
 
 The file (root, 0600) holds ``{"endpoint", "cacert", "cert", "key", "root_password", "users":
 [{"name", "password", "prefix"}]}``. The script talks to etcd's JSON gateway over TLS with the
@@ -105,18 +109,17 @@ class EtcdError(AgentError):
 
 
 def auth_enabled(etcd: Etcd, root_password: str) -> bool:
-    """Whether authentication is on (``auth/status`` from etcd 3.5; 3.4 answers a root login
-    with "authentication is not enabled" when it is off)."""
+    """Whether authentication is on, from a root login (etcd 3.4 and 3.5 alike: ``auth/status``
+    itself needs a user once it is on); when it is, root's token is kept for what follows."""
     try:
-        return bool(etcd.call("auth/status", {}).get("enabled"))
-    except EtcdError as err:
-        if "not implemented" not in err.message.lower() and "not found" not in err.message.lower():
-            raise
-    try:
-        etcd.call("auth/authenticate", {"name": "root", "password": root_password})
+        answer = etcd.call("auth/authenticate", {"name": "root", "password": root_password})
     except EtcdError as err:
         if "not enabled" in err.message:
             return False
+        if "authentication failed" in err.message or "invalid" in err.message:
+            raise AgentError("etcd's root user does not accept etcd_root_password: set the one it has") from None
+        raise
+    etcd.token = str(answer["token"])
     return True
 
 
@@ -134,11 +137,6 @@ def plan(etcd: Etcd, root_password: str, users: Sequence[User]) -> list[tuple[st
             calls.append(("add user root", "auth/user/add", {"name": "root", "password": root_password}))
         calls.append(("grant root the root role", "auth/user/grant", {"user": "root", "role": "root"}))
         calls.append(("enable authentication", "auth/enable", {}))
-    else:
-        token = etcd.authenticate("root", root_password)
-        if token is None:
-            raise AgentError("etcd's root user does not accept etcd_root_password: set the one it has")
-        etcd.token = token
     current_users = _names(etcd.call("auth/user/list", {}), "users")
     current_roles = _names(etcd.call("auth/role/list", {}), "roles")
     for user in users:
@@ -199,11 +197,42 @@ def load(path: Path) -> tuple[Etcd, str, list[User]]:
         raise AgentError(f"{path}: {err}") from None
 
 
+def healthy(url: str, cacert: str, cert: str, key: str) -> str | None:
+    """None when the member at ``url`` reports itself healthy; else what it said."""
+    context = ssl.create_default_context(cafile=cacert)
+    context.load_cert_chain(cert, key)
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=TIMEOUT, context=context) as answer:
+            body = answer.read().decode(errors="replace")
+    except urllib.error.HTTPError as err:
+        body = err.read().decode(errors="replace")
+    except (urllib.error.URLError, OSError) as err:
+        return f"{url}: {getattr(err, 'reason', err)}"
+    try:
+        if json.loads(body).get("health") == "true":
+            return None
+    except (json.JSONDecodeError, AttributeError):
+        pass
+    return f"{url}/health: {body.strip()[:200]}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pigsalt.agent.etcd_auth", description=__doc__.splitlines()[0])
-    parser.add_argument("config", type=Path)
+    parser.add_argument("config", type=Path, nargs="?")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything would change")
+    parser.add_argument("--health", metavar="URL", help="only check the member at URL (its /health)")
+    parser.add_argument("--cacert")
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
     args = parser.parse_args(argv)
+    if args.health:
+        if not (args.cacert and args.cert and args.key):
+            parser.error("--health needs --cacert, --cert and --key")
+        problem = healthy(args.health, args.cacert, args.cert, args.key)
+        print(problem or f"{args.health} is healthy")
+        return 1 if problem else 0
+    if args.config is None:
+        parser.error("the configuration file is required")
     try:
         etcd, root_password, users = load(args.config)
         changes = converge(etcd, root_password, users, args.check)

@@ -21,6 +21,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 
 # Command groups register here, one line each.
+from pigsalt.cli.ca import ca  # noqa: E402
 from pigsalt.cli.deploy import deploy  # noqa: E402
 from pigsalt.cli.inventory import init, validate  # noqa: E402
 from pigsalt.cli.master import master  # noqa: E402
@@ -30,5 +31,5 @@ from pigsalt.cli.sandbox import sandbox  # noqa: E402
 from pigsalt.cli.secret import secret  # noqa: E402
 from pigsalt.cli.upgrade import upgrade  # noqa: E402
 
-for command in (init, validate, pillar, repo, master, sandbox, deploy, upgrade, secret):
+for command in (init, validate, pillar, repo, master, sandbox, deploy, upgrade, secret, ca):
     main.add_command(command)

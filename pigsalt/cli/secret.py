@@ -17,7 +17,7 @@ from pigsalt.inventory.model import open_inventory
 from pigsalt.pillar import secrets as secret_store
 
 # What ``--user`` names, besides the system users' own names: the other generated passwords.
-OTHER_SECRETS = {"patroni": "patroni_password", "haproxy": "haproxy_admin_password"}
+OTHER_SECRETS = {"patroni": "patroni_password", "haproxy": "haproxy_admin_password", "etcd": "patroni_etcd_password"}
 SYSTEM_USERS = {
     "pg_admin_username": "pg_admin_password",
     "pg_monitor_username": "pg_monitor_password",
@@ -32,10 +32,11 @@ EPILOG = """Examples:
   pigsalt secret rotate --cluster pg-test --user patroni --no-deploy
 
 The new password is stored in the pillar directory's secrets.yml, then `pigsty.cluster` applies
-it: Postgres (ALTER ROLE with a SCRAM verifier), patroni.yml (a reload), Pgbouncer, HAProxy and
-the exporters. Streaming replicas keep their connection; they use the new password at their next
-one. Exit status: 0 rotated and applied, 2 refused or failed (the store then holds the new
-password: `pigsalt deploy --cluster NAME` finishes applying it).
+it (after `pigsty.infra` for etcd's, which etcd must know first): Postgres (ALTER ROLE with a
+SCRAM verifier), patroni.yml (a reload), Pgbouncer, HAProxy and the exporters. Streaming
+replicas keep their connection; they use the new password at their next one.
+Exit status: 0 rotated and applied, 2 refused or failed (the store then holds the new password:
+`pigsalt deploy --cluster NAME` finishes applying it).
 """
 
 
@@ -52,9 +53,11 @@ def choose(cvars: Mapping[str, Any], cluster: str, users: tuple[str, ...]) -> li
     unknown = [u for u in users if u not in names]
     if unknown:
         raise PigsaltError(f"--user {unknown[0]}: not a generated password of {cluster} (one of {', '.join(names)})")
-    fixed = [p for p in wanted if cvars[p] is not None]
+    fixed = [p for p in wanted if p not in secret_store.CLUSTER_INTERNAL and cvars[p] is not None]
     if fixed and users:
         raise PigsaltError(f"{fixed[0]} of {cluster} is set in the inventory: change it there, then pigsalt deploy")
+    if not users:
+        wanted += list(secret_store.CLUSTER_INTERNAL)
     return [p for p in wanted if p not in fixed]
 
 
@@ -65,7 +68,8 @@ def choose(cvars: Mapping[str, Any], cluster: str, users: tuple[str, ...]) -> li
     "users",
     multiple=True,
     metavar="USER",
-    help="A system user (its name: replicator, dbuser_dba, ...), patroni or haproxy; repeatable. Default: all.",
+    help="A system user (its name: replicator, dbuser_dba, ...), patroni, haproxy or etcd (Patroni's etcd user); "
+    "repeatable. Default: all.",
 )
 @click.option(
     "--pillar",
@@ -96,6 +100,15 @@ def rotate(cluster: str, users: tuple[str, ...], pillar_dir: str, no_deploy: boo
         return
     runner: orch.Runner = _sandbox_runner if in_sandbox else orch.local_runner
     with StepDisplay() as display:
-        changed = _orchestrate(runner, cluster, display)
+        changed = 0
+        if "patroni_etcd_password" in params:
+            # etcd learns the new password first (etcd.auth, in pigsty.infra): Patroni's next
+            # login uses it; until its reload Patroni keeps the session it has.
+            display("pigsty.infra (etcd.auth)")
+            infra = orch.run(runner, "pigsty.infra")
+            if not infra.ok:
+                raise PigsaltError(f"pigsty.infra failed: {'; '.join(infra.failed[:3])}")
+            changed += len(infra.changed)
+        changed += _orchestrate(runner, cluster, display)
         elapsed = display.elapsed
     click.echo(f"{cluster}: applied in {elapsed:.1f} s ({changed} states changed)")

@@ -68,7 +68,7 @@ OTHER_MODULES: Mapping[str, str] = {
 # (the other modules' are recognised by their prefix above).
 UNIMPLEMENTED = frozenset(
     """
-    version region os_version proxy_env ca_method ca_cn ca_subject ca_homedir ca_cert ca_key cert_validity
+    version region os_version proxy_env ca_subject ca_homedir ca_cert ca_key
     infra_portal infra_packages infra_packages_pip repo_enabled repo_address repo_home repo_rebuild
     repo_remove repo_upstreams repo_upstream repo_packages repo_extra_packages repo_url_packages
     repo_modules repo_endpoint nginx_enabled nginx_exporter_enabled nginx_sslmode nginx_port
@@ -103,7 +103,7 @@ UNIMPLEMENTED = frozenset(
     pg_dbsu_password pg_dbsu_uid pg_dbsu_sudo pg_dbsu_home pg_dbsu_ssh_exchange pgdg_repo pg_add_repo
     pg_bin_dir pg_log_dir pg_home pg_packages pg_extensions pg_exists pg_exists_action
     pg_disable_purge pg_safeguard pg_clean pg_fs_main pg_fs_bkup pg_storage_type pg_dummy_filesize
-    pg_localhost pg_delay pg_namespace patroni_enabled patroni_mode patroni_watchdog_mode
+    pg_localhost pg_delay pg_namespace patroni_enabled patroni_mode
     patroni_ssl_enabled patroni_log_dir pg_primary_db pg_files pg_max_conn pg_shared_buffer_ratio
     pg_checksum pg_pwd_enc pg_sync_mode pg_io_method pg_provision pg_init pg_default_roles
     pg_default_schemas pg_default_extensions pg_reload pg_service_provider pg_dns_suffix pg_dns_target
@@ -210,6 +210,10 @@ def _normalize_vars(values: Any, path: str, admin_ip: str | None, out: list[Prob
     conf = result.get("pg_conf")
     if isinstance(conf, str) and conf.endswith(PG_CONF_SUFFIX):
         changes["pg_conf"] = conf[: -len(PG_CONF_SUFFIX)]
+    # YAML 1.1 reads Pigsty's unquoted `patroni_watchdog_mode: off` as false (and `on` as true).
+    watchdog = result.get("patroni_watchdog_mode")
+    if isinstance(watchdog, bool):
+        changes["patroni_watchdog_mode"] = "automatic" if watchdog else "off"
     privileges = result.get("pg_default_privileges")
     if isinstance(privileges, list):
         lines = [_privilege(p) for p in privileges]
@@ -222,7 +226,8 @@ def normalize(raw: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[Problem]]
     """Pigsty's spellings in the form pigsalt validates; the input is never changed.
 
     ``${admin_ip}`` takes ``all.vars.admin_ip``; ``pg_conf: tiny.yml`` becomes ``tiny``; GRANT lines
-    lose their alignment spaces. Paths and keys stay as written, so every error still points
+    lose their alignment spaces; an unquoted ``patroni_watchdog_mode: off`` (YAML's false) is
+    ``off``. Paths and keys stay as written, so every error still points
     into the user's file.
     """
     out: list[Problem] = []

@@ -408,6 +408,17 @@ def _check_clusters(groups: list[_Group], gvars: Mapping[str, Any], out: list[Pr
         _check_databases(g, effective, users, out)
         _check_services(g, gvars, bool(meta_ips & set(g.hosts)), out, rel)
         _check_hba(g, gvars, out)
+        _check_rpo(g, effective, out)
+
+
+def _check_rpo(g: _Group, effective: Mapping[str, Any], out: list[Problem]) -> None:
+    """RPO 0 is strict synchronous mode: without a replica the primary could never commit."""
+    if effective.get("pg_rpo") != 0:
+        return
+    replicas = [h for h in g.hosts.values() if isinstance(h, Mapping) and h.get("pg_role") == "replica"]
+    if not replicas and g.hosts:
+        path = join(join(g.path, "vars"), "pg_rpo") if "pg_rpo" in g.vars else "all.vars.pg_rpo"
+        out.append(Problem(path, f"0 (strict synchronous mode) needs a pg_role: replica in {g.name}; it has none"))
 
 
 def _check_releases(

@@ -12,8 +12,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from pigsalt.inventory.model import Cluster, Inventory, Node
-from pigsalt.pillar import derive, platform, tune
-from pigsalt.pillar.secrets import CLUSTER_GENERATED, INFRA_GENERATED, Needs, Store
+from pigsalt.pillar import derive, platform, tls, tune
+from pigsalt.pillar.secrets import CLUSTER_GENERATED, CLUSTER_INTERNAL, INFRA_GENERATED, Needs, Store
 
 # Where the offline repository lives on meta nodes, and the keyring nodes verify it with.
 REPO_DIR = "/var/lib/pigsalt/repo"
@@ -33,13 +33,41 @@ def needed_secrets(inv: Inventory) -> Needs:
     """Generated passwords the inventory leaves unset: the meta nodes' and each cluster's."""
     return Needs(
         infra=frozenset(n for n in INFRA_GENERATED if inv.vars[n] is None),
-        clusters={c.name: frozenset(n for n in CLUSTER_GENERATED if c.vars[n] is None) for c in inv.clusters},
+        clusters={
+            c.name: frozenset(CLUSTER_INTERNAL).union(n for n in CLUSTER_GENERATED if c.vars[n] is None)
+            for c in inv.clusters
+        },
     )
 
 
 def _secret(values: Mapping[str, Any], name: str, generated: Mapping[str, str]) -> str:
     value = values[name]
     return str(value) if value is not None else generated[name]
+
+
+PATRONI_NAMESPACE = "/service/"
+
+
+def etcd_user(cluster: str) -> str:
+    """A cluster's Patroni's etcd user (and role). No node name holds an @, so no node's
+    certificate (its CN is the node name) can stand for this user in etcd's CN authentication."""
+    return f"patroni@{cluster}"
+
+
+def _dcs_auth(inv: Inventory, secrets: Store) -> dict[str, Any]:
+    """etcd's RBAC, applied on the DCS members: the root password and each cluster's user, which
+    may read and write its own Patroni keys only."""
+    return {
+        "root_password": _secret(inv.vars, "etcd_root_password", secrets.infra),
+        "users": [
+            {
+                "name": etcd_user(c.name),
+                "password": secrets.cluster(c.name)["patroni_etcd_password"],
+                "prefix": f"{PATRONI_NAMESPACE}{c.name}/",
+            }
+            for c in sorted(inv.clusters, key=lambda c: c.name)
+        ],
+    }
 
 
 def _dcs_members(inv: Inventory) -> list[dict[str, str]]:
@@ -54,8 +82,9 @@ def _dcs(inv: Inventory) -> dict[str, Any]:
         "type": g["dcs_type"],
         "name": g["dcs_name"],
         "members": members,
-        "endpoints": [f"http://{m['ip']}:{ETCD_CLIENT_PORT}" for m in members],
-        "initial_cluster": ",".join(f"{m['name']}=http://{m['ip']}:{ETCD_PEER_PORT}" for m in members),
+        # TLS with client certificates on both ports (pigsty:tls: the node's key and certificate).
+        "endpoints": [f"https://{m['ip']}:{ETCD_CLIENT_PORT}" for m in members],
+        "initial_cluster": ",".join(f"{m['name']}=https://{m['ip']}:{ETCD_PEER_PORT}" for m in members),
         "data_dir": g["etcd_data_dir"],
         "client_port": ETCD_CLIENT_PORT,
         "peer_port": ETCD_PEER_PORT,
@@ -102,6 +131,8 @@ def _infra(inv: Inventory, node: Node, secrets: Store, memo: _Memo) -> dict[str,
             "member": next((m for m in _dcs_members(inv) if m["ip"] == node.ip), None),
         },
     }
+    if infra["dcs"]["member"] is not None:
+        infra["dcs"]["auth"] = memo.get(("dcs_auth",), lambda: _dcs_auth(inv, secrets))
     if node.meta:
         infra["dns"] = {"records": dns_records(inv), "upstreams": list(g["dns_upstreams"])}
         infra["ntp"] = {"clients": [n.ip for n in inv.nodes if n.ip != node.ip]}
@@ -392,6 +423,12 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Mem
             "port": c["patroni_port"],
             "username": c["patroni_username"],
             "password": _secret(c, "patroni_password", own),
+            # Its etcd user: read-write on <namespace><cluster>/ only.
+            "etcd": {
+                "namespace": PATRONI_NAMESPACE,
+                "username": etcd_user(cluster.name),
+                "password": own["patroni_etcd_password"],
+            },
             **timings,
             "dynamic": derive.patroni_dynamic(timings, c["pg_libs"], _parameters(inv, cluster)),
             # on_start and on_role_change: puts the new role's HBA files in place (Patroni
@@ -402,6 +439,7 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Mem
             ),
             # An offline instance serves the offline service and is never promoted.
             "nofailover": inst.role == "offline",
+            "watchdog": c["patroni_watchdog_mode"],
         },
         "system_users": users,
         # pigsalt_pg's states (pgsql.users): the system users, pg_default_roles then pg_users,
@@ -506,7 +544,11 @@ def _vip(cluster: Cluster, node: Node) -> dict[str, Any]:
 def compile_node(inv: Inventory, node: Node, secrets: Store, memo: _Memo | None = None) -> dict[str, Any]:
     """The ``pigsty`` pillar of one node."""
     memo = memo or _Memo()
-    pillar: dict[str, Any] = {"node": _node(inv, node), "infra": _infra(inv, node, secrets, memo)}
+    pillar: dict[str, Any] = {
+        "node": _node(inv, node),
+        "infra": _infra(inv, node, secrets, memo),
+        "tls": tls.node_tls(inv, node),
+    }
     if node.instance is not None:
         pillar["pg"] = _pg(inv, node, inv.cluster(node.instance.cluster), secrets, memo)
     return {"pigsty": pillar}

@@ -128,7 +128,10 @@ def patroni_timings(pg_rto: int, pg_rpo: int) -> dict[str, Any]:
         "retry_timeout": step,
         "primary_start_timeout": step,
         "maximum_lag_on_failover": pg_rpo,
+        # RPO 0 is strict synchronous mode: with no synchronous replica left the primary stops
+        # committing rather than acknowledge a write only it holds.
         "synchronous_mode": pg_rpo == 0,
+        "synchronous_mode_strict": pg_rpo == 0,
         "failsafe_mode": True,
     }
 

@@ -23,6 +23,7 @@ cluster already uses (``pigsalt secret rotate`` then gives each its own).
 from __future__ import annotations
 
 import fcntl
+import os
 import secrets
 import stat
 from collections.abc import Iterable, Iterator, Mapping
@@ -48,8 +49,10 @@ CLUSTER_GENERATED = (
     "patroni_password",
     "haproxy_admin_password",
 )
-INFRA_GENERATED = ("grafana_admin_password",)
+INFRA_GENERATED = ("grafana_admin_password", "etcd_root_password")
 GENERATED = CLUSTER_GENERATED + INFRA_GENERATED
+# Generated for every cluster, with no inventory parameter: its Patroni's etcd user's password.
+CLUSTER_INTERNAL = ("patroni_etcd_password",)
 HEADER = (
     "# pigsalt's generated passwords (one set per cluster). Written by `pigsalt pillar build`;\n"
     "# change one with `pigsalt secret rotate`. Keep this file 0600 and back it up with the inventory.\n"
@@ -190,7 +193,7 @@ def _expanded(store: Store, needs: Needs) -> Store:
     flat = store.infra
     return Store(
         infra={n: flat[n] for n in INFRA_GENERATED if n in flat},
-        clusters={c: {n: flat[n] for n in CLUSTER_GENERATED if n in flat} for c in needs.clusters},
+        clusters={c: {n: flat[n] for n in CLUSTER_GENERATED + CLUSTER_INTERNAL if n in flat} for c in needs.clusters},
     )
 
 
@@ -198,7 +201,7 @@ def _expanded(store: Store, needs: Needs) -> Store:
 def _locked(path: Path) -> Iterator[None]:
     _private_dir(path.parent)
     lock = path.with_name(f".{path.name}.lock")
-    with open(lock, "a", encoding="utf-8") as handle:
+    with open(os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_APPEND, SECRETS_MODE), "a", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -27,7 +27,15 @@ checks-chrony-tracking-command:
 checks-etcd-health-command:
   pigsalt_wait.command:
     - name: etcd endpoint health
-    - cmd: [etcdctl, --endpoints=http://{{ node['ip'] }}:{{ infra['dcs']['client_port'] }}, endpoint, health]
+    - cmd:
+      - /opt/pigsalt/salt/bin/python
+      - -m
+      - pigsalt.agent.etcd_auth
+      - --health
+      - https://{{ node['ip'] }}:{{ infra['dcs']['client_port'] }}
+      - --cacert={{ pillar['pigsty']['tls']['ca_cert'] }}
+      - --cert={{ pillar['pigsty']['tls']['cert'] }}
+      - --key={{ pillar['pigsty']['tls']['key'] }}
     - timeout: 60
 {%- endif %}
 {%- endif %}

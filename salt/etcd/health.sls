@@ -3,7 +3,8 @@
     `retry` runs it again every 2 s for 60 s before the state fails with its comment. #}
 {%- set node = pillar['pigsty']['node'] %}
 {%- set dcs = pillar['pigsty']['infra']['dcs'] %}
-{%- set endpoint = 'http://' ~ node.ip ~ ':' ~ dcs.client_port %}
+{%- set tls = pillar['pigsty']['tls'] %}
+{%- set endpoint = 'https://' ~ node.ip ~ ':' ~ dcs.client_port %}
 
 include:
   - etcd.service
@@ -13,10 +14,12 @@ include:
 etcd-health-cmd-run:
   cmd.run:
     - name: >-
-        echo "changed=no comment='etcd member {{ endpoint }} does not answer etcdctl endpoint health'";
+        echo "changed=no comment='etcd member {{ endpoint }} does not answer healthy on /health'";
         exit 1
     - stateful: True
-    - unless: ETCDCTL_API=3 etcdctl --endpoints={{ endpoint }} --command-timeout=3s endpoint health
+    - unless: >-
+        /opt/pigsalt/salt/bin/python -m pigsalt.agent.etcd_auth --health {{ endpoint }}
+        --cacert {{ tls.ca_cert }} --cert {{ tls.cert }} --key {{ tls.key }}
     - retry:
         attempts: 30
         interval: 2

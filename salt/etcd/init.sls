@@ -3,3 +3,4 @@ include:
   - etcd.config
   - etcd.service
   - etcd.health
+  - etcd.auth

@@ -15,8 +15,10 @@ etcd-service-running:
     - unmask: True  # earlier pigsalt releases masked it around the first install
     - require:
       - file: etcd-data-dir-file-directory
+      - file: etcd-tls-files-exist
     - watch:
       - file: etcd-default-file-managed
+      - group: etcd-ssl-cert-group-present
 {%- else %}
 
 etcd-service-test-nop:

@@ -25,6 +25,43 @@ pgsql-patroni-dir-file-directory:
     - require:
       - pkg: pgsql-postgres-pkg-installed
 
+{#- Patroni (etcd's client certificate) and Postgres (ssl) read the node's key through the
+    ssl-cert group (root:ssl-cert 0640); Debian's postgresql-common adds the dbsu already. #}
+pgsql-ssl-cert-group-present:
+  group.present:
+    - name: {{ pillar['pigsty']['tls']['key_group'] }}
+    - addusers: [{{ pg.dbsu }}]
+    - require:
+      - pkg: pgsql-postgres-pkg-installed
+
+{#- patroni_watchdog_mode automatic/required: on a real machine, the kernel's softdog when no
+    hardware watchdog is there, and /dev/watchdog for the dbsu (Patroni opens it). A container
+    has no watchdog of its own: Patroni runs without one there (automatic). #}
+{%- if pg.patroni.watchdog != 'off' and not grains.get('pigsalt_container', False) %}
+
+pgsql-softdog-kmod-present:
+  kmod.present:
+    - name: softdog
+    - persist: True
+    - unless: test -e /dev/watchdog
+
+pgsql-watchdog-udev-file-managed:
+  file.managed:
+    - name: /etc/udev/rules.d/61-pigsalt-watchdog.rules
+    - contents: 'KERNEL=="watchdog", OWNER="{{ pg.dbsu }}", GROUP="{{ pg.dbsu }}", MODE="0600"'
+    - mode: '0644'
+    - makedirs: True
+
+pgsql-watchdog-owner-cmd-run:
+  cmd.run:
+    - name: chown {{ pg.dbsu }}:{{ pg.dbsu }} /dev/watchdog && chmod 0600 /dev/watchdog
+    - onlyif: test -e /dev/watchdog
+    - unless: test "$(stat -c %U /dev/watchdog)" = {{ pg.dbsu }}
+    - require:
+      - kmod: pgsql-softdog-kmod-present
+      - pkg: pgsql-postgres-pkg-installed
+{%- endif %}
+
 pgsql-patroni-config-file-managed:
   file.managed:
     - name: /etc/patroni/patroni.yml

@@ -17,6 +17,7 @@ pgsql-patroni-service-running:
       - pigsalt_pg: pgsql-bootstrap-sql-managed
       - file: pgsql-bootstrap-script-file-managed
       - pigsalt_hba: pgsql-hba-managed
+      - group: pgsql-ssl-cert-group-present
     - watch:
       - file: pgsql-patroni-config-file-managed
 {%- else %}

@@ -1,5 +1,6 @@
 {#- The node baseline on database nodes (and meta nodes): APT source, baseline (host name,
-    DNS client, time zone, admin user, tuning, node_exporter), NTP; then checks.node.
+    DNS client, time zone, admin user, tuning, node_exporter), NTP, the node's key, its
+    certificate issued by the local CA (pki.sign on the CA node); then checks.node.
 
     Run on the master, after pigsty.infra:
       salt-run state.orch pigsty.node                                  # every node
@@ -14,7 +15,10 @@
 {%- else %}
 {%- set target = 'I@pigsty:node:name:*' %}
 {%- endif %}
-{%- set steps = ['repo', 'node', 'chrony', 'checks.node'] %}
+{%- set steps = ['repo', 'node', 'chrony', 'pki.key', 'pki.sign', 'pki', 'checks.node'] %}
+{#- pki.sign runs on the CA node (the first meta node), whatever the target: it issues the
+    certificates of the keys pki.key has just published. #}
+{%- set ca_node = 'I@pigsty:tls:ca:method:*' %}
 
 pigsty-node-modules-sync:
   salt.function:
@@ -25,7 +29,7 @@ pigsty-node-modules-sync:
 
 pigsty-node-{{ step | replace('.', '-') }}-state:
   salt.state:
-    - tgt: '{{ target }}'
+    - tgt: '{{ ca_node if step == 'pki.sign' else target }}'
     - tgt_type: compound
     - sls: [{{ step }}]
     - require:

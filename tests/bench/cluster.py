@@ -5,8 +5,9 @@ Debian 12, PostgreSQL 15), side by side. From a fresh sandbox with pigsty.infra 
 done (not timed), each cluster is deployed and deployed again (no change expected), one after
 the other. Then pgbench, run on a replica of the cluster (pgbench ships in Debian's
 postgresql-N, which only the members have; every node shares this machine's two cores anyway),
-against the primary through HAProxy's primary service (5433 -> Pgbouncer), Pgbouncer (6432) and
-directly (5432): select-only and tpcb-like with persistent connections, and both again with a
+against the primary through HAProxy's primary service (5433 -> Pgbouncer) without TLS and with
+sslmode=require (TLS ends at Pgbouncer), Pgbouncer (6432) and directly (5432), all others with
+sslmode=disable: select-only and tpcb-like with persistent connections, and both again with a
 new connection per transaction (-C). Targets (issue #5): cluster under 2 minutes, rerun under
 30 s, 5433 at >= 0.8 of direct TPS with persistent connections, >= 2x with -C.
 
@@ -89,18 +90,20 @@ def client_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def pgbench(sandbox: Sandbox, bench: Bench, *args: str, timeout: float = 300) -> str:
+def pgbench(sandbox: Sandbox, bench: Bench, *args: str, timeout: float = 300, tls: bool = False) -> str:
+    """pgbench on the client node; ``tls``: sslmode=require (the TLS the servers offer)."""
     binary = f"/usr/lib/postgresql/{bench.version}/bin/pgbench"
-    done = sandbox.run(bench.client, binary, *args, env=bench.login, timeout=timeout)
+    env = {**bench.login, "PGSSLMODE": "require" if tls else "disable"}
+    done = sandbox.run(bench.client, binary, *args, env=env, timeout=timeout)
     if done.returncode != 0:
         raise SystemExit(f"pgbench {' '.join(args)} failed: {done.stderr[-800:]}")
     return done.stdout
 
 
-def measured(sandbox: Sandbox, bench: Bench, *args: str) -> tuple[float, dict[str, float]]:
+def measured(sandbox: Sandbox, bench: Bench, *args: str, tls: bool = False) -> tuple[float, dict[str, float]]:
     """TPS of one pgbench run and the CPU microseconds per transaction of each process kind."""
     servers, client = server_cpu(), client_cpu()
-    output = pgbench(sandbox, bench, *args)
+    output = pgbench(sandbox, bench, *args, tls=tls)
     after = server_cpu()
     spent = {name: after[name] - servers[name] for name in SERVERS}
     found = re.search(r"number of transactions actually processed: (\d+)", output)
@@ -141,8 +144,13 @@ def cluster_rows(sandbox: Sandbox, bench: Bench, rows: list[str]) -> int:
             flags = [*extra, *(["-C"] if new_conn else [])]
             run_args = ["-c", str(CLIENTS), "-j", "2", "-T", str(SECONDS), "-n", *flags]
             paths = {
-                label: measured(sandbox, bench, "-h", bench.primary, "-p", port, *run_args)
-                for label, port in (("5433", "5433"), ("6432", "6432"), ("direct 5432", "5432"))
+                label: measured(sandbox, bench, "-h", bench.primary, "-p", port, *run_args, tls=tls)
+                for label, port, tls in (
+                    ("5433", "5433", False),
+                    ("5433 tls", "5433", True),
+                    ("6432", "6432", False),
+                    ("direct 5432", "5432", False),
+                )
             }
             (via, via_cpu), (direct, direct_cpu) = paths["5433"], paths["direct 5432"]
             ceiling = sum(direct_cpu.values()) / sum(via_cpu.values())
@@ -151,7 +159,7 @@ def cluster_rows(sandbox: Sandbox, bench: Bench, rows: list[str]) -> int:
                 f" (CPU ceiling {ceiling:4.2f})"
             )
             rows.extend(cpu_row(label, rate, micros) for label, (rate, micros) in paths.items())
-            print("\n".join(rows[-4:]), flush=True)
+            print("\n".join(rows[-5:]), flush=True)
     return 0
 
 

@@ -46,7 +46,10 @@ def test_nodes_sync_time_from_meta(sandbox: Sandbox, deployed: tuple[OrchRun, Or
 
 
 def test_etcd_is_healthy(sandbox: Sandbox, deployed: tuple[OrchRun, OrchRun]) -> None:
-    health = sandbox.run("meta", "etcdctl", "--endpoints=http://10.10.10.10:2379", "endpoint", "health")
+    # Authentication is on: etcdctl needs a user (root here); TLS with the node's certificate.
+    tls = ["--cacert=/etc/pki/pigsalt/ca.crt", "--cert=/etc/pki/pigsalt/node.crt", "--key=/etc/pki/pigsalt/node.key"]
+    root = ["--user=root", f"--password={sandbox.all_secrets()['infra.etcd_root_password']}"]
+    health = sandbox.run("meta", "etcdctl", "--endpoints=https://10.10.10.10:2379", *tls, *root, "endpoint", "health")
     assert health.returncode == 0 and "is healthy" in (health.stdout + health.stderr), health
 
 

@@ -3,12 +3,24 @@ rotation of the replicator's password that replication survives, no world-readab
 
 from __future__ import annotations
 
+import datetime
 import json
+import ssl
 import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
+import psycopg
 import pytest
+from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from pigsalt.agent import scram
+from pigsalt.cli import main
 from pigsalt.sandbox.image import SALT_VENV
 from pigsalt.sandbox.salt import INVENTORY_IN_MASTER
 from tests.e2e.conftest import Sandbox
@@ -100,6 +112,72 @@ def test_rotating_the_replicators_password_keeps_replication(deployed: Sandbox) 
     assert _streaming(deployed, timeout=180)["pg-test-1"]["role"] == "leader"
 
 
+def test_etcd_needs_a_client_certificate_and_keeps_each_cluster_to_its_keys(deployed: Sandbox) -> None:
+    # From the host (neither a member nor meta): plain HTTP and TLS without a certificate fail.
+    with pytest.raises((urllib.error.URLError, ConnectionError)):  # a 400, or the connection closed
+        urllib.request.urlopen("http://10.10.10.10:2379/version", timeout=10)
+    context = ssl.create_default_context(cadata=_ca_pem())
+    with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+        urllib.request.urlopen("https://10.10.10.10:2379/version", timeout=10, context=context).read()
+    # With a node's certificate: pg-test's etcd user reads pg-test's keys, never pg-meta's.
+    tls = ["--cacert=/etc/pki/pigsalt/ca.crt", "--cert=/etc/pki/pigsalt/node.crt", "--key=/etc/pki/pigsalt/node.key"]
+    user = ["--user=patroni@pg-test", f"--password={deployed.secrets()['patroni_etcd_password']}"]
+    etcdctl = ["etcdctl", "--endpoints=https://10.10.10.10:2379", *tls, *user, "get", "--prefix", "--keys-only"]
+    own = deployed.run("meta", *etcdctl, "/service/pg-test/")
+    assert own.returncode == 0 and "/service/pg-test/leader" in own.stdout, own.stderr
+    other = deployed.run("meta", *etcdctl, "/service/pg-meta/")
+    assert other.returncode != 0 and "permission denied" in other.stderr, (other.stdout, other.stderr)
+    # The node's certificate alone (no user) reads nothing.
+    anonymous = deployed.run(
+        "meta", "etcdctl", "--endpoints=https://10.10.10.10:2379", *tls, "get", "/service/pg-test/leader"
+    )
+    assert anonymous.returncode != 0, anonymous.stdout
+
+
+def _ca_pem() -> str:
+    result = CliRunner().invoke(main, ["ca", "cert", "--sandbox"])
+    assert result.exit_code == 0 and result.output.startswith("-----BEGIN CERTIFICATE-----"), result.output
+    return result.output
+
+
+def test_clients_verify_the_servers_through_5433_the_vip_and_5436(deployed: Sandbox, tmp_path: Path) -> None:
+    ca = tmp_path / "pigsty-ca.crt"
+    ca.write_text(_ca_pem())
+    password = next(
+        u["password"] for u in deployed.inventory.cluster("pg-test").vars["pg_users"] if u["name"] == "test"
+    )
+    login = {"user": "test", "password": password, "dbname": "test", "connect_timeout": 10, "sslmode": "verify-full"}
+    for host, port in (("10.10.10.3", 5433), ("10.10.10.11", 5433), ("10.10.10.3", 5436), ("10.10.10.12", 5434)):
+        with psycopg.connect(host=host, port=port, sslrootcert=str(ca), **login) as conn:
+            assert conn.pgconn.ssl_in_use, (host, port)
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    # A CA that did not sign them verifies nothing.
+    other = _other_ca(tmp_path)
+    with pytest.raises(psycopg.OperationalError, match=r"certificate verify failed"):
+        psycopg.connect(host="10.10.10.3", port=5433, sslrootcert=str(other), **login).close()
+
+
+def _other_ca(tmp_path: Path) -> Path:
+    """A self-signed certificate of another CA, which must not verify the servers."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not-pigsty")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    path = tmp_path / "other.crt"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
 def test_no_secret_file_is_readable_by_others(deployed: Sandbox) -> None:
     for path in deployed.inventory_dir.rglob("*"):
         assert path.stat().st_mode & 0o077 == 0, f"{path}: mode {path.stat().st_mode & 0o777:o}"
@@ -120,7 +198,8 @@ def test_a_missing_store_fails_the_pillar_with_one_line_and_no_new_password(depl
     kept = store.with_name("secrets.yml.kept")
     store.rename(kept)
     try:
-        done = deployed.salt("node-1", "pillar.items", "--out=json", timeout=120)
+        # What a user sees: every state run refuses to start, naming the missing store.
+        done = deployed.salt("node-1", "state.sls", "pgsql.config", "test=True", "--out=json", timeout=120)
         assert "the secrets store does not exist" in done.stdout + done.stderr
         assert not store.exists(), "the store was generated again"
     finally:

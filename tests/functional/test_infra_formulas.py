@@ -85,7 +85,7 @@ def test_etcd_members_know_the_whole_initial_cluster(salt_caller, example):
     env = arg(show(salt_caller, "etcd", inventory, "meta-2")["etcd-default-file-managed"], "file", "contents")
     assert "ETCD_NAME=meta-2\n" in env
     assert (
-        "ETCD_INITIAL_CLUSTER=meta-1=http://10.10.10.10:2380,meta-2=http://10.10.10.20:2380,meta-3=http://10.10.10.21:2380\n"
+        "ETCD_INITIAL_CLUSTER=meta-1=https://10.10.10.10:2380,meta-2=https://10.10.10.20:2380,meta-3=https://10.10.10.21:2380\n"
         in env
     )
 
@@ -96,6 +96,19 @@ def test_infra_formulas_do_nothing_on_database_nodes(salt_caller, sandbox_invent
         "etcd-config-test-nop",
         "etcd-service-test-nop",
         "etcd-health-test-nop",
+        "etcd-auth-test-nop",
     }
     assert "nginx-pigsty-conf-file-managed" not in show(salt_caller, "nginx", sandbox_inventory, "node-1")
     assert "dns-conf-file-managed" not in show(salt_caller, "dns", sandbox_inventory, "node-1")
+
+
+def test_the_ca_node_alone_holds_the_ca_and_issues_certificates(salt_caller, sandbox_inventory):
+    ca = show(salt_caller, "pki.ca", sandbox_inventory, "meta")
+    assert arg(ca["pki-ca-key-managed"], "x509", "name") == "/etc/pki/pigsalt/ca.key"
+    assert arg(ca["pki-ca-key-managed"], "x509", "mode") == "0600"
+    assert arg(ca["pki-ca-certificate-managed"], "x509", "basicConstraints") == "critical, CA:TRUE"
+    # Elsewhere pki.ca and pki.sign do nothing; every node makes its own key.
+    assert set(show(salt_caller, "pki.ca", sandbox_inventory, "node-1")) == {"pki-ca-test-nop"}
+    assert set(show(salt_caller, "pki.sign", sandbox_inventory, "node-1")) == {"pki-sign-test-nop"}
+    key = show(salt_caller, "pki.key", sandbox_inventory, "node-1")["pki-node-key-managed"]
+    assert (arg(key, "x509", "mode"), arg(key, "x509", "group")) == ("0640", "ssl-cert")

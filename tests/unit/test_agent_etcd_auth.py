@@ -31,10 +31,15 @@ class FakeEtcd:
         return f"token-{name}" if user and user["password"] == password else None
 
     def call(self, path: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
-        if self.enabled and path not in ("auth/status", "auth/authenticate") and self.token != "token-root":
+        if path == "auth/authenticate":
+            if not self.enabled:
+                raise EtcdError(path, "etcdserver: authentication is not enabled")
+            token = self.authenticate(body["name"], body["password"])
+            if token is None:
+                raise EtcdError(path, "etcdserver: authentication failed, invalid user ID or password")
+            return {"token": token}
+        if self.enabled and self.token != "token-root":
             raise EtcdError(path, "etcdserver: user name is empty")
-        if path == "auth/status":
-            return {"enabled": self.enabled}
         if path == "auth/user/list":
             return {"users": sorted(self.users)}
         if path == "auth/role/list":

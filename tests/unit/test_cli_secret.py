@@ -59,7 +59,7 @@ def test_rotate_a_whole_cluster(built: Path):
         (
             ["--cluster", "pg-test", "--user", "alice"],
             "Error: --user alice: not a generated password of pg-test "
-            "(one of dbuser_dba, dbuser_monitor, replicator, patroni, haproxy)\n",
+            "(one of dbuser_dba, dbuser_monitor, replicator, patroni, haproxy, etcd)\n",
         ),
     ],
 )

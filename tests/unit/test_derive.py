@@ -20,9 +20,12 @@ def test_patroni_timings_default_and_sync_mode():
         "primary_start_timeout": 10,
         "maximum_lag_on_failover": 1048576,
         "synchronous_mode": False,
+        "synchronous_mode_strict": False,
         "failsafe_mode": True,
     }
+    # RPO 0 is strict: no write is acknowledged that only the primary holds.
     assert patroni_timings(31, 0)["synchronous_mode"] is True
+    assert patroni_timings(31, 0)["synchronous_mode_strict"] is True
     assert patroni_timings(31, 0)["loop_wait"] == 10  # Pigsty's ceil(31/3) = 11 would break 11 + 22 <= 31
 
 

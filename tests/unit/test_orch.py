@@ -261,3 +261,26 @@ def test_a_minion_that_rendered_nothing_is_named():
         "pigsty-cluster-replication-state: Run failed on minions: meta",
         "pigsty-cluster-replication-state meta: no state rendered",
     ]
+
+
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+@pytest.mark.parametrize(
+    ("mine", "code", "output"),
+    [
+        ({"meta": PEM}, 0, PEM),
+        ({}, 2, "Error: no CA certificate in the mine yet: run pigsty.infra (pigsalt deploy) first\n"),
+    ],
+)
+def test_ca_cert_prints_the_published_certificate(monkeypatch: pytest.MonkeyPatch, mine, code, output):
+    calls = []
+
+    def runner(argv, timeout):
+        calls.append(list(argv))
+        return 0, json.dumps(mine), ""
+
+    monkeypatch.setattr(orch, "local_runner", runner)
+    result = CliRunner().invoke(main, ["ca", "cert"])
+    assert (result.exit_code, result.output) == (code, output)
+    assert calls == [["salt-run", "--out=json", "mine.get", "*", "pigsalt_ca_cert"]]

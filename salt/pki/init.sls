@@ -1,0 +1,50 @@
+{#- This node's certificate, issued by the local CA (pki.sign on the first meta node) and taken
+    from the mine, and the CA certificate clients verify with. The certificate must match this
+    node's key (pki.key): a mismatch means pki.sign has not run since the key changed. #}
+{%- set tls = pillar['pigsty']['tls'] %}
+{%- set node = pillar['pigsty']['node'] %}
+{%- set ca_found = salt['mine.get'](tls.ca_server, tls.mine.ca) %}
+{%- set issued = salt['mine.get'](tls.ca_server, tls.mine.issued) %}
+{%- set ca_pem = ca_found.get(tls.ca_server) if ca_found is mapping else None %}
+{%- set certs = issued.get(tls.ca_server) if issued is mapping else None %}
+{%- set cert_pem = certs.get(node.name) if certs is mapping else None %}
+
+include:
+  - pki.key
+{%- if not ca_pem or not cert_pem %}
+
+pki-node-certificate-test-fail:
+  test.fail_without_changes:
+    - name: {{ ("the CA on " ~ tls.ca_server ~ " has not published " ~ ("its certificate" if not ca_pem else "a certificate for " ~ node.name) ~ " in the mine: run pki.key here, then pki.sign on " ~ tls.ca_server ~ " (pigsty.node does both)") | json }}
+{%- else %}
+
+pki-ca-certificate-file-managed:
+  file.managed:
+    - name: {{ tls.ca_cert }}
+    - contents: {{ ca_pem | json }}
+    - user: root
+    - group: root
+    - mode: '0644'
+    - require:
+      - file: pki-node-dir-file-directory
+
+pki-node-certificate-file-managed:
+  file.managed:
+    - name: {{ tls.cert }}
+    - contents: {{ cert_pem | json }}
+    - user: root
+    - group: root
+    - mode: '0644'
+    - require:
+      - x509: pki-node-key-managed
+      - file: pki-ca-certificate-file-managed
+
+pki-node-certificate-matches-key:
+  test.fail_without_changes:
+    - name: {{ (tls.cert ~ " does not belong to " ~ tls.key ~ ": run pki.sign on " ~ tls.ca_server) | json }}
+    - unless:
+      - fun: x509.verify_private_key
+        args: [{{ tls.key | json }}, {{ tls.cert | json }}]
+    - require:
+      - file: pki-node-certificate-file-managed
+{%- endif %}

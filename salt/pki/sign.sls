@@ -1,0 +1,75 @@
+{#- On the CA node: a certificate for every node of the inventory whose public key is in the mine
+    (published by that node's own minion: pki.key), saying exactly what the inventory says of the
+    node (pigsty:tls:ca:issue) and renewed when fewer than days_remaining days are left; then
+    the issued certificates go to the mine, from where each node's pki installs its own. A node
+    without a published key yet gets nothing (its pki step says so). #}
+{%- set tls = pillar['pigsty']['tls'] %}
+{%- set ca = tls.get('ca') %}
+{%- if ca %}
+{%- set keys = salt['mine.get']('*', tls.mine.pubkey) %}
+
+include:
+  - pki.ca
+
+pki-issued-dir-file-directory:
+  file.directory:
+    - name: {{ ca.issued_dir }}
+    - user: root
+    - group: root
+    - mode: '0755'
+    - require:
+      - file: pki-dir-file-directory
+{%- for cert in ca.issue if keys.get(cert.node) %}
+
+pki-issued-{{ cert.node }}-certificate-managed:
+  x509.certificate_managed:
+    - name: {{ ca.issued_dir }}/{{ cert.node }}.crt
+    - signing_private_key: {{ ca.key }}
+    - signing_cert: {{ tls.ca_cert }}
+    - public_key: {{ keys[cert.node] | json }}
+    - subject: {{ cert.subject | json }}
+    - subjectAltName: {{ cert.subjectAltName | json }}
+    - basicConstraints: {{ cert.basicConstraints | json }}
+    - keyUsage: {{ cert.keyUsage | json }}
+    - extendedKeyUsage: {{ cert.extendedKeyUsage | json }}
+    - subjectKeyIdentifier: {{ cert.subjectKeyIdentifier | json }}
+    - authorityKeyIdentifier: {{ cert.authorityKeyIdentifier | json }}
+    - days_valid: {{ cert.days_valid }}
+    - days_remaining: {{ tls.days_remaining }}
+    - mode: '0644'
+    - require:
+      - file: pki-issued-dir-file-directory
+      - {{ 'x509' if ca.method == 'create' else 'file' }}: pki-ca-certificate-managed
+    - require_in:
+      - module: pki-issued-mine-send
+{%- endfor %}
+
+pki-issued-mine-send:
+  module.run:
+    - mine.send:
+      - name: {{ tls.mine.issued }}
+      - mine_function: pigsalt.issued_certs
+      - directory: {{ ca.issued_dir }}
+    - onchanges:
+      - file: pki-issued-dir-file-directory
+{%- for cert in ca.issue if keys.get(cert.node) %}
+      - x509: pki-issued-{{ cert.node }}-certificate-managed
+{%- endfor %}
+
+pki-issued-mine-present:
+  module.run:
+    - mine.send:
+      - name: {{ tls.mine.issued }}
+      - mine_function: pigsalt.issued_certs
+      - directory: {{ ca.issued_dir }}
+    - require:
+      - module: pki-issued-mine-send
+    - unless:
+      - fun: mine.get
+        args: [{{ grains['id'] | json }}, {{ tls.mine.issued | json }}]
+{%- else %}
+
+pki-sign-test-nop:
+  test.nop:
+    - name: the local CA lives on the first meta node only
+{%- endif %}
