@@ -106,10 +106,11 @@ def test_rotating_the_replicators_password_keeps_replication(deployed: Sandbox) 
     members = _streaming(deployed, timeout=180)
     assert sorted(str(m["state"]) for m in members.values()) == ["running", "streaming", "streaming"], members
     assert members[MEMBERS[others[0]]]["role"] == "leader"
-    # Back to the inventory's primary, for the modules that follow.
-    back = deployed.salt(others[0], "patroni.switchover", "candidate=pg-test-1")
-    assert back.returncode == 0, back.stdout + back.stderr
-    assert _streaming(deployed, timeout=180)["pg-test-1"]["role"] == "leader"
+    # Back to the inventory's primary, for the modules that follow (unless it leads already).
+    if MEMBERS[others[0]] != "pg-test-1":
+        back = deployed.salt(others[0], "patroni.switchover", "candidate=pg-test-1")
+        assert back.returncode == 0, back.stdout + back.stderr
+        assert _streaming(deployed, timeout=180)["pg-test-1"]["role"] == "leader"
 
 
 def test_etcd_needs_a_client_certificate_and_keeps_each_cluster_to_its_keys(deployed: Sandbox) -> None:

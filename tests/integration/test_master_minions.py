@@ -40,10 +40,16 @@ def test_custom_modules_sync_and_run(minions, salt_cli):
     }
 
 
+SYSTEM_USERS = ("replicator", "dbuser_dba", "dbuser_monitor")
+
+
 def business_users(salt_cli, minion: str) -> list[str]:
-    """The roles pgsql.users creates on ``minion`` (pigsty:pg:roles), Pigsty's default roles apart."""
+    """The roles pgsql.users creates on ``minion`` (pigsty:pg:roles), the system users (first)
+    and Pigsty's default roles apart."""
     roles = salt_cli.run("pillar.get", "pigsty:pg:roles", "unmask=True", minion_tgt=minion).data
-    return [r["args"]["name"] for r in roles if not r["args"]["name"].startswith("dbrole_")]
+    names = [r["args"]["name"] for r in roles]
+    assert names[:3] == list(SYSTEM_USERS), names
+    return [n for n in names[3:] if not n.startswith("dbrole_")]
 
 
 def test_hand_edit_of_a_cluster_file_is_seen_on_the_next_pillar_refresh(minions, salt_cli, pillar_dir: Path):
