@@ -146,18 +146,15 @@ def plan(etcd: Etcd, root_password: str, users: Sequence[User]) -> list[tuple[st
         else:
             perms = list(etcd.call("auth/role/get", {"role": user.name}).get("perm") or [])
         wanted = user.wanted_permission
-        for perm in perms:
-            found = {
-                "permType": perm.get("permType", "READ"),
-                "key": perm.get("key"),
-                "range_end": perm.get("range_end"),
-            }
-            if found != wanted:
-                revoke = {"role": user.name, "key": perm.get("key"), "range_end": perm.get("range_end")}
-                calls.append((f"revoke a permission of role {user.name}", "auth/role/revoke", revoke))
-        if wanted not in [
+        # JSON omits proto3 defaults: a READ permission comes without its permType.
+        found = [
             {"permType": p.get("permType", "READ"), "key": p.get("key"), "range_end": p.get("range_end")} for p in perms
-        ]:
+        ]
+        for perm in found:
+            if perm != wanted:
+                revoke = {"role": user.name, "key": perm["key"], "range_end": perm["range_end"]}
+                calls.append((f"revoke a permission of role {user.name}", "auth/role/revoke", revoke))
+        if wanted not in found:
             grant = {"name": user.name, "perm": wanted}
             calls.append((f"grant role {user.name} read-write on {user.prefix}", "auth/role/grant", grant))
         if user.name not in current_users:

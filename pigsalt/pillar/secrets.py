@@ -220,8 +220,12 @@ def _private_dir(directory: Path) -> None:
 
 
 def _save(store: Store, path: Path) -> bool:
+    return _write(path, store.to_yaml())
+
+
+def _write(path: Path, text: str) -> bool:
     try:
-        return write_atomic(path, store.to_yaml(), SECRETS_MODE)
+        return write_atomic(path, text, SECRETS_MODE)
     except OSError as err:
         raise PigsaltError(f"{path}: cannot store generated secrets: {err.strerror}") from None
 
@@ -277,7 +281,4 @@ def dump(store: Store | Mapping[str, str], path: Path) -> bool:
     _private_dir(path.parent)
     if isinstance(store, Store):
         return _save(store, path)
-    try:
-        return write_atomic(path, yaml.safe_dump(dict(sorted(store.items())), default_flow_style=False), SECRETS_MODE)
-    except OSError as err:
-        raise PigsaltError(f"{path}: cannot store generated secrets: {err.strerror}") from None
+    return _write(path, yaml.safe_dump(dict(sorted(store.items())), default_flow_style=False))
