@@ -157,8 +157,8 @@ def accept(minion_id: str, finger: str, pki_dir: Path) -> None:
     """Accept MINION_ID's key only if it has the fingerprint the node itself printed.
 
     Compares with the key the master holds (computed the way `key.finger` does: Salt 3008.3's
-    `salt-key -f` prints a different hash for the same key), then runs `salt-key --accept`.
-    A mismatch is refused and changes nothing.
+    `salt-key -f` prints a different hash for the same key), then moves the key to minions/
+    without the gap `salt-key --accept` leaves. A mismatch is refused and changes nothing.
     """
     result = master_lib.accept_minion(minion_id, finger, pki_dir)
     if result.already:

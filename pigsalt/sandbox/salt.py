@@ -202,10 +202,9 @@ def accept_keys(
     # file (the host made the node's root): a salt-call per node costs seconds of CPU each.
     fingers = {i: pem_finger((roots[i] / MINION_PUB).read_text()) for i in ids}
     accepted_now: list[str] = []
-    # Salt 3008.3's master races with an accept: an auth request from a minion that is still
-    # pending stores the key as pending again, which deletes it from minions/ (localfs_key's
-    # store flushes the other states first). Seen once in CI: node-1 accepted, then pending.
-    # So read back and accept again what went back to pending, a few rounds.
+    # Read back what the master holds after each round: `pigsalt master accept` closes the gap in
+    # which Salt 3008.3's master re-stores an accepted key as pending (see accept_minion), and
+    # the rounds stay as the check that the keys were kept.
     for _ in range(ACCEPT_ROUNDS):
         decision = decide_keys(ids, fingers, master_fingerprints(master_leader))
         _raise_for(decision)

@@ -198,22 +198,42 @@ def _pki(tmp_path: Path) -> Path:
     return pki
 
 
-def _fake_salt_key(tmp_path: Path, pki: Path) -> list[str]:
-    """A stand-in for salt-key that moves the pending key, as salt-key --accept does."""
-    script = tmp_path / "salt-key"
-    script.write_text(f'#!/bin/sh\nid="${{2#--accept=}}"\nmv "{pki}/minions_pre/$id" "{pki}/minions/$id"\n')
-    script.chmod(0o755)
-    return [str(script)]
-
-
 def test_accept_moves_the_key_only_when_the_fingerprint_matches(tmp_path: Path) -> None:
     pki = _pki(tmp_path)
+    (pki / "minions_pre" / "node-1").chmod(0o600)
     finger = master_lib.pem_finger(KEY)
-    result = master_lib.accept_minion("node-1", finger, pki, salt_key=_fake_salt_key(tmp_path, pki))
+    result = master_lib.accept_minion("node-1", finger, pki)
     assert result == master_lib.AcceptResult("node-1", finger, already=False)
-    assert (pki / "minions" / "node-1").is_file()
-    again = master_lib.accept_minion("node-1", finger, pki, salt_key=["false"])
+    assert (pki / "minions" / "node-1").read_text() == KEY
+    assert (pki / "minions" / "node-1").stat().st_mode & 0o777 == 0o600
+    assert not (pki / "minions_pre" / "node-1").exists()
+    assert sorted(p.name for p in (pki / "minions").iterdir()) == ["node-1"]
+    again = master_lib.accept_minion("node-1", finger, pki)
     assert again.already
+
+
+def test_accept_never_leaves_the_key_in_neither_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The master stores a key it finds nowhere as pending, which deletes an accepted one: the
+    pending file may go only once the accepted one is in place."""
+    pki = _pki(tmp_path)
+    seen: list[bool] = []
+    unlink = Path.unlink
+
+    def watching_unlink(self: Path, missing_ok: bool = False) -> None:
+        if self == pki / "minions_pre" / "node-1":
+            seen.append((pki / "minions" / "node-1").is_file())
+        unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", watching_unlink)
+    master_lib.accept_minion("node-1", master_lib.pem_finger(KEY), pki)
+    assert seen == [True]
+
+
+def test_accept_replaces_an_older_accepted_key_with_the_verified_pending_one(tmp_path: Path) -> None:
+    pki = _pki(tmp_path)
+    (pki / "minions" / "node-1").write_text(KEY.replace("test", "older"))
+    master_lib.accept_minion("node-1", master_lib.pem_finger(KEY), pki)
+    assert (pki / "minions" / "node-1").read_text() == KEY
 
 
 def test_accept_refuses_a_different_key_and_changes_nothing(tmp_path: Path) -> None:
@@ -222,7 +242,7 @@ def test_accept_refuses_a_different_key_and_changes_nothing(tmp_path: Path) -> N
     with pytest.raises(
         PigsaltError, match=r"node-1: refusing the pending key: it has fingerprint .* the node has ab:ab"
     ):
-        master_lib.accept_minion("node-1", wrong, pki, salt_key=_fake_salt_key(tmp_path, pki))
+        master_lib.accept_minion("node-1", wrong, pki)
     assert (pki / "minions_pre" / "node-1").is_file()
     assert not (pki / "minions" / "node-1").exists()
 
@@ -233,32 +253,3 @@ def test_accept_without_a_pending_key_or_with_a_malformed_finger(tmp_path: Path)
         master_lib.accept_minion("node-9", master_lib.pem_finger(KEY), pki)
     with pytest.raises(PigsaltError, match="expected the aa:bb"):
         master_lib.accept_minion("node-1", "not-a-finger", pki)
-
-
-def test_accept_retries_a_salt_key_that_fails_while_the_master_starts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pki = _pki(tmp_path)
-    monkeypatch.setattr(master_lib, "ACCEPT_RETRY_SECONDS", 0)
-    script = tmp_path / "salt-key"
-    marker = tmp_path / "tried"
-    script.write_text(
-        f'#!/bin/sh\nif [ ! -e "{marker}" ]; then touch "{marker}"; echo "[ERROR] master not up" >&2; exit 1; fi\n'
-        f'mv "{pki}/minions_pre/node-1" "{pki}/minions/node-1"\n'
-    )
-    script.chmod(0o755)
-    finger = master_lib.pem_finger(KEY)
-    assert master_lib.accept_minion("node-1", finger, pki, salt_key=[str(script)]).already is False
-
-
-def test_accept_gives_up_with_salt_keys_last_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pki = _pki(tmp_path)
-    monkeypatch.setattr(master_lib, "ACCEPT_RETRY_SECONDS", 0)
-    script = tmp_path / "salt-key"
-    script.write_text('#!/bin/sh\necho "[ERROR] no master" >&2\necho "[WARNING ] unclosed MasterEvent" >&2\nexit 1\n')
-    script.chmod(0o755)
-    with pytest.raises(
-        PigsaltError, match=r"^node-1: salt-key could not accept the key after 3 tries: \[ERROR\] no master$"
-    ):
-        master_lib.accept_minion("node-1", master_lib.pem_finger(KEY), pki, salt_key=[str(script)])
-    assert (pki / "minions_pre" / "node-1").is_file()
