@@ -8,9 +8,14 @@ compiled. This one runs in the nodes' Salt venv and asks the admin console throu
     /opt/pigsalt/salt/bin/python -m pigsalt.agent.pgbouncer_exporter \\
         --listen 0.0.0.0:9631 --pgbouncer-port 6432 --socket-dir /var/run/postgresql --user postgres --timeout 5
 
-Each scrape of ``/metrics`` runs SHOW STATS, SHOW POOLS and SHOW DATABASES. A column that this
+A scrape of ``/metrics`` runs SHOW STATS, SHOW POOLS and SHOW DATABASES. A column that this
 Pgbouncer version does not have is skipped; when the console cannot be asked, the answer is
 ``pgbouncer_up 0`` and the scrape duration, and the error goes to stderr.
+
+Requests cannot multiply the work: one scrape runs at a time, and its answer serves every
+request for ``--cache-seconds`` (requests that arrive while it runs wait for it instead of
+starting their own); at most ``--max-requests`` are served at once (more get 503 at once), and
+a client gets ``--request-timeout`` seconds to send its request.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import logging
 import re
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
@@ -30,7 +36,7 @@ from urllib.parse import urlsplit
 from pigsalt.agent import psql
 from pigsalt.agent.pgbouncer import parse_csv
 
-__all__ = ["CONTENT_TYPE", "Runner", "main", "parse_listen", "psql_runner", "render", "scrape", "serve"]
+__all__ = ["CONTENT_TYPE", "CachedScrape", "Runner", "main", "parse_listen", "psql_runner", "render", "scrape", "serve"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -237,6 +243,27 @@ def scrape(runner: Runner) -> str:
     return render(stats, pools, databases, up=True, duration=time.monotonic() - started)
 
 
+class CachedScrape:
+    """One scrape at a time through ``runner``, its answer reused for ``ttl`` seconds."""
+
+    def __init__(self, runner: Runner, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._runner = runner
+        self._ttl = float(ttl)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._answer: str | None = None
+        self._taken = 0.0
+        self.scrapes = 0
+
+    def __call__(self) -> str:
+        with self._lock:
+            if self._answer is None or self._clock() - self._taken >= self._ttl:
+                self._answer = scrape(self._runner)
+                self._taken = self._clock()
+                self.scrapes += 1
+            return self._answer
+
+
 def psql_runner(*, port: int, user: str, socket_dir: str, timeout: float) -> Runner:
     """A runner that asks the admin console with ``psql``; raises ``AgentError`` naming what failed."""
     console = psql.Psql(psql.local, port=port, socket_dir=socket_dir, timeout=timeout)
@@ -247,17 +274,36 @@ class _ThreadingHTTPServerV6(ThreadingHTTPServer):
     address_family = socket.AF_INET6
 
 
-def serve(listen: tuple[str, int], runner: Runner) -> ThreadingHTTPServer:
-    """An HTTP server bound to ``listen`` that answers ``GET /metrics`` with a scrape (not yet serving)."""
+def serve(
+    listen: tuple[str, int],
+    runner: Runner,
+    *,
+    cache_seconds: float = 1.0,
+    max_requests: int = 4,
+    request_timeout: float = 10.0,
+) -> ThreadingHTTPServer:
+    """An HTTP server bound to ``listen`` that answers ``GET /metrics`` (not yet serving): one
+    scrape at a time, reused for ``cache_seconds``; at most ``max_requests`` served at once."""
+    metrics = CachedScrape(runner, cache_seconds)
+    slots = threading.BoundedSemaphore(max_requests)
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "pigsalt-pgbouncer-exporter"
+        timeout = request_timeout  # a client that sends nothing is dropped after this long
 
         def do_GET(self) -> None:
-            if urlsplit(self.path).path == "/metrics":
-                self._reply(HTTPStatus.OK, scrape(runner), CONTENT_TYPE)
-            else:
+            if urlsplit(self.path).path != "/metrics":
                 self._reply(HTTPStatus.NOT_FOUND, "Not found: metrics are at /metrics\n", "text/plain; charset=utf-8")
+                return
+            if not slots.acquire(blocking=False):
+                self._reply(
+                    HTTPStatus.SERVICE_UNAVAILABLE, "Busy: too many requests at once\n", "text/plain; charset=utf-8"
+                )
+                return
+            try:
+                self._reply(HTTPStatus.OK, metrics(), CONTENT_TYPE)
+            finally:
+                slots.release()
 
         def _reply(self, status: HTTPStatus, text: str, content_type: str) -> None:
             body = text.encode()
@@ -272,7 +318,9 @@ def serve(listen: tuple[str, int], runner: Runner) -> ThreadingHTTPServer:
 
     host, port = listen
     server_class = _ThreadingHTTPServerV6 if ":" in host else ThreadingHTTPServer
-    return server_class((host, port), Handler)
+    server = server_class((host, port), Handler)
+    server.metrics = metrics  # type: ignore[attr-defined]  # for tests: how many scrapes ran
+    return server
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -297,8 +345,31 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--pgbouncer-port", type=int, default=6432, help="Pgbouncer's port (names its Unix socket)")
     parser.add_argument("--socket-dir", default="/var/run/postgresql", help="directory of Pgbouncer's Unix socket")
     parser.add_argument("--user", default="postgres", help="admin user, logged in by peer: run as that OS user")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds allowed for each psql command")
+    parser.add_argument("--timeout", type=_positive, default=5.0, help="seconds allowed for each psql command")
+    parser.add_argument(
+        "--cache-seconds", type=_positive, default=1.0, help="seconds one scrape's answer serves every request"
+    )
+    parser.add_argument("--max-requests", type=_count, default=4, help="requests served at once; more get 503")
+    parser.add_argument(
+        "--request-timeout", type=_positive, default=10.0, help="seconds a client gets to send its request"
+    )
     return parser
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of at least 1")
+    return int(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -307,7 +378,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     host, port = args.listen
     runner = psql_runner(port=args.pgbouncer_port, user=args.user, socket_dir=args.socket_dir, timeout=args.timeout)
     try:
-        server = serve((host, port), runner)
+        server = serve(
+            (host, port),
+            runner,
+            cache_seconds=args.cache_seconds,
+            max_requests=args.max_requests,
+            request_timeout=args.request_timeout,
+        )
     except OSError as err:
         log.error("cannot listen on %s port %d: %s", host or "*", port, err)
         return 1

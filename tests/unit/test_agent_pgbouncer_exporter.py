@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from pigsalt.agent import AgentError, psql
 from pigsalt.agent.pgbouncer import parse_csv
 from pigsalt.agent.pgbouncer_exporter import (
     CONTENT_TYPE,
+    CachedScrape,
     Runner,
     main,
     parse_listen,
@@ -311,6 +313,83 @@ def test_server_failing_runner_still_answers() -> None:
 
     assert status == 200
     assert "\npgbouncer_up 0\n" in body
+
+
+# Bounds: one scrape at a time, cached; a limit on requests served at once; slow clients dropped
+
+
+def test_cached_scrape_reuses_one_answer_for_its_ttl() -> None:
+    now = [100.0]
+    asked: list[str] = []
+
+    def runner(command: str) -> str:
+        asked.append(command)
+        return ANSWERS[command]
+
+    cached = CachedScrape(runner, ttl=1.0, clock=lambda: now[0])
+    first = cached()
+    now[0] += 0.5
+    assert cached() == first
+    assert (cached.scrapes, len(asked)) == (1, 3)
+    now[0] += 0.6
+    cached()
+    assert (cached.scrapes, len(asked)) == (2, 6)
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            answer.read()
+            return int(answer.status)
+    except urllib.error.HTTPError as err:
+        err.close()
+        return int(err.code)
+
+
+def test_a_burst_of_requests_runs_one_scrape_and_turns_the_excess_away() -> None:
+    release = threading.Event()
+
+    def slow(command: str) -> str:
+        release.wait(10)
+        return ANSWERS[command]
+
+    server = serve(("127.0.0.1", 0), slow, cache_seconds=60, max_requests=2)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    statuses: list[int] = []
+    try:
+        clients = [threading.Thread(target=lambda: statuses.append(_get(url))) for _ in range(6)]
+        for client in clients:
+            client.start()
+        deadline = time.monotonic() + 10
+        while len(statuses) < 4 and time.monotonic() < deadline:  # the four beyond the limit: 503 at once
+            time.sleep(0.05)
+        assert sorted(statuses) == [503, 503, 503, 503]
+        release.set()
+        for client in clients:
+            client.join(timeout=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert sorted(statuses) == [200, 200, 503, 503, 503, 503]
+    assert server.metrics.scrapes == 1  # type: ignore[attr-defined]
+
+
+def test_a_client_that_sends_nothing_is_dropped() -> None:
+    server = serve(("127.0.0.1", 0), fake_runner(ANSWERS), request_timeout=0.5)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(server.server_address[:2], timeout=5) as silent:
+            started = time.monotonic()
+            assert silent.recv(1) == b""  # closed by the server
+            assert time.monotonic() - started < 4
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 # The psql runner, with a stand-in psql on PATH
