@@ -107,6 +107,26 @@ class Param:
     doc: str
 
 
+# A Postgres setting (postgresql.conf through Patroni, ALTER ROLE/DATABASE … SET): a name as
+# Postgres spells one (``class.name`` for an extension's), a scalar value on one line (Patroni
+# writes it into postgresql.conf, where a newline ends the value and breaks the file).
+SETTING_NAME = Str(r"[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?", "setting name")
+SETTINGS = MapOf(
+    OneOf(
+        (
+            (lambda v: isinstance(v, str), Str(r"[^\x00-\x1f\x7f]*", "setting value on one line", allow_empty=True)),
+            (lambda v: isinstance(v, (int, float, bool)), AnyValue()),
+        ),
+        "a scalar",
+    ),
+    key=SETTING_NAME,
+)
+# HAProxy server options go into a `default-server` line of haproxy.cfg as they are.
+HAPROXY_SERVER_OPTIONS = Str(
+    r"[A-Za-z0-9_.:/,=+-]+( [A-Za-z0-9_.:/,=+-]+)*",
+    "HAProxy server option list (words of letters, digits and _.:/,=+- separated by single spaces)",
+)
+
 USER = Struct(
     name="user definition",
     fields={
@@ -127,7 +147,7 @@ USER = Struct(
         "expire_at": Date(),
         "comment": Str(allow_empty=True),
         "roles": ListOf(Str(PG_IDENT, "role name"), unique=True),
-        "parameters": MapOf(OneOf(((lambda v: isinstance(v, (str, int, float, bool)), AnyValue()),), "a scalar")),
+        "parameters": SETTINGS,
     },
     required=("name",),
     known=frozenset({"state", "admin", "search_path", "timezone", "pool_size", "pool_reserve"}),
@@ -167,7 +187,7 @@ DATABASE = Struct(
         "comment": Str(allow_empty=True),
         "schemas": ListOf(Str(PG_IDENT, "schema name"), unique=True),
         "extensions": ListOf(EXTENSION),
-        "parameters": MapOf(OneOf(((lambda v: isinstance(v, (str, int, float, bool)), AnyValue()),), "a scalar")),
+        "parameters": SETTINGS,
     },
     required=("name",),
     known=frozenset(
@@ -180,7 +200,7 @@ HAPROXY_OPTIONS = Struct(
     fields={
         "maxconn": Int(min=1),
         "balance": Enum(("roundrobin", "leastconn", "source", "first")),
-        "default_server_options": Str(),
+        "default_server_options": HAPROXY_SERVER_OPTIONS,
     },
 )
 
@@ -211,7 +231,7 @@ SERVICE = Struct(
         "backup_check": Str(r"/[A-Za-z0-9_\-/?=&.]*", "Patroni REST path"),
         "maxconn": Int(min=1),
         "balance": Enum(("roundrobin", "leastconn", "source", "first")),
-        "options": Str(),
+        "options": HAPROXY_SERVER_OPTIONS,
         # Pigsty v1 spellings.
         "src_ip": LISTEN_ADDRESS,
         "src_port": Int(min=1, max=65535),
@@ -651,7 +671,7 @@ _PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "pg_parameters",
-        MapOf(OneOf(((lambda v: isinstance(v, (str, int, float, bool)), AnyValue()),), "a scalar")),
+        SETTINGS,
         {},
         GROUP_LEVELS,
         "postgres",

@@ -102,6 +102,9 @@ class Int(Node):
         return f"int ({self.range_text()})"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 @dataclass(frozen=True)
 class Str(Node):
     pattern: str | None = None
@@ -116,6 +119,10 @@ class Str(Node):
             return
         if not value and not self.allow_empty:
             out.append(Problem(path, "must not be empty"))
+            return
+        if self.secret and _CONTROL.search(value):
+            # A newline ends a .pgpass line and a Patroni or exporter setting: never a password.
+            out.append(Problem(path, "the value holds a control character (a newline, a tab…): not in a password"))
             return
         if self.pattern and not re.fullmatch(self.pattern, value):
             shown = "the value" if self.secret else repr(value)
