@@ -49,7 +49,10 @@ def _client(host: str | None = None) -> agent.PatroniClient:
     patroni = _pg()["patroni"]
     node = __pillar__["pigsty"]["node"]
     return agent.PatroniClient(
-        f"http://{host or node['ip']}:{patroni['port']}", patroni.get("username"), patroni.get("password")
+        f"https://{host or node['ip']}:{patroni['port']}",
+        patroni.get("username"),
+        patroni.get("password"),
+        cafile=__pillar__["pigsty"]["tls"]["ca_cert"],
     )
 
 
@@ -74,6 +77,32 @@ def status() -> dict[str, Any]:
         return dataclasses.asdict(_client().node())
     except AgentError as err:
         raise CommandExecutionError(str(err)) from err
+
+
+def api_scheme() -> dict[str, Any]:
+    """How this node's Patroni serves its REST API now: ``{"scheme": "https"}`` when it answers
+    over TLS with a certificate of the local CA, ``"http"`` when it still answers in clear (a
+    configuration from before pigsalt's TLS, not reloaded yet), ``None`` with the reason when it
+    answers neither way (not running, or a certificate the CA did not sign).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg-test-1 patroni.api_scheme
+    """
+    try:
+        _client().node()
+        return {"scheme": "https", "error": None}
+    except AgentError as err:
+        failure = str(err)
+    patroni = _pg()["patroni"]
+    plain = agent.PatroniClient(f"http://{__pillar__['pigsty']['node']['ip']}:{patroni['port']}", None, None)
+    try:
+        plain.node()  # a read: no credentials go out in clear
+    except AgentError:
+        return {"scheme": None, "error": failure}
+    return {"scheme": "http", "error": failure}
 
 
 def role() -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import pwd
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -57,10 +58,12 @@ def _home(dbsu: str) -> str:
 def _source_primary(pg: dict[str, Any]) -> str:
     """The address of the source member whose Patroni answers 200 on ``/primary``."""
     port = pg["patroni"]["port"]
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    # Patroni's REST API over TLS, its certificate checked against the local CA.
+    context = ssl.create_default_context(cafile=__pillar__["pigsty"]["tls"]["ca_cert"])
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
     for member in pg.get("upgrade_source_members") or []:
         try:
-            with opener.open(f"http://{member['ip']}:{port}/primary", timeout=3) as answer:
+            with opener.open(f"https://{member['ip']}:{port}/primary", timeout=3) as answer:
                 if answer.status == 200:
                     return str(member["ip"])
         except (urllib.error.URLError, OSError):

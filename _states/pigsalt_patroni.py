@@ -90,6 +90,50 @@ def joined(name: str, timeout: float = 180, interval: float = 1) -> dict[str, An
         time.sleep(float(interval))
 
 
+# --- the REST API over TLS -------------------------------------------------------------------
+
+
+def restapi_tls(name: str, timeout: float = 30, interval: float = 1) -> dict[str, Any]:
+    """Have this node's running Patroni serve its REST API over TLS, as its configuration says.
+
+    A Patroni started before pigsalt's TLS answers in clear until it re-reads patroni.yml: this
+    reloads it (SIGHUP; Postgres is not restarted) and holds until the API answers over HTTPS
+    with a certificate of the local CA. Run right after the configuration file, before anything
+    asks Patroni (the HBA role), and in ``pigsty.cluster`` on every member at once, followed by
+    HAProxy, so that the members' health checks change scheme within seconds of each other.
+    A Patroni that answers neither way (not started yet) is left alone: it starts with TLS.
+    """
+    ret: dict[str, Any] = {"name": name, "changes": {}, "result": True, "comment": ""}
+    seen = __salt__["patroni.api_scheme"]()
+    if seen["scheme"] == "https":
+        ret["comment"] = "Patroni's REST API answers over TLS"
+        return ret
+    if seen["scheme"] is None:
+        ret["comment"] = f"Patroni does not answer (it starts with TLS): {seen['error']}"
+        return ret
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = "Patroni's REST API answers in clear: it would be reloaded to serve TLS"
+        ret["changes"] = {"restapi": {"old": "http", "new": "https"}}
+        return ret
+    __salt__["service.reload"]("patroni")
+    start = time.monotonic()
+    while time.monotonic() - start < float(timeout):
+        time.sleep(float(interval))
+        seen = __salt__["patroni.api_scheme"]()
+        if seen["scheme"] == "https":
+            elapsed = round(time.monotonic() - start, 1)
+            ret["changes"] = {"restapi": {"old": "http", "new": "https"}}
+            ret["comment"] = f"Patroni reloaded: its REST API answers over TLS after {elapsed} s"
+            return ret
+    ret["result"] = False
+    ret["comment"] = (
+        f"Patroni was reloaded but its REST API does not answer over TLS after {timeout} s "
+        f"(answers: {seen['scheme'] or 'none'}; last error: {seen['error']})"
+    )
+    return ret
+
+
 # --- the dynamic configuration and the restarts it may need ---------------------------------
 
 ROLL_ROUNDS = 3

@@ -21,7 +21,13 @@ from pigsalt.inventory.model import Inventory
 INFRA = ("repo", "nginx", "dns", "chrony", "pki.ca", "pki.key", "pki.sign", "pki", "etcd", "checks.infra")
 # pki.sign acts on the CA node only (pigsty.node targets it there; elsewhere it does nothing).
 NODE = ("repo", "node", "chrony", "pki.key", "pki.sign", "pki", "checks.node")
+# pgsql.restapi, haproxy and vip come first: on a cluster deployed before pigsalt's TLS they
+# switch Patroni's REST API and its clients to HTTPS together (pigsty.cluster applies haproxy and
+# vip again later; on a new cluster the first pass installs and configures only).
 CLUSTER = (
+    "pgsql.restapi",
+    "haproxy",
+    "vip",
     "pgsql.install",
     "pgsql",
     "checks.pgsql",
@@ -31,8 +37,6 @@ CLUSTER = (
     "pgsql.hba",
     "pgsql.users",
     "pgbouncer",
-    "haproxy",
-    "vip",
     "exporters",
     "checks.services",
 )

@@ -2,8 +2,10 @@
 
 Reads (``/patroni``, ``/cluster``, ``/config``) go out without credentials, as HAProxy's health
 checks do; the unsafe calls Patroni protects with ``restapi.authentication`` (POST, PATCH) carry
-HTTP basic auth. Every failure is an ``AgentError`` that names the request and the cause
-("GET http://10.10.10.11:8008/cluster: connection refused"), never the password.
+HTTP basic auth. Over ``https://`` the server's certificate is verified against ``cafile`` (the
+local CA), its name against the URL's host. Every failure is an ``AgentError`` that names the
+request and the cause ("GET https://10.10.10.11:8008/cluster: connection refused"), never the
+password.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -166,16 +169,34 @@ def _reason(err: BaseException | str, timeout: float) -> str:
 
 
 class PatroniClient:
-    """Calls to one Patroni node's REST API at ``base_url`` (e.g. ``http://10.10.10.11:8008``)."""
+    """Calls to one Patroni node's REST API at ``base_url`` (e.g. ``https://10.10.10.11:8008``).
 
-    def __init__(self, base_url: str, username: str | None, password: str | None, timeout: float = 10) -> None:
+    ``cafile``: the CA that signed the server's certificate; without it, Python's default trust
+    store verifies ``https://`` URLs.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str | None,
+        password: str | None,
+        timeout: float = 10,
+        cafile: str | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = float(timeout)
         self._username = username
         self._password = password
         # No proxy from the environment: the API is on the cluster network, and a proxy would
         # see the credentials.
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+        if self.base_url.startswith("https://"):
+            try:
+                context = ssl.create_default_context(cafile=cafile)
+            except (OSError, ssl.SSLError) as err:
+                raise AgentError(f"{cafile}: cannot load the CA certificate: {_reason(err, 0)}") from None
+            handlers.append(urllib.request.HTTPSHandler(context=context))
+        self._opener = urllib.request.build_opener(*handlers)
 
     def __repr__(self) -> str:
         return f"PatroniClient({self.base_url!r}, username={self._username!r})"

@@ -5,7 +5,8 @@ reads etcd through the v2 API only, where Patroni 4's etcd3 leader key does not 
 asks the local Patroni instead, and runs as root in the nodes' Salt venv::
 
     /opt/pigsalt/salt/bin/python -m pigsalt.agent.vip \\
-        --address 10.10.10.3/24 --interface host0 --patroni http://10.10.10.11:8008
+        --address 10.10.10.3/24 --interface host0 --patroni https://10.10.10.11:8008 \\
+        --cacert /etc/pki/pigsalt/ca.crt
 
 Every ``--interval`` seconds it asks ``GET /primary``. Patroni answers 200 only while this member
 holds the leader lock and runs as primary; the keeper then reads the cluster's dynamic
@@ -35,6 +36,7 @@ import logging
 import re
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -219,15 +221,19 @@ class PrimaryProbe:
     every poll.
     """
 
-    def __init__(self, base_url: str, timeout: float, *, await_grant: bool = False) -> None:
+    def __init__(self, base_url: str, timeout: float, *, await_grant: bool = False, cafile: str | None = None) -> None:
         base = base_url.rstrip("/")
         self.url = base + "/primary"
         self.config_url = base + "/config"
         self.timeout = float(timeout)
         self.await_grant = await_grant
         self.held_back: str | None = None
-        # No proxy from the environment (the API is on the node itself), no redirects.
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+        # No proxy from the environment (the API is on the node itself), no redirects; over
+        # https, the server's certificate verified against the local CA (``cafile``).
+        handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({}), _NoRedirect()]
+        if base.startswith("https://"):
+            handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=cafile)))
+        self._opener = urllib.request.build_opener(*handlers)
         self._failure: str | None = None
         self._denial: str | None = None
 
@@ -489,10 +495,18 @@ def _interface(text: str) -> str:
     return text
 
 
+def _readable_file(text: str) -> str:
+    try:
+        with open(text, "rb"):
+            return text
+    except OSError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: {(err.strerror or str(err)).lower()}") from None
+
+
 def _patroni_url(text: str) -> str:
     parts = urlsplit(text)
     if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected Patroni's REST API URL, e.g. http://10.10.10.11:8008")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected Patroni's REST API URL, e.g. https://10.10.10.11:8008")
     return text
 
 
@@ -522,7 +536,8 @@ def _parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "Example:\n  /opt/pigsalt/salt/bin/python -m pigsalt.agent.vip"
-            " --address 10.10.10.3/24 --interface host0 --patroni http://10.10.10.11:8008\n"
+            " --address 10.10.10.3/24 --interface host0 --patroni https://10.10.10.11:8008"
+            " --cacert /etc/pki/pigsalt/ca.crt\n"
             "The successor cluster's keeper, during a major-version upgrade: the same, with --await-grant."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -537,6 +552,13 @@ def _parser() -> argparse.ArgumentParser:
         help="put the VIP on the interface that carries this node's address ADDR",
     )
     parser.add_argument("--patroni", type=_patroni_url, required=True, metavar="URL", help="the local Patroni's API")
+    parser.add_argument(
+        "--cacert",
+        type=_readable_file,
+        default=None,
+        metavar="FILE",
+        help="the CA that signed Patroni's certificate, for an https:// URL (default: the system's)",
+    )
     parser.add_argument(
         "--interval", type=_seconds, default=1.0, metavar="S", help="seconds between two polls (%(default)g)"
     )
@@ -585,7 +607,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def announce() -> None:
         send_garp(interface, str(address.ip))
 
-    probe = PrimaryProbe(args.patroni, args.timeout, await_grant=args.await_grant)
+    probe = PrimaryProbe(args.patroni, args.timeout, await_grant=args.await_grant, cafile=args.cacert)
     keeper = Keeper(
         probe=probe,
         present=on_interface.present,

@@ -213,7 +213,14 @@ def normalize_service(svc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _server(inst: Instance, port: int, suffix: str = "") -> dict[str, Any]:
-    return {"name": inst.name + suffix, "ip": inst.ip, "port": port, "weight": inst.vars["pg_weight"]}
+    # host: the name HAProxy's health check verifies in the member's certificate (a DNS SAN).
+    return {
+        "name": inst.name + suffix,
+        "host": inst.name,
+        "ip": inst.ip,
+        "port": port,
+        "weight": inst.vars["pg_weight"],
+    }
 
 
 def service_specs(cluster: Cluster, release: int) -> list[Mapping[str, Any]]:

@@ -1,5 +1,6 @@
 include:
   - pgsql.install
   - pgsql.config
+  - pgsql.restapi
   - pgsql.hba
   - pgsql.service

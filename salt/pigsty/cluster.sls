@@ -39,13 +39,27 @@ pigsty-cluster-modules-sync:
     - tgt: '{{ members }}'
     - tgt_type: compound
 
+{#- A cluster deployed before pigsalt's TLS: every member's Patroni starts serving its REST
+    API over HTTPS, and its HAProxy checks and VIP keeper follow, all members at once, HAProxy
+    right after Patroni on each, so that the members' checks change scheme within seconds of
+    each other, less than HAProxy takes to mark a backend down. Postgres is not restarted.
+    Nothing changes on a converted cluster; on a new one this writes the configuration and
+    installs HAProxy and the keeper (its Patroni does not run yet). #}
+pigsty-cluster-restapi-state:
+  salt.state:
+    - tgt: '{{ members }}'
+    - tgt_type: compound
+    - sls: [pgsql.restapi, haproxy, vip]
+    - require:
+      - salt: pigsty-cluster-modules-sync
+
 pigsty-cluster-packages-state:
   salt.state:
     - tgt: '{{ members }}'
     - tgt_type: compound
     - sls: [pgsql.install]
     - require:
-      - salt: pigsty-cluster-modules-sync
+      - salt: pigsty-cluster-restapi-state
 
 pigsty-cluster-primary-state:
   salt.state:

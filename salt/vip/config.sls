@@ -28,7 +28,7 @@ vip-unit-file-managed:
         Wants=network-online.target
 
         [Service]
-        ExecStart=/opt/pigsalt/salt/bin/python -m pigsalt.agent.vip {{ pg.vip.keeper_args | join(' ') }} --patroni http://{{ node.ip }}:{{ pg.patroni.port }}
+        ExecStart=/opt/pigsalt/salt/bin/python -m pigsalt.agent.vip {{ pg.vip.keeper_args | join(' ') }} --patroni https://{{ node.ip }}:{{ pg.patroni.port }} --cacert {{ pillar.pigsty.tls.ca_cert }}
         Restart=always
         RestartSec=2
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import ssl
 import sys
 import tempfile
 import threading
@@ -34,6 +35,7 @@ from pathlib import Path
 import psycopg
 
 import pigsalt.sandbox as sb
+from pigsalt.pillar.tls import CA_CERT
 from pigsalt.sandbox import system
 from tests.e2e.conftest import Sandbox
 from tests.e2e.orch import run_orch
@@ -48,9 +50,12 @@ HEALTHY_TIMEOUT = 180.0
 
 
 def cluster() -> dict[str, object]:
+    """pg-test as a member's Patroni describes it (HTTPS, verified against the local CA)."""
+    ca = sb.SandboxPaths().node_root("meta") / CA_CERT.lstrip("/")
+    context = ssl.create_default_context(cafile=str(ca))
     for _, ip in MEMBERS.values():
         try:
-            with urllib.request.urlopen(f"http://{ip}:8008/cluster", timeout=3) as answer:
+            with urllib.request.urlopen(f"https://{ip}:8008/cluster", timeout=3, context=context) as answer:
                 return dict(json.loads(answer.read()))
         except OSError:
             continue

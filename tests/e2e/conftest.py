@@ -10,9 +10,13 @@ before and after a deployment.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
+import ssl
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +27,7 @@ import pigsalt.sandbox as sb
 from pigsalt.cli.inventory import default_inventory_text
 from pigsalt.inventory.model import open_inventory
 from pigsalt.pillar.build import build
+from pigsalt.pillar.tls import CA_CERT
 from pigsalt.sandbox.layout import SandboxPaths, layout_from_inventory
 from pigsalt.sandbox.nodes import node_env
 from pigsalt.sandbox.state import load_state
@@ -147,6 +152,27 @@ class Sandbox:
     def salt(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         """``salt ARGS`` on the master node."""
         return self.run(self.layout.master, "salt", *args, timeout=timeout)
+
+    def ca_pem(self) -> str:
+        """The local CA's certificate, as ``pigsalt ca cert`` prints it (from the CA node)."""
+        done = self.run(self.layout.master, "cat", CA_CERT, check=True)
+        return done.stdout
+
+    def patroni(
+        self, ip: str, path: str, method: str = "GET", auth: tuple[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        """One request to a member's Patroni REST API over HTTPS, its certificate verified
+        against the local CA (and its IP); the status and the body, whatever the status."""
+        context = ssl.create_default_context(cadata=self.ca_pem())
+        request = urllib.request.Request(f"https://{ip}:8008{path}", data=b"{}" if method != "GET" else None)
+        request.method = method
+        if auth is not None:
+            request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+        try:
+            with urllib.request.urlopen(request, timeout=10, context=context) as answer:
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
 
 
 @pytest.fixture(scope="session")

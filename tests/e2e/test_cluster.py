@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import re
 import time
@@ -41,7 +42,7 @@ def test_the_single_node_meta_cluster_deploys_too(sandbox: Sandbox, deployed: Or
     """pg-meta (one member, on meta): the replica steps are skipped, every other step runs."""
     run = run_orch(sandbox, "pigsty.cluster", pillar=json.dumps({"pg_cluster": "pg-meta"}))
     assert run.ok, "\n".join(run.failed)
-    status, body = _patroni("10.10.10.10", "/cluster")
+    status, body = sandbox.patroni("10.10.10.10", "/cluster")
     assert status == 200
     assert [(m["name"], m["role"]) for m in json.loads(body)["members"]] == [("pg-meta-1", "leader")]
     assert _query(
@@ -88,21 +89,13 @@ def test_no_package_starts_its_service_before_salt_configured_it(sandbox: Sandbo
             assert active == "active", f"{node}: {unit} is {active}"
 
 
-def _patroni(ip: str, path: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(f"http://{ip}:8008{path}", timeout=10) as answer:
-            return answer.status, answer.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()
-
-
 def test_patroni_reports_a_leader_and_two_streaming_replicas(sandbox: Sandbox, deployed: OrchRun) -> None:
-    status, body = _patroni(MEMBERS["node-1"], "/cluster")
+    status, body = sandbox.patroni(MEMBERS["node-1"], "/cluster")
     assert status == 200
     roles = {m["name"]: m["role"] for m in json.loads(body)["members"]}
     assert roles == {"pg-test-1": "leader", "pg-test-2": "replica", "pg-test-3": "replica"}, roles
     for node in ("node-2", "node-3"):
-        status, body = _patroni(MEMBERS[node], "/replica?replication_state=streaming")
+        status, body = sandbox.patroni(MEMBERS[node], "/replica?replication_state=streaming")
         assert status == 200, (node, body[:300])
 
 
@@ -121,10 +114,18 @@ def test_no_debian_main_cluster(sandbox: Sandbox, deployed: OrchRun) -> None:
 
 
 def test_unsafe_endpoints_need_authentication(sandbox: Sandbox, deployed: OrchRun) -> None:
-    request = urllib.request.Request(f"http://{MEMBERS['node-1']}:8008/restart", data=b"{}", method="POST")
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=10)
-    assert refused.value.code == 401
+    status, _ = sandbox.patroni(MEMBERS["node-1"], "/restart", method="POST")
+    assert status == 401
+    status, _ = sandbox.patroni(MEMBERS["node-1"], "/restart", method="POST", auth=("postgres", "wrong"))
+    assert status == 401
+
+
+def test_patroni_serves_its_api_over_tls_only(sandbox: Sandbox, deployed: OrchRun) -> None:
+    """HTTPS with a certificate of the local CA for the member's IP; nothing in clear."""
+    status, body = sandbox.patroni(MEMBERS["node-2"], "/patroni")
+    assert status == 200 and json.loads(body)["state"] == "running", body[:300]
+    with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+        urllib.request.urlopen(f"http://{MEMBERS['node-2']}:8008/patroni", timeout=10).read()
 
 
 def test_patroni_config_is_private(sandbox: Sandbox, deployed: OrchRun) -> None:
@@ -411,7 +412,7 @@ def test_a_setting_that_needs_a_restart_is_applied_by_a_rolling_restart(sandbox:
     original = cluster_file.read_text()
     spec = yaml.safe_load(original)
     spec[CLUSTER]["vars"]["pg_parameters"] = {"max_connections": 150}
-    leader_before = json.loads(_patroni(MEMBERS["node-1"], "/cluster")[1])
+    leader_before = json.loads(sandbox.patroni(MEMBERS["node-1"], "/cluster")[1])
     old_leader = next(m["name"] for m in leader_before["members"] if m["role"] == "leader")
     starts = _postmaster_starts(sandbox)
     # The new value stays in the pillar afterwards: putting the lower one back would take a restart
@@ -424,7 +425,7 @@ def test_a_setting_that_needs_a_restart_is_applied_by_a_rolling_restart(sandbox:
     for node in MEMBERS:
         found = sandbox.run(node, "runuser", "-u", "postgres", "--", "psql", "-Atc", sql).stdout.strip()
         assert found == "150", (node, found)
-    members = json.loads(_patroni(MEMBERS["node-1"], "/cluster")[1])["members"]
+    members = json.loads(sandbox.patroni(MEMBERS["node-1"], "/cluster")[1])["members"]
     assert not any(m.get("pending_restart") for m in members), members
     new_leader = next(m["name"] for m in members if m["role"] == "leader")
     assert new_leader not in (old_leader, "pg-test-3"), f"leader {new_leader}: no switchover to a replica"
@@ -444,7 +445,7 @@ def test_a_setting_that_needs_a_restart_is_applied_by_a_rolling_restart(sandbox:
 
 def test_hba_rules_follow_a_switchover_at_once_without_salt(sandbox: Sandbox, deployed: OrchRun) -> None:
     """Patroni's role-change callback puts the staged HBA files of the new role in place."""
-    members = json.loads(_patroni(MEMBERS["node-1"], "/cluster")[1])["members"]
+    members = json.loads(sandbox.patroni(MEMBERS["node-1"], "/cluster")[1])["members"]
     old = next(m["name"] for m in members if m["role"] == "leader")
     new = "pg-test-1" if old != "pg-test-1" else "pg-test-2"
     node = {f"pg-test-{n[-1]}": n for n in MEMBERS}

@@ -4,8 +4,10 @@ rotation of the replicator's password that replication survives, no world-readab
 from __future__ import annotations
 
 import datetime
+import http.client
 import json
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,7 +26,7 @@ from pigsalt.cli import main
 from pigsalt.sandbox.image import SALT_VENV
 from pigsalt.sandbox.salt import INVENTORY_IN_MASTER
 from tests.e2e.conftest import Sandbox
-from tests.e2e.orch import deploy_cluster
+from tests.e2e.orch import deploy_cluster, run_orch
 
 pytestmark = pytest.mark.e2e
 
@@ -207,3 +209,103 @@ def test_a_missing_store_fails_the_pillar_with_one_line_and_no_new_password(depl
         assert not store.exists(), "the store was generated again"
     finally:
         kept.rename(store)
+
+
+NODE_IPS = {"node-1": "10.10.10.11", "node-2": "10.10.10.12", "node-3": "10.10.10.13"}
+VIP = "10.10.10.3"
+
+
+def _test_login(deployed: Sandbox) -> dict[str, object]:
+    password = next(
+        u["password"] for u in deployed.inventory.cluster("pg-test").vars["pg_users"] if u["name"] == "test"
+    )
+    return {"user": "test", "password": password, "dbname": "test", "connect_timeout": 2}
+
+
+def _answers(host: str, port: int, login: dict[str, object]) -> bool:
+    try:
+        with psycopg.connect(host=host, port=port, **login) as conn:  # type: ignore[arg-type]
+            return conn.execute("SELECT 1").fetchone() == (1,)
+    except psycopg.Error:
+        return False
+
+
+def _eventually(check: object, timeout: float = 90) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return True
+        time.sleep(1)
+    return False
+
+
+def _serve_in_clear(deployed: Sandbox) -> None:
+    """Put pg-test back as a release before TLS left it: Patroni's REST API, HAProxy's checks and
+    the VIP keeper in clear (only the lines TLS added are taken out)."""
+    for node in NODE_IPS:
+        script = (
+            "sed -i '/^  certfile: /d;/^  keyfile: /d' /etc/patroni/patroni.yml && systemctl reload patroni && "
+            "sed -i 's/ check-ssl verify required ca-file [^ ]* verifyhost [^ ]*//' /etc/haproxy/haproxy.cfg && "
+            "sed -i 's|--patroni https://|--patroni http://|; s| --cacert [^ ]*||' "
+            "/etc/systemd/system/pigsalt-vip.service && systemctl daemon-reload"
+        )
+        done = deployed.run(node, "sh", "-c", script)
+        assert done.returncode == 0, (node, done.stderr)
+    for node, ip in NODE_IPS.items():
+
+        def in_clear(ip: str = ip) -> bool:
+            try:
+                with urllib.request.urlopen(f"http://{ip}:8008/patroni", timeout=3) as answer:
+                    return answer.status == 200
+            except (OSError, ValueError):
+                return False
+
+        assert _eventually(in_clear), f"{node}: Patroni does not answer in clear after the reload"
+    for node in NODE_IPS:
+        done = deployed.run(node, "sh", "-c", "systemctl reload haproxy && systemctl restart pigsalt-vip")
+        assert done.returncode == 0, (node, done.stderr)
+
+
+def test_a_cluster_deployed_before_tls_is_converted_by_a_deploy_without_a_restart(deployed: Sandbox) -> None:
+    """pg-test as the release before TLS left it is converted by pigsty.cluster: every Patroni's
+    REST API over HTTPS, HAProxy's checks and the keeper with it, Postgres never restarted, and
+    the nodes' own 5433/5434 answer all along."""
+    login = _test_login(deployed)
+    _serve_in_clear(deployed)
+    ports = [(ip, port) for ip in NODE_IPS.values() for port in (5433, 5434)]
+    assert _eventually(lambda: all(_answers(ip, port, login) for ip, port in ports)), "services down in clear"
+    assert _eventually(lambda: _answers(VIP, 5433, login)), "no VIP in clear"
+    starts = {n: _psql(deployed, n, "SELECT pg_postmaster_start_time()") for n in NODE_IPS}
+
+    failures: dict[str, list[float]] = {f"{ip}:{port}": [] for ip, port in [*ports, (VIP, 5433)]}
+    stop = threading.Event()
+    began = time.monotonic()
+
+    def probe() -> None:
+        while not stop.is_set():
+            for ip, port in [*ports, (VIP, 5433)]:
+                if not _answers(ip, port, login):
+                    failures[f"{ip}:{port}"].append(round(time.monotonic() - began, 1))
+            time.sleep(0.25)
+
+    prober = threading.Thread(target=probe, daemon=True)
+    prober.start()
+    try:
+        run = run_orch(deployed, "pigsty.cluster", pillar=json.dumps({"pg_cluster": "pg-test"}))
+    finally:
+        stop.set()
+        prober.join(timeout=30)
+    assert run.ok, "\n".join(run.failed) or run.raw[-2000:]
+    print(
+        f"conversion: {round(time.monotonic() - began)} s; failed probes by address: "
+        f"{ {k: v for k, v in failures.items() if v} }"
+    )
+    for node, ip in NODE_IPS.items():
+        status, _ = deployed.patroni(ip, "/patroni")
+        assert status == 200, node
+        with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+            urllib.request.urlopen(f"http://{ip}:8008/patroni", timeout=10).read()
+        assert _psql(deployed, node, "SELECT pg_postmaster_start_time()") == starts[node], f"{node}: Postgres restarted"
+    own = {k: v for k, v in failures.items() if not k.startswith(VIP)}
+    assert not any(own.values()), f"the nodes' own service ports failed during the conversion: {own}"
+    assert _answers(VIP, 5433, login), "the VIP does not answer after the conversion"

@@ -15,6 +15,7 @@ import pytest
 
 from pigsalt.agent import AgentError
 from pigsalt.agent.patroni import ClusterStatus, Member, NodeStatus, PatroniClient, role_for_hba
+from tests.certs import CertFiles, make_certs
 
 USERNAME = "postgres"
 PASSWORD = "Patroni.Secret-42"
@@ -99,8 +100,13 @@ class FakePatroni(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, tls: CertFiles | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.scheme = "http"
+        if tls is not None:
+            # As Patroni's restapi.certfile/keyfile: TLS from the first byte.
+            self.socket = tls.server_context().wrap_socket(self.socket, server_side=True)
+            self.scheme = "https"
         self.routes: dict[tuple[str, str], Route] = {
             ("GET", "/patroni"): (200, PATRONI),
             ("GET", "/cluster"): (200, CLUSTER),
@@ -111,7 +117,7 @@ class FakePatroni(http.server.ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server_address[1]}"
 
     def unsafe(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["method"] != "GET"]
@@ -319,6 +325,57 @@ def test_switchover_impossible(fake: FakePatroni, client: PatroniClient):
     with pytest.raises(AgentError) as caught:
         client.switchover("pg-test-1", "pg-test-9")
     assert str(caught.value) == f"POST {fake.url}/switchover: HTTP 412 Precondition Failed: candidate does not exists"
+
+
+def serve(server: FakePatroni) -> FakePatroni:
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return server
+
+
+def stop(server: FakePatroni) -> None:
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_with_the_ca_carries_credentials_over_tls(tmp_path):
+    certs = make_certs(tmp_path / "ok")
+    server = serve(FakePatroni(tls=certs))
+    server.routes[("POST", "/reload")] = (202, "reload scheduled")
+    try:
+        client = PatroniClient(server.url, USERNAME, PASSWORD, timeout=5, cafile=str(certs.ca))
+        assert client.node().name == "pg-test-1"
+        client.reload()
+        assert [r["auth"] for r in server.requests] == [None, auth_header()]
+    finally:
+        stop(server)
+
+
+def test_https_refuses_a_server_another_ca_signed_and_sends_nothing(tmp_path):
+    server_certs = make_certs(tmp_path / "server")
+    other = make_certs(tmp_path / "other")
+    server = serve(FakePatroni(tls=server_certs))
+    try:
+        client = PatroniClient(server.url, USERNAME, PASSWORD, timeout=5, cafile=str(other.ca))
+        with pytest.raises(AgentError) as caught:
+            client.reload()
+        message = str(caught.value)
+        assert message.startswith(f"POST {server.url}/reload: ")
+        assert "certificate verify failed" in message
+        assert PASSWORD not in message
+        assert server.requests == []
+    finally:
+        stop(server)
+
+
+def test_https_checks_the_name_in_the_url_against_the_certificate(tmp_path):
+    certs = make_certs(tmp_path / "names", names=("pg-test-1",), ips=("10.10.10.11",))
+    server = serve(FakePatroni(tls=certs))
+    try:
+        client = PatroniClient(server.url, USERNAME, PASSWORD, timeout=5, cafile=str(certs.ca))
+        with pytest.raises(AgentError, match="certificate verify failed: IP address mismatch"):
+            client.node()
+    finally:
+        stop(server)
 
 
 def test_connection_refused():

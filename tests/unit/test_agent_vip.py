@@ -33,6 +33,7 @@ from pigsalt.agent.vip import (
     run_ip,
     send_garp,
 )
+from tests.certs import CertFiles, make_certs
 
 VIP = ipaddress.IPv4Interface("10.10.10.3/24")
 MAC = bytes.fromhex("525400a1b2c3")
@@ -504,8 +505,12 @@ class FakePatroni(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, tls: CertFiles | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.scheme = "http"
+        if tls is not None:
+            self.socket = tls.server_context().wrap_socket(self.socket, server_side=True)
+            self.scheme = "https"
         self.statuses = [200]
         self.config: object = DYNAMIC_CONFIG
         self.config_status = 200
@@ -514,7 +519,7 @@ class FakePatroni(http.server.ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server_address[1]}"
 
     def next_status(self) -> int:
         return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
@@ -581,6 +586,23 @@ def test_probe_other_2xx_is_not_primary(patroni: FakePatroni) -> None:
     patroni.statuses = [204]
 
     assert PrimaryProbe(patroni.url, timeout=5)() is False
+
+
+def test_probe_over_https_verifies_the_ca(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    certs = make_certs(tmp_path / "ok")
+    other = make_certs(tmp_path / "other")
+    server = FakePatroni(tls=certs)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        assert PrimaryProbe(server.url, timeout=5, cafile=str(certs.ca))() is True
+        # Signed by another CA: unreadable, never primary.
+        assert PrimaryProbe(server.url, timeout=5, cafile=str(other.ca))() is None
+        assert "certificate verify failed" in caplog.messages[-1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 def free_port() -> int:
@@ -830,7 +852,11 @@ REQUIRED = ["--interface", "host0", "--patroni", "http://10.10.10.11:8008"]
         ),
         (
             ["--address", "10.10.10.3/24", "--interface", "host0", "--patroni", "10.10.10.11:8008"],
-            "argument --patroni: '10.10.10.11:8008': expected Patroni's REST API URL, e.g. http://10.10.10.11:8008",
+            "argument --patroni: '10.10.10.11:8008': expected Patroni's REST API URL, e.g. https://10.10.10.11:8008",
+        ),
+        (
+            ["--address", "10.10.10.3/24", *REQUIRED, "--cacert", "/nonexistent/ca.crt"],
+            "argument --cacert: '/nonexistent/ca.crt': no such file or directory",
         ),
         (
             ["--address", "10.10.10.3/24", *REQUIRED, "--interval", "0"],

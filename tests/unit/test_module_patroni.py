@@ -6,12 +6,14 @@ import importlib.util
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 from salt.exceptions import CommandExecutionError
 
+from tests.certs import CertFiles, make_certs
 from tests.conftest import ROOT
 from tests.unit.test_agent_patroni import (
     CLUSTER,
@@ -37,14 +39,16 @@ def load() -> ModuleType:
 mod = load()
 
 
-def pillar(port: int, pg: bool = True) -> dict[str, Any]:
+def pillar(port: int, pg: bool = True, ca: Path | None = None) -> dict[str, Any]:
     node = {"name": "pg-test-1", "ip": "127.0.0.1", "meta": False}
+    tls = {"ca_cert": str(ca) if ca else "/nonexistent/ca.crt"}
     if not pg:
-        return {"pigsty": {"node": node}}
+        return {"pigsty": {"node": node, "tls": tls}}
     patroni = {"port": port, "username": USERNAME, "password": PASSWORD, "ttl": 30, "loop_wait": 10}
     return {
         "pigsty": {
             "node": node,
+            "tls": tls,
             "pg": {
                 "cluster": "pg-test",
                 "instance": "pg-test-1",
@@ -56,11 +60,17 @@ def pillar(port: int, pg: bool = True) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
+    return make_certs(tmp_path_factory.mktemp("tls"))
+
+
 @pytest.fixture
-def fake() -> Iterator[FakePatroni]:
-    server = FakePatroni()
+def fake(certs: CertFiles) -> Iterator[FakePatroni]:
+    """Patroni's REST API over TLS, as pigsalt configures it: the module verifies the local CA."""
+    server = FakePatroni(tls=certs)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    mod.__pillar__ = pillar(server.server_address[1])  # type: ignore[attr-defined]
+    mod.__pillar__ = pillar(server.server_address[1], ca=certs.ca)  # type: ignore[attr-defined]
     yield server
     server.shutdown()
     server.server_close()
@@ -251,12 +261,19 @@ def test_config_and_patch_config(fake: FakePatroni):
         mod.patch_config("loop_wait: 5")
 
 
-def test_unreachable_patroni():
-    port = free_port()
-    mod.__pillar__ = pillar(port)  # type: ignore[attr-defined]
+def test_a_missing_ca_certificate_is_one_line():
+    mod.__pillar__ = pillar(free_port())  # type: ignore[attr-defined]
     with pytest.raises(CommandExecutionError) as caught:
         mod.status()
-    assert str(caught.value) == f"GET http://127.0.0.1:{port}/patroni: connection refused"
+    assert str(caught.value) == "/nonexistent/ca.crt: cannot load the CA certificate: no such file or directory"
+
+
+def test_unreachable_patroni(certs: CertFiles):
+    port = free_port()
+    mod.__pillar__ = pillar(port, ca=certs.ca)  # type: ignore[attr-defined]
+    with pytest.raises(CommandExecutionError) as caught:
+        mod.status()
+    assert str(caught.value) == f"GET https://127.0.0.1:{port}/patroni: connection refused"
 
 
 @pytest.mark.parametrize(
@@ -267,3 +284,29 @@ def test_no_postgres_on_this_node(call: str):
     mod.__pillar__ = pillar(1, pg=False)  # type: ignore[attr-defined]
     with pytest.raises(CommandExecutionError, match=r"^this node holds no Postgres instance$"):
         getattr(mod, call)()
+
+
+def test_api_scheme_tells_tls_from_clear_from_silence(certs: CertFiles):
+    secure = FakePatroni(tls=certs)
+    clear = FakePatroni()
+    for server in (secure, clear):
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        mod.__pillar__ = pillar(secure.server_address[1], ca=certs.ca)  # type: ignore[attr-defined]
+        assert mod.api_scheme() == {"scheme": "https", "error": None}
+        mod.__pillar__ = pillar(clear.server_address[1], ca=certs.ca)  # type: ignore[attr-defined]
+        seen = mod.api_scheme()
+        assert seen["scheme"] == "http"
+        assert seen["error"].startswith(f"GET https://127.0.0.1:{clear.server_address[1]}/patroni: ")
+        # The probe in clear is a read without credentials.
+        assert [(r["method"], r["path"], r["auth"]) for r in clear.requests] == [("GET", "/patroni", None)]
+        port = free_port()
+        mod.__pillar__ = pillar(port, ca=certs.ca)  # type: ignore[attr-defined]
+        assert mod.api_scheme() == {
+            "scheme": None,
+            "error": f"GET https://127.0.0.1:{port}/patroni: connection refused",
+        }
+    finally:
+        for server in (secure, clear):
+            server.shutdown()
+            server.server_close()

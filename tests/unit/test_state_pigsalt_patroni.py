@@ -336,3 +336,66 @@ def test_config_says_which_members_never_flagged_the_restart():
     ret = states.config_applied("pg-test", {"postgresql": {"parameters": {"max_connections": 150}}}, flag_timeout=0)
     assert ret["result"] is True
     assert ret["comment"].endswith("max_connections take a restart: not flagged after 0 s on pg-test-2")
+
+
+# --- restapi_tls: a Patroni still serving its REST API in clear is reloaded -------------------
+
+HTTPS = {"scheme": "https", "error": None}
+CLEAR = {"scheme": "http", "error": "GET https://10.10.10.11:8008/patroni: [SSL] record layer failure"}
+SILENT = {"scheme": None, "error": "GET https://10.10.10.11:8008/patroni: connection refused"}
+
+
+def wire_api(test: bool, *answers: dict[str, Any]) -> mock.Mock:
+    reload = mock.Mock(return_value=True)
+    states.__salt__ = {"patroni.api_scheme": mock.Mock(side_effect=list(answers)), "service.reload": reload}  # type: ignore[attr-defined]
+    states.__opts__ = {"test": test}  # type: ignore[attr-defined]
+    return reload
+
+
+def test_restapi_over_tls_already_changes_nothing():
+    reload = wire_api(False, HTTPS)
+    assert states.restapi_tls("pg-test-1") == {
+        "name": "pg-test-1",
+        "changes": {},
+        "result": True,
+        "comment": "Patroni's REST API answers over TLS",
+    }
+    reload.assert_not_called()
+
+
+def test_restapi_in_clear_is_reloaded_until_it_answers_over_tls():
+    reload = wire_api(False, CLEAR, CLEAR, HTTPS)
+    ret = states.restapi_tls("pg-test-1", timeout=5, interval=0)
+    assert (ret["result"], ret["changes"]) == (True, {"restapi": {"old": "http", "new": "https"}})
+    assert ret["comment"].startswith("Patroni reloaded: its REST API answers over TLS after ")
+    reload.assert_called_once_with("patroni")
+
+
+def test_restapi_in_clear_under_test_says_what_it_would_do():
+    reload = wire_api(True, CLEAR)
+    ret = states.restapi_tls("pg-test-1")
+    assert ret == {
+        "name": "pg-test-1",
+        "changes": {"restapi": {"old": "http", "new": "https"}},
+        "result": None,
+        "comment": "Patroni's REST API answers in clear: it would be reloaded to serve TLS",
+    }
+    reload.assert_not_called()
+
+
+def test_a_patroni_that_does_not_answer_is_left_alone():
+    reload = wire_api(False, SILENT)
+    ret = states.restapi_tls("pg-test-1")
+    assert (ret["result"], ret["changes"]) == (True, {})
+    assert ret["comment"] == f"Patroni does not answer (it starts with TLS): {SILENT['error']}"
+    reload.assert_not_called()
+
+
+def test_a_reload_that_does_not_bring_tls_fails_with_the_last_error():
+    wire_api(False, CLEAR, *([CLEAR] * 50))
+    ret = states.restapi_tls("pg-test-1", timeout=0.05, interval=0.01)
+    assert (ret["result"], ret["changes"]) == (False, {})
+    assert ret["comment"] == (
+        "Patroni was reloaded but its REST API does not answer over TLS after 0.05 s "
+        f"(answers: http; last error: {CLEAR['error']})"
+    )
