@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import configparser
 import fcntl
+import hashlib
 import os
 import shutil
 import tarfile
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pigsalt
+from pigsalt.agent.wheels import SUMS as WHEEL_SUMS
 from pigsalt.debian import BY_CODENAME
 from pigsalt.errors import PigsaltError
 from pigsalt.fileio import write_text_atomic
@@ -51,7 +53,7 @@ from pigsalt.repo.manifest import (
 )
 from pigsalt.repo.pypi import SOURCE_PACKAGE, WheelBuilder, source_hash, wheel_project, write_simple_index
 from pigsalt.repo.recipe import BUILDER_VERSION, RECIPE_PATH, Recipe, ReleaseRecipe, load_recipe, recipe_hash
-from pigsalt.repo.signing import DEFAULT_KEY_DIR, SigningKey, verify_release
+from pigsalt.repo.signing import DEFAULT_KEY_DIR, SigningKey, verify_detached, verify_release
 
 DEFAULT_REPO_DIR = Path("/var/lib/pigsalt/repo")
 DEFAULT_CACHE_DIR = Path("/var/lib/pigsalt/cache/repo")
@@ -184,6 +186,8 @@ def ensure_repo(
             return _Build(dest, recipe, tree, plan, manifest, key_dir, cache_dir, progress).run(False)
         if manifest.get("pigsalt_source_hash") != source_hash(tree.root):
             _refresh_pigsalt(dest, manifest, recipe, tree, cache_dir, progress)
+        if not wheelhouse_signed(dest / "pypi"):
+            _resign_wheelhouse(dest, manifest, key_dir, progress)
         info = RepoInfo.from_manifest(dest, manifest)
         held = ", ".join(f"{c} ({len(info.packages[c])} debs)" for c in info.releases)
         say(progress, f"repo: {dest} is up to date: {held}, {len(info.wheels)} wheels")
@@ -210,6 +214,15 @@ def repo_status(dest: Path = DEFAULT_REPO_DIR, source: Path | None = None) -> Re
             except PigsaltError as err:
                 signature_ok = False
                 problems.append(f"{codename}: signature check failed: {err.message}")
+        if not wheelhouse_signed(dest / "pypi"):
+            signature_ok = False
+            problems.append(f"pypi: {WHEEL_SUMS} is missing, stale or unsigned: run `pigsalt repo build`")
+        else:
+            try:
+                verify_detached(dest / "pypi" / WHEEL_SUMS, info.keyring)
+            except PigsaltError as err:
+                signature_ok = False
+                problems.append(f"pypi: signature check failed: {err.message}")
     current: dict[str, str] | None = None
     try:
         current = current_recipe_hashes(load_recipe(), SourceTree.find(source))
@@ -411,7 +424,7 @@ class _Build:
             say(self.progress, f"pypi: the wheelhouse installs pigsalt and its requirements offline on {checked}")
 
             codenames = [c for c in self.recipe.codenames if c in self.plan.keep or c in self.plan.build]
-            fingerprint = self.sign(apt_root, codenames)
+            fingerprint = self.sign(apt_root, codenames, pypi_dir)
             manifest = self.manifest(staging, codenames, arch, fingerprint, debs, built, pigsalt_wheel.name)
             manifest["build_seconds"] = round(time.monotonic() - started, 1)
             write_manifest(staging, manifest)
@@ -514,9 +527,10 @@ class _Build:
             say(self.progress, f"pypi: {len(names)} wheels for {build.label}")
         return built, pigsalt_wheel
 
-    def sign(self, apt_root: Path, codenames: Sequence[str]) -> str:
-        """Sign every release's Release (the kept ones too: one key for all), export and check the keyring."""
-        say(self.progress, f"apt: signing {', '.join(codenames)}")
+    def sign(self, apt_root: Path, codenames: Sequence[str], pypi_dir: Path) -> str:
+        """Sign every release's Release (the kept ones too: one key for all) and the wheelhouse's
+        SHA256SUMS, export and check the keyring."""
+        say(self.progress, f"apt: signing {', '.join(codenames)} and the wheelhouse's {WHEEL_SUMS}")
         key = SigningKey(self.key_dir)
         fingerprint = key.ensure(self.progress)
         keyring = apt_root / KEYRING_NAME
@@ -524,6 +538,7 @@ class _Build:
         for codename in codenames:
             key.sign_release(apt_root / codename, fingerprint)
             verify_release(apt_root / codename, keyring)
+        sign_wheelhouse(pypi_dir, key, fingerprint, keyring)
         return fingerprint
 
     def manifest(
@@ -615,6 +630,47 @@ def _swap(staging: Path, dest: Path) -> None:
             old.rename(dest)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def wheel_sums(pypi_dir: Path) -> str:
+    """``sha256sum``'s format for every wheel of ``pypi_dir``, sorted by name."""
+    lines = []
+    for wheel in sorted(pypi_dir.glob("*.whl")):
+        digest = hashlib.sha256()
+        with wheel.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        lines.append(f"{digest.hexdigest()}  {wheel.name}\n")
+    return "".join(lines)
+
+
+def wheelhouse_signed(pypi_dir: Path) -> bool:
+    """Whether ``SHA256SUMS`` lists exactly the wheels there, as they are, and has a signature."""
+    sums = pypi_dir / WHEEL_SUMS
+    if not sums.is_file() or not (pypi_dir / (WHEEL_SUMS + ".gpg")).is_file():
+        return False
+    return sums.read_text(encoding="utf-8") == wheel_sums(pypi_dir)
+
+
+def sign_wheelhouse(pypi_dir: Path, key: SigningKey, fingerprint: str, keyring: Path) -> None:
+    """Write ``SHA256SUMS`` of the wheels and its detached signature; check it as nodes do."""
+    sums = pypi_dir / WHEEL_SUMS
+    write_text_atomic(sums, wheel_sums(pypi_dir))
+    key.sign_detached(sums, fingerprint)
+    verify_detached(sums, keyring)
+
+
+def _resign_wheelhouse(dest: Path, manifest: Mapping[str, Any], key_dir: Path, progress: Progress | None) -> None:
+    """Sign the wheelhouse's current SHA256SUMS with the key that signed the repository."""
+    key = SigningKey(key_dir)
+    fingerprint = key.fingerprint()
+    if not fingerprint or fingerprint != manifest.get("key_fingerprint"):
+        raise PigsaltError(
+            f"{dest}/pypi: its {WHEEL_SUMS} must be signed again, but the key that signed the repository "
+            f"({manifest.get('key_fingerprint') or 'unknown'}) is not in {key_dir}: run `pigsalt repo build --force`"
+        )
+    say(progress, f"pypi: signing the wheelhouse's {WHEEL_SUMS}")
+    sign_wheelhouse(dest / "pypi", key, fingerprint, dest / "apt" / KEYRING_NAME)
 
 
 def _refresh_pigsalt(

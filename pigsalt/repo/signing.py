@@ -77,26 +77,38 @@ class SigningKey:
         """Write ``InRelease`` (clear-signed) and ``Release.gpg`` (detached) next to ``Release``."""
         release = apt_dir / "Release"
         try:
-            for flag, name in (("--clearsign", "InRelease"), ("--detach-sign", "Release.gpg")):
-                tmp = apt_dir / f".{name}.tmp"
-                tmp.unlink(missing_ok=True)
-                self._gpg(
-                    "--yes",
-                    "--local-user",
-                    fingerprint,
-                    "--digest-algo",
-                    "SHA512",
-                    "--armor",
-                    flag,
-                    "--output",
-                    tmp,
-                    release,
-                    what=f"gpg (sign {name})",
-                )
-                tmp.chmod(0o644)
-                tmp.replace(apt_dir / name)
+            self._sign(release, "--clearsign", apt_dir / "InRelease", fingerprint)
+            self._sign(release, "--detach-sign", apt_dir / "Release.gpg", fingerprint)
         finally:
             self.stop_agent()
+
+    def sign_detached(self, path: Path, fingerprint: str) -> Path:
+        """Write ``<path>.gpg``, a detached signature of ``path`` (``gpgv SIG FILE`` checks it)."""
+        signature = path.with_name(path.name + ".gpg")
+        try:
+            self._sign(path, "--detach-sign", signature, fingerprint)
+        finally:
+            self.stop_agent()
+        return signature
+
+    def _sign(self, path: Path, flag: str, dest: Path, fingerprint: str) -> None:
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        self._gpg(
+            "--yes",
+            "--local-user",
+            fingerprint,
+            "--digest-algo",
+            "SHA512",
+            "--armor",
+            flag,
+            "--output",
+            tmp,
+            path,
+            what=f"gpg (sign {dest.name})",
+        )
+        tmp.chmod(0o644)
+        tmp.replace(dest)
 
     def export_keyring(self, fingerprint: str, dest: Path) -> None:
         """The public key as a binary OpenPGP keyring, the form apt's ``signed-by`` reads."""
@@ -120,4 +132,11 @@ def verify_release(apt_dir: Path, keyring: Path) -> None:
         ["gpgv", "--keyring", keyring, apt_dir / "Release.gpg", apt_dir / "Release"],
         what="gpgv (Release.gpg)",
         timeout=60,
+    )
+
+
+def verify_detached(path: Path, keyring: Path) -> None:
+    """Check ``<path>.gpg`` against ``keyring`` with gpgv, as a node does."""
+    run(
+        ["gpgv", "--keyring", keyring, path.with_name(path.name + ".gpg"), path], what=f"gpgv ({path.name})", timeout=60
     )

@@ -54,13 +54,14 @@ pgsql-patroni-venv-cmd-run:
     - require:
       - pkg: pgsql-postgres-pkg-installed
 
-{#- From the repository's simple index only (--index-url): nodes have no other source. #}
+{#- From the repository's wheelhouse only, each file checked against the repository's signed
+    SHA256SUMS (gpgv with the APT keyring, then pip --require-hashes): pigsalt.agent.wheels. #}
 pgsql-patroni-pip-cmd-run:
   cmd.run:
     - name: >-
-        {{ grains['pythonexecutable'] }} -m pip --python {{ patroni_venv }}/bin/python
-        install --quiet --no-cache-dir --disable-pip-version-check
-        --index-url {{ repo.url }}/pypi/simple --trusted-host {{ repo.host }}
+        {{ grains['pythonexecutable'] }} -m pigsalt.agent.wheels
+        --repo {{ repo.url }}/pypi --keyring {{ repo.keyring }}
+        --python {{ patroni_venv }}/bin/python
         'patroni[etcd3]=={{ patroni_version }}' 'psycopg[binary]'
     - unless: test "$({{ patroni_venv }}/bin/patroni --version 2>/dev/null)" = 'patroni {{ patroni_version }}'
     - require:

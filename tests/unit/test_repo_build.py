@@ -67,6 +67,8 @@ def make_repo(dest: Path, source: Path, releases: dict[str, dict[str, Any]], **o
     wheels = sorted({w for entry in releases.values() for w in entry["pypi"]["wheels"]})
     for name in wheels:
         (dest / "pypi" / name).write_text("whl")
+    (dest / "pypi" / "SHA256SUMS").write_text(build_mod.wheel_sums(dest / "pypi"))
+    (dest / "pypi" / "SHA256SUMS.gpg").write_text("signature")
     manifest: dict[str, Any] = {
         "format": 2,
         "pigsalt_source_hash": source_hash(source),
@@ -233,6 +235,55 @@ def test_ensure_repo_reuses_an_up_to_date_repository(tmp_path: Path, monkeypatch
     assert messages == [f"repo: {dest} is up to date: bookworm (2 debs), trixie (2 debs), 4 wheels"]
 
 
+class FakeKey:
+    """The repository's signing key, as far as re-signing the wheelhouse needs it."""
+
+    def __init__(self, fingerprint: str | None) -> None:
+        self._fingerprint = fingerprint
+        self.signed: list[Path] = []
+
+    def fingerprint(self) -> str | None:
+        return self._fingerprint
+
+    def sign_detached(self, path: Path, fingerprint: str) -> Path:
+        self.signed.append(path)
+        signature = path.with_name(path.name + ".gpg")
+        signature.write_text(f"signed by {fingerprint}")
+        return signature
+
+
+def test_a_stale_wheelhouse_list_is_signed_again_with_the_repositorys_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, dest = make_source(tmp_path / "src"), tmp_path / "repo"
+    make_repo(dest, source, {"bookworm": release_entry("bookworm", source)})
+    next((dest / "pypi").glob("*.whl")).write_text("rebuilt")
+    key = FakeKey("ABCD")
+    verified: list[Path] = []
+    monkeypatch.setattr(build_mod, "_Build", no_build)
+    monkeypatch.setattr(build_mod, "SigningKey", lambda key_dir: key)
+    monkeypatch.setattr(build_mod, "verify_detached", lambda path, keyring: verified.append(path))
+    messages: list[str] = []
+    ensure_repo(dest, releases=["bookworm"], progress=messages.append, source=source, cache_dir=tmp_path / "c")
+    sums = dest / "pypi" / "SHA256SUMS"
+    assert key.signed == [sums] and verified == [sums]
+    assert build_mod.wheelhouse_signed(dest / "pypi")
+    assert "pypi: signing the wheelhouse's SHA256SUMS" in messages
+
+
+def test_a_stale_wheelhouse_list_without_the_repositorys_key_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, dest = make_source(tmp_path / "src"), tmp_path / "repo"
+    make_repo(dest, source, {"bookworm": release_entry("bookworm", source)})
+    (dest / "pypi" / "SHA256SUMS").unlink()
+    monkeypatch.setattr(build_mod, "_Build", no_build)
+    monkeypatch.setattr(build_mod, "SigningKey", lambda key_dir: FakeKey("OTHER"))
+    with pytest.raises(PigsaltError, match=r"the key that signed the repository \(ABCD\) is not in .*--force"):
+        ensure_repo(dest, releases=["bookworm"], source=source, cache_dir=tmp_path / "c")
+    assert not (dest / "pypi" / "SHA256SUMS").exists()
+
+
 def test_adding_a_release_builds_only_that_one(tmp_path: Path, fake_build: list[Any]) -> None:
     source, dest = make_source(tmp_path / "src"), tmp_path / "repo"
     make_repo(dest, source, {"bookworm": release_entry("bookworm", source)})
@@ -374,13 +425,21 @@ def test_status_reports_missing_parts_signatures_and_staleness(tmp_path: Path, m
     )
     checked: list[Path] = []
     monkeypatch.setattr(build_mod, "verify_release", lambda apt_dir, keyring: checked.append(apt_dir))
+    monkeypatch.setattr(build_mod, "verify_detached", lambda path, keyring: checked.append(path))
     state = repo_status(dest, source=source)
-    assert checked == [dest / "apt" / "bookworm", dest / "apt" / "trixie"]
+    assert checked == [dest / "apt" / "bookworm", dest / "apt" / "trixie", dest / "pypi" / "SHA256SUMS"]
     assert state.signature_ok is True
     assert state.problems == ()
     assert state.current_hashes == current_recipe_hashes(load_recipe(), SourceTree(source))
     assert (state.fresh("bookworm"), state.fresh("trixie")) == (False, True)
     assert state.up_to_date is False
+    # A wheel that changed after the list was signed: the wheelhouse is not signed any more.
+    wheel = next((dest / "pypi").glob("*.whl"))
+    wheel.write_text("changed")
+    state = repo_status(dest, source=source)
+    assert state.problems == ("pypi: SHA256SUMS is missing, stale or unsigned: run `pigsalt repo build`",)
+    assert state.signature_ok is False
+    (dest / "pypi" / "SHA256SUMS").write_text(build_mod.wheel_sums(dest / "pypi"))
     (dest / "apt" / "trixie" / "Release.gpg").unlink()
     state = repo_status(dest, source=source)
     assert state.problems == ("missing apt/trixie/Release.gpg",)
