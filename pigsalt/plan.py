@@ -20,7 +20,7 @@ from pigsalt.inventory.model import Inventory
 
 INFRA = ("repo", "nginx", "dns", "chrony", "pki.ca", "pki.key", "pki.sign", "pki", "etcd", "checks.infra")
 # pki.sign acts on the CA node only (pigsty.node targets it there; elsewhere it does nothing).
-NODE = ("repo", "node", "chrony", "pki.key", "pki.sign", "pki", "checks.node")
+NODE = ("repo", "node", "node.firewall", "chrony", "pki.key", "pki.sign", "pki", "checks.node")
 # pgsql.restapi, haproxy and vip come first: on a cluster deployed before pigsalt's TLS they
 # switch Patroni's REST API and its clients to HTTPS together (pigsty.cluster applies haproxy and
 # vip again later; on a new cluster the first pass installs and configures only).

@@ -13,6 +13,7 @@ from typing import Any
 
 from pigsalt.debian import RELEASES
 from pigsalt.inventory.schema import (
+    CIDR,
     AnyValue,
     Bool,
     Date,
@@ -912,6 +913,42 @@ _PARAMS: tuple[Param, ...] = (
         "Admin OS user (sudo).",
     ),
     _p("node_admin_uid", Int(min=1, max=65000), 88, ANY_LEVEL, "node", "Admin OS user's uid."),
+    _p(
+        "node_firewall_mode",
+        Enum(("zone", "off", "none", "disabled", "rules")),
+        "zone",
+        ANY_LEVEL,
+        "node",
+        "The node firewall (nftables, pigsalt's own table): `zone` limits the control ports (exporters, "
+        "HAProxy's admin page, Patroni's REST API, etcd) to the nodes that need them and everything else "
+        "to the intranet plus `node_firewall_public_port`; `off` (Pigsty's `disabled`) removes pigsalt's "
+        "table; `none` leaves the firewall alone. Pigsty's `rules` reads as `zone`. See docs/security.md.",
+    ),
+    _p(
+        "node_firewall_intranet",
+        ListOf(CIDR()),
+        ["10.0.0.0/8", "192.168.0.0/16", "172.16.0.0/12"],
+        ANY_LEVEL,
+        "node",
+        "Networks trusted in `zone` mode: every port but the control ports is open to them.",
+    ),
+    _p(
+        "node_firewall_public_port",
+        ListOf(Int(min=1, max=65535)),
+        [22, 80, 443],
+        ANY_LEVEL,
+        "node",
+        "Ports open to sources outside `node_firewall_intranet` in `zone` mode (the control ports stay closed).",
+    ),
+    _p(
+        "node_firewall_trusted",
+        ListOf(CIDR()),
+        [],
+        ANY_LEVEL,
+        "node",
+        "pigsalt: networks that may also reach every control port (an admin or monitoring station that is not "
+        "in the inventory; the sandbox lists its host).",
+    ),
     _p(
         "node_admin_pk_list",
         ListOf(Str(r"(ssh|ecdsa)-\S+ \S+( .*)?", "SSH public key")),

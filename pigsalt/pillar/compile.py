@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from pigsalt.inventory.model import Cluster, Inventory, Node
-from pigsalt.pillar import derive, platform, tls, tune
+from pigsalt.pillar import derive, firewall, platform, tls, tune
 from pigsalt.pillar.secrets import CLUSTER_GENERATED, CLUSTER_INTERNAL, INFRA_GENERATED, Needs, Store
 
 # Where the offline repository lives on meta nodes, and the keyring nodes verify it with.
@@ -200,6 +200,7 @@ def _node(inv: Inventory, node: Node) -> dict[str, Any]:
             if server not in (node.ip, node.name)
         ],
         "exporter_port": v["node_exporter_port"],
+        "firewall": firewall.node_firewall(inv, node, HAPROXY_ADMIN_PORT),
         # Names a node must resolve before DNS is up (the repository first of all).
         "etc_hosts": [{"ip": meta_ips[0], "names": ["repo.pigsty", "yum.pigsty", "pigsty"]}],
         "admin": {
@@ -389,6 +390,13 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Mem
     users = memo.get(("system_users", cluster.name), lambda: _system_users(c, own))
     sql_states = memo.get(("sql_states", cluster.name), lambda: _sql_states(c, users))
     services = memo.get(("services", cluster.name), lambda: derive.services(cluster, inv.release))
+    hba = memo.get(
+        ("hba", cluster.name, str(inst.offline_query)),
+        lambda: {
+            "postgres": derive.hba(node, inv, cluster),
+            "pgbouncer": derive.hba(node, inv, cluster, pgbouncer=True),
+        },
+    )
     # Outside the data directory (which pg_basebackup copies from the primary): each member's
     # own rules, written by Salt, never by Patroni (it leaves an explicit hba_file alone).
     hba_file = str(PurePosixPath(c["pg_data"]).parent / "conf" / "pg_hba.conf")
@@ -445,13 +453,7 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Mem
         # pigsalt_pg's states (pgsql.users): the system users, pg_default_roles then pg_users,
         # pg_databases, and the default privileges of each database.
         **sql_states,
-        "hba": memo.get(
-            ("hba", cluster.name, str(inst.offline_query)),
-            lambda: {
-                "postgres": derive.hba(node, inv, cluster),
-                "pgbouncer": derive.hba(node, inv, cluster, pgbouncer=True),
-            },
-        ),
+        "hba": hba,
         "pgbouncer": {
             "enabled": c["pgbouncer_enabled"],
             "port": c["pgbouncer_port"],
@@ -476,7 +478,7 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Mem
             "client_timeout": c["haproxy_client_timeout"],
             "server_timeout": c["haproxy_server_timeout"],
         },
-        "services": services,
+        "services": _with_sources(services, hba, c["pgbouncer_port"] if c["pgbouncer_enabled"] else None),
         "vip": _vip(cluster, node),
         "exporters": {
             "pg": c["pg_exporter_port"],
@@ -514,6 +516,21 @@ def _upgrade(inv: Inventory, cluster: Cluster, secrets: Store) -> dict[str, Any]
             "password": _secret(origin.vars, "pg_admin_password", secrets.cluster(source)),
             "port": origin.vars["pg_port"],
         }
+    return found
+
+
+def _with_sources(
+    services: list[dict[str, Any]], hba: Mapping[str, Mapping[str, list[str]]], pgbouncer_port: int | None
+) -> list[dict[str, Any]]:
+    """Each service with ``sources``: the networks the HBA rules of its destination (Pgbouncer's or
+    Postgres', either role) admit, for HAProxy's source ACL; None when they admit any address.
+    Postgres and Pgbouncer see HAProxy's address, not the client's: the ACL is what keeps a
+    source the rules do not name out of 5433-5438."""
+    found = []
+    for svc in services:
+        kind = "pgbouncer" if pgbouncer_port is not None and svc["dest_port"] == pgbouncer_port else "postgres"
+        lines = [line for role in ("primary", "replica") for line in hba[kind][role]]
+        found.append({**svc, "sources": derive.hba_sources(lines)})
     return found
 
 

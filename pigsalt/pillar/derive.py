@@ -342,6 +342,46 @@ def hba_lines(rule: Mapping[str, Any], inv: Inventory, cluster: Cluster, pgbounc
     return head + lines
 
 
+_NETWORK_TYPES = frozenset({"host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc"})
+
+
+def _is_mask(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def hba_sources(lines: Sequence[str]) -> list[str] | None:
+    """The networks pg_hba.conf ``lines`` admit connections from (``reject`` rules aside), for a
+    HAProxy source ACL; None when they admit any address (``all``, ``0.0.0.0/0``, a host name or
+    ``samenet``: no ACL can say less)."""
+    networks: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
+    for line in lines:
+        fields = line.split()
+        if not fields or fields[0] not in _NETWORK_TYPES or len(fields) < 5:
+            continue
+        addr, rest = fields[3], fields[4:]
+        try:
+            if "/" not in addr and len(rest) > 1 and _is_mask(rest[0]):
+                # An address with its mask in the next field (``10.0.0.0 255.0.0.0 md5``).
+                network = ipaddress.ip_network(f"{addr}/{rest.pop(0)}")
+            else:
+                network = ipaddress.ip_network(addr)
+        except ValueError:
+            return None
+        if rest[0] == "reject":
+            continue
+        if network.prefixlen == 0:
+            return None
+        networks.add(network)
+    # Each family collapsed: an address inside a listed network adds nothing.
+    v4 = ipaddress.collapse_addresses(n for n in networks if isinstance(n, ipaddress.IPv4Network))
+    v6 = ipaddress.collapse_addresses(n for n in networks if isinstance(n, ipaddress.IPv6Network))
+    return [str(n) for n in (*v4, *v6)]
+
+
 def _or(value: Any, default: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
     return value if value is not None else default
 

@@ -19,7 +19,7 @@ exporters-pg-defaults-file-managed:
     - contents: |
         # Managed by Salt (exporters.config): holds the monitor user's password.
         DATA_SOURCE_NAME='postgresql://{{ monitor.name | urlencode }}:{{ monitor.password | urlencode }}@127.0.0.1:{{ pg.port }}/postgres?sslmode=disable'
-        ARGS='--web.listen-address=:{{ pg.exporters.pg }}'
+        ARGS='--web.listen-address={{ pillar.pigsty.node.ip }}:{{ pg.exporters.pg }}'
     - require:
       - pkg: exporters-pkg-installed
 {%- if pg.pgbouncer.enabled %}
@@ -34,7 +34,7 @@ exporters-pgbouncer-config-file-managed:
     - contents: |
         # Managed by Salt (exporters.config).
         PGBOUNCER_EXPORTER_CONNECTION_STRING='host=/var/run/postgresql port={{ pg.pgbouncer.port }} dbname=pgbouncer user={{ pg.dbsu }} sslmode=disable'
-        ARGS='--web.listen-address=:{{ pg.exporters.pgbouncer }}'
+        ARGS='--web.listen-address={{ pillar.pigsty.node.ip }}:{{ pg.exporters.pgbouncer }}'
     - require:
       - pkg: exporters-pkg-installed
 
@@ -66,7 +66,7 @@ exporters-pgbouncer-config-file-managed:
 
         [Service]
         User={{ pg.dbsu }}
-        ExecStart=/opt/pigsalt/salt/bin/python -m pigsalt.agent.pgbouncer_exporter --listen 0.0.0.0:{{ pg.exporters.pgbouncer }} --pgbouncer-port {{ pg.pgbouncer.port }} --user {{ pg.dbsu }}
+        ExecStart=/opt/pigsalt/salt/bin/python -m pigsalt.agent.pgbouncer_exporter --listen {{ pillar.pigsty.node.ip }}:{{ pg.exporters.pgbouncer }} --pgbouncer-port {{ pg.pgbouncer.port }} --user {{ pg.dbsu }}
         Restart=on-failure
         RestartSec=3
 

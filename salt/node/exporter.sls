@@ -21,7 +21,7 @@ node-exporter-defaults-file-managed:
     - mode: '0644'
     - contents: |
         # Managed by pigsalt (salt://node/exporter.sls)
-        ARGS="--web.listen-address=:{{ node.exporter_port }}"
+        ARGS="--web.listen-address={{ node.ip }}:{{ node.exporter_port }}"
     - require:
       - pkg: node-exporter-pkg-installed
 

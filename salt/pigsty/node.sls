@@ -15,10 +15,13 @@
 {%- else %}
 {%- set target = 'I@pigsty:node:name:*' %}
 {%- endif %}
-{%- set steps = ['repo', 'node', 'chrony', 'pki.key', 'pki.sign', 'pki', 'checks.node'] %}
+{%- set steps = ['repo', 'node', 'node.firewall', 'chrony', 'pki.key', 'pki.sign', 'pki', 'checks.node'] %}
 {#- pki.sign runs on the CA node (the first meta node), whatever the target: it issues the
     certificates of the keys pki.key has just published. #}
 {%- set ca_node = 'I@pigsty:tls:ca:method:*' %}
+{#- node.firewall runs on the meta nodes too, whatever the target: their etcd admits every node
+    of the inventory, new ones included. #}
+{%- set with_meta = '( ' ~ target ~ ' ) or I@pigsty:node:meta:True' %}
 
 pigsty-node-modules-sync:
   salt.function:
@@ -29,7 +32,7 @@ pigsty-node-modules-sync:
 
 pigsty-node-{{ step | replace('.', '-') }}-state:
   salt.state:
-    - tgt: '{{ ca_node if step == 'pki.sign' else target }}'
+    - tgt: '{{ ca_node if step == 'pki.sign' else (with_meta if step == 'node.firewall' else target) }}'
     - tgt_type: compound
     - sls: [{{ step }}]
     - require:

@@ -87,6 +87,11 @@ DEBIAN12_CLUSTER = """
         node_os: debian12
         pg_vip_enabled: true
         pg_vip_address: 10.10.10.4/24
+        pgbouncer_hba_rules:        # Pgbouncer (5433/5434) for the sandbox's host only: HAProxy's ACL
+          - {user: '${dbsu}', db: pgbouncer, addr: local, auth: peer, title: dbsu admin console}
+          - {user: all, db: all, addr: localhost, auth: pwd, title: local clients}
+          - {user: '${monitor}', db: pgbouncer, addr: infra, auth: pwd, title: monitor from meta}
+          - {user: all, db: all, addr: 10.10.10.1/32, auth: pwd, title: the sandbox host}
         pg_users:
           - {name: legacy, password: Legacy.Pass.12, pgbouncer: true, roles: [dbrole_admin]}
         pg_databases:

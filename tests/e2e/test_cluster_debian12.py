@@ -11,6 +11,7 @@ import uuid
 import psycopg
 import pytest
 
+from pigsalt.sandbox.image import SALT_VENV
 from tests.e2e.conftest import Sandbox
 from tests.e2e.orch import OrchRun, deploy_cluster, run_orch
 
@@ -39,8 +40,9 @@ def _metrics(ip: str, port: int) -> str:
 
 
 def test_postgres_15_on_debian_12_with_a_leader_and_a_streaming_replica(sandbox: Sandbox, deployed: OrchRun) -> None:
-    with urllib.request.urlopen(f"http://{MEMBERS['node-4']}:8008/cluster", timeout=10) as answer:
-        members = {m["name"]: (m["role"], m["state"]) for m in json.loads(answer.read())["members"]}
+    status, body = sandbox.patroni(MEMBERS["node-4"], "/cluster")
+    assert status == 200, body[:300]
+    members = {m["name"]: (m["role"], m["state"]) for m in json.loads(body)["members"]}
     assert members == {"pg-deb12-1": ("leader", "running"), "pg-deb12-2": ("replica", "streaming")}, members
     for node in MEMBERS:
         release = sandbox.run(node, "sh", "-c", ". /etc/os-release && echo $VERSION_ID").stdout.strip()
@@ -84,3 +86,25 @@ def test_second_run_changes_nothing(sandbox: Sandbox, deployed: OrchRun) -> None
     again = run_orch(sandbox, "pigsty.cluster", pillar=PILLAR)
     assert again.ok, "\n".join(again.failed)
     assert again.changed == [], f"pigsty.cluster changed on its second run: {again.changed}"
+
+
+def _connects(sandbox: Sandbox, node: str, ip: str, port: int) -> bool:
+    """From inside ``node``: Postgres' SSLRequest gets its one-byte answer (Pgbouncer and Postgres
+    both answer it). HAProxy accepts a TCP connection its ACL rejects, then closes it: no answer."""
+    script = (
+        "import socket, sys\n"
+        f"s = socket.create_connection(({ip!r}, {port}), 5)\n"
+        "s.sendall(bytes.fromhex('0000000804d2162f'))\n"
+        "sys.exit(0 if s.recv(1) in (b'S', b'N') else 1)\n"
+    )
+    return sandbox.run(node, f"{SALT_VENV}/bin/python", "-c", script, timeout=30).returncode == 0
+
+
+def test_haproxy_admits_only_the_sources_the_hba_rules_name(sandbox: Sandbox, deployed: OrchRun) -> None:
+    """pg-deb12's Pgbouncer rules name the sandbox's host alone: its 5433 refuses node-1 (in the
+    intranet, which the firewall lets through), its 5436 (Postgres' rules: the intranet) does not."""
+    assert _query(MEMBERS["node-5"], 5433, "SELECT 1") == [(1,)]  # from the host
+    assert not _connects(sandbox, "node-1", MEMBERS["node-5"], 5433)
+    assert _connects(sandbox, "node-1", MEMBERS["node-5"], 5436)
+    config = sandbox.run("node-5", "cat", "/etc/haproxy/haproxy.cfg").stdout
+    assert "tcp-request connection reject unless { src 10.10.10.1/32 10.10.10.10/32 127.0.0.1/32 ::1/128 }" in config

@@ -3,7 +3,6 @@ rotation of the replicator's password that replication survives, no world-readab
 
 from __future__ import annotations
 
-import datetime
 import http.client
 import json
 import ssl
@@ -16,15 +15,12 @@ from pathlib import Path
 import psycopg
 import pytest
 from click.testing import CliRunner
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from pigsalt.agent import scram
 from pigsalt.cli import main
 from pigsalt.sandbox.image import SALT_VENV
 from pigsalt.sandbox.salt import INVENTORY_IN_MASTER
+from tests.certs import make_certs
 from tests.e2e.conftest import Sandbox
 from tests.e2e.orch import deploy_cluster, run_orch
 
@@ -157,30 +153,9 @@ def test_clients_verify_the_servers_through_5433_the_vip_and_5436(deployed: Sand
             assert conn.pgconn.ssl_in_use, (host, port)
             assert conn.execute("SELECT 1").fetchone() == (1,)
     # A CA that did not sign them verifies nothing.
-    other = _other_ca(tmp_path)
+    other = make_certs(tmp_path / "other").ca  # a CA that is not pigsalt's
     with pytest.raises(psycopg.OperationalError, match=r"certificate verify failed"):
         psycopg.connect(host="10.10.10.3", port=5433, sslrootcert=str(other), **login).close()
-
-
-def _other_ca(tmp_path: Path) -> Path:
-    """A self-signed certificate of another CA, which must not verify the servers."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not-pigsty")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    path = tmp_path / "other.crt"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path
 
 
 def test_no_secret_file_is_readable_by_others(deployed: Sandbox) -> None:
@@ -309,3 +284,35 @@ def test_a_cluster_deployed_before_tls_is_converted_by_a_deploy_without_a_restar
     own = {k: v for k, v in failures.items() if not k.startswith(VIP)}
     assert not any(own.values()), f"the nodes' own service ports failed during the conversion: {own}"
     assert _answers(VIP, 5433, login), "the VIP does not answer after the conversion"
+
+
+def _connects(sandbox: Sandbox, node: str, ip: str, port: int) -> bool:
+    """A TCP connection from inside ``node`` opens (bash's /dev/tcp; a reset or a timeout: no)."""
+    probe = f"exec 3<>/dev/tcp/{ip}/{port}"
+    return sandbox.run(node, "timeout", "5", "bash", "-c", probe, timeout=30).returncode == 0
+
+
+def test_the_node_firewall_opens_each_control_port_only_to_the_nodes_that_need_it(deployed: Sandbox) -> None:
+    for node in ("meta", *NODE_IPS):
+        listed = deployed.run(node, "nft", "list", "table", "inet", "pigsalt")
+        assert listed.returncode == 0, (node, listed.stderr)
+    node1, meta = NODE_IPS["node-1"], "10.10.10.10"
+    expected = [
+        # (from, to, port, open?)
+        ("meta", node1, 9630, True),  # exporters: meta only
+        ("node-2", node1, 9630, False),
+        ("node-2", node1, 9100, False),
+        ("node-2", node1, 9101, False),
+        ("node-2", node1, 8008, True),  # Patroni: the cluster's members and meta
+        ("meta", node1, 8008, True),
+        ("node-4", node1, 8008, False),  # another cluster's member
+        ("node-1", meta, 2379, True),  # etcd clients: every node
+        ("node-1", meta, 2380, False),  # etcd peers: DCS members only
+        ("node-2", node1, 5432, True),  # everything else: the intranet
+        ("node-4", node1, 5433, True),
+    ]
+    seen = [(src, dst, port, _connects(deployed, src, dst, port)) for src, dst, port, _ in expected]
+    assert seen == expected
+    # The sandbox's host is in node_firewall_trusted: its tests read exporters and Patroni directly.
+    with urllib.request.urlopen(f"http://{node1}:9630/metrics", timeout=10) as answer:
+        assert answer.status == 200

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import salt.client
 import salt.config
+import salt.utils.templates
 
 from pigsalt.pillar.build import node_pillar
 from tests.conftest import ROOT, copy_example
@@ -231,7 +232,7 @@ def test_exporter_listens_on_its_port_and_restarts_on_change(vm: Minion, pillar_
     states = show(vm, "node.exporter", pillar)
     assert states["node-exporter-pkg-installed"]["name"] == "prometheus-node-exporter"
     assert states["node-exporter-defaults-file-managed"]["contents"].splitlines()[-1] == (
-        'ARGS="--web.listen-address=:9200"'
+        'ARGS="--web.listen-address=10.10.10.12:9200"'
     )
     service = states["node-exporter-service-running"]
     assert (service["enable"], service["watch"]) == (
@@ -320,3 +321,56 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- node.firewall -----------------------------------------------------------------------------
+
+
+def firewall_rules(pillar: dict[str, Any]) -> str:
+    """salt://node/files/firewall.nft.j2 as Salt's Jinja renders it for ``pillar``."""
+    done = salt.utils.templates.JINJA(
+        str(ROOT / "salt" / "node" / "files" / "firewall.nft.j2"),
+        to_str=True,
+        pillar=pillar,
+        opts=salt.config.minion_config(None),
+        saltenv="base",
+    )
+    assert done["result"], done["data"]
+    return str(done["data"])
+
+
+def test_firewall_zone_checks_the_ruleset_before_installing_it(vm: Minion, pillar_of: PillarOf) -> None:
+    states = show(vm, "node.firewall", pillar_of("sandbox", "node-1"))
+    rules = states["node-firewall-rules-file-managed"]
+    assert (rules["name"], rules["check_cmd"]) == ("/etc/pigsalt/firewall.nft", "/usr/sbin/nft --check --file")
+    unit = states["node-firewall-unit-file-managed"]["contents"]
+    assert "ExecStop=/usr/sbin/nft delete table inet pigsalt" in unit
+    service = states["node-firewall-service-running"]
+    assert (service["name"], service["enable"], service["reload"]) == ("pigsalt-firewall", True, True)
+
+
+def test_firewall_ruleset_names_each_control_port_and_its_sources(pillar_of: PillarOf) -> None:
+    text = firewall_rules(pillar_of("sandbox", "node-1"))
+    lines = [line.strip() for line in text.splitlines()]
+    assert lines[3:5] == ["table inet pigsalt", "delete table inet pigsalt"]
+    assert (
+        "tcp dport 8008 ip saddr { 10.10.10.1/32, 10.10.10.10/32, 10.10.10.11/32, 10.10.10.12/32, 10.10.10.13/32 } "
+        'accept comment "Patroni REST API"'
+    ) in lines
+    assert 'tcp dport 9630 reject with tcp reset comment "Postgres exporter"' in lines
+    # The control ports come before the zone's intranet rule, which would open them.
+    assert lines.index('tcp dport 9630 reject with tcp reset comment "Postgres exporter"') < lines.index(
+        "ip saddr { 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 } accept"
+    )
+    assert lines[-3:] == ["reject with icmpx type admin-prohibited", "}", "}"]
+
+
+@pytest.mark.parametrize(("mode", "state"), [("off", "node-firewall-table-absent"), ("none", "node-firewall-test-nop")])
+def test_firewall_off_removes_the_table_and_none_leaves_it(
+    vm: Minion, pillar_of: PillarOf, mode: str, state: str
+) -> None:
+    pillar = pillar_of("sandbox", "node-1")
+    pillar["pigsty"]["node"]["firewall"]["mode"] = mode
+    states = show(vm, "node.firewall", pillar)
+    assert state in states
+    assert "node-firewall-rules-file-managed" not in states

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import pytest
+
 from pigsalt.inventory.model import open_inventory
+from pigsalt.pillar import derive
 from pigsalt.pillar.derive import hba, patroni_timings, services
 
 
@@ -97,3 +100,33 @@ def test_hba_localhost_means_the_socket_and_loopback(sandbox_inventory):
     # One `local` line per (db, user): the admin's is not written twice.
     local = [line for line in lines if line.startswith("local ")]
     assert len(local) == len(set(local))
+
+
+# --- HAProxy's source ACL from the HBA rules ---------------------------------------------------
+
+
+def test_hba_sources_are_the_networks_the_rules_admit_collapsed():
+    lines = [
+        "# local clients",
+        "local all all peer",
+        "host all all 127.0.0.1/32 scram-sha-256",
+        "host all all 10.0.0.0/8 scram-sha-256",
+        "host all dbuser_dba 10.10.10.10/32 scram-sha-256",
+        "host all all 192.168.1.0 255.255.255.0 md5",
+        "host all intruder 1.2.3.4/32 reject",
+        "hostssl all all ::1/128 cert clientcert=verify-full",
+    ]
+    assert derive.hba_sources(lines) == ["10.0.0.0/8", "127.0.0.1/32", "192.168.1.0/24", "::1/128"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "host all all all scram-sha-256",
+        "host all all 0.0.0.0/0 md5",
+        "host all all samenet md5",
+        "host all all db.example md5",
+    ],
+)
+def test_hba_sources_of_rules_that_admit_any_address_are_none(line):
+    assert derive.hba_sources(["host all all 10.0.0.0/8 scram-sha-256", line]) is None

@@ -16,7 +16,8 @@ from tests.conftest import ROOT
 SHARED_PACKAGES = """
 patroni python3-etcd python3-psycopg2 pgbouncer haproxy etcd-server etcd-client prometheus
 prometheus-alertmanager prometheus-node-exporter prometheus-postgres-exporter dnsmasq chrony nginx curl
-ca-certificates python3-venv python3-pip gnupg iproute2 iputils-ping less sudo openssh-server pgbackrest jq procps
+ca-certificates python3-venv python3-pip gnupg iproute2 iputils-ping nftables less sudo openssh-server pgbackrest
+jq procps
 """.split()
 
 GOOD = """
