@@ -10,13 +10,9 @@ before and after a deployment.
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
-import ssl
 import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -163,21 +159,31 @@ class Sandbox:
         done = self.run(self.layout.master, "cat", CA_CERT, check=True)
         return done.stdout
 
+    def http(
+        self, url: str, method: str = "GET", auth: tuple[str, str] | None = None, node: str = "meta"
+    ) -> tuple[int, str]:
+        """One HTTP(S) request from inside ``node`` (meta by default: the node firewall opens the
+        exporters, HAProxy's admin page and Patroni to meta, not to this host); HTTPS verifies
+        the local CA. The status and the body; ``ConnectionError`` when no answer comes."""
+        argv = ["curl", "--silent", "--show-error", "--max-time", "10", "--cacert", CA_CERT, "-X", method]
+        argv += ["--output", "-", "--write-out", "\n%{http_code}"]
+        if auth is not None:
+            argv += ["--user", ":".join(auth)]
+        if method != "GET":
+            argv += ["--data", "{}"]
+        done = self.run(node, *argv, url, timeout=60)
+        if done.returncode != 0:
+            raise ConnectionError(f"{method} {url} from {node}: curl exit {done.returncode}: {done.stderr.strip()}")
+        body, _, status = done.stdout.rpartition("\n")
+        return int(status), body
+
     def patroni(
         self, ip: str, path: str, method: str = "GET", auth: tuple[str, str] | None = None
     ) -> tuple[int, bytes]:
-        """One request to a member's Patroni REST API over HTTPS, its certificate verified
-        against the local CA (and its IP); the status and the body, whatever the status."""
-        context = ssl.create_default_context(cadata=self.ca_pem())
-        request = urllib.request.Request(f"https://{ip}:8008{path}", data=b"{}" if method != "GET" else None)
-        request.method = method
-        if auth is not None:
-            request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
-        try:
-            with urllib.request.urlopen(request, timeout=10, context=context) as answer:
-                return answer.status, answer.read()
-        except urllib.error.HTTPError as err:
-            return err.code, err.read()
+        """One request to a member's Patroni REST API over HTTPS, from meta, its certificate
+        verified against the local CA (and its IP); the status and the body, whatever the status."""
+        status, body = self.http(f"https://{ip}:8008{path}", method=method, auth=auth)
+        return status, body.encode()
 
 
 @pytest.fixture(scope="session")

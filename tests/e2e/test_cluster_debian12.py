@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 import uuid
 
 import psycopg
@@ -32,11 +31,6 @@ def _query(host: str, port: int, sql: str, *args: object) -> list[tuple[object, 
     with psycopg.connect(host=host, port=port, connect_timeout=10, autocommit=True, **USER) as conn:
         cursor = conn.execute(sql, args or None)
         return cursor.fetchall() if cursor.description else []
-
-
-def _metrics(ip: str, port: int) -> str:
-    with urllib.request.urlopen(f"http://{ip}:{port}/metrics", timeout=10) as answer:
-        return answer.read().decode()
 
 
 def test_postgres_15_on_debian_12_with_a_leader_and_a_streaming_replica(sandbox: Sandbox, deployed: OrchRun) -> None:
@@ -75,8 +69,8 @@ def test_the_exporters_answer_pgbouncer_s_through_pigsalt_s_own(sandbox: Sandbox
     """Debian 12 runs pigsalt's Pgbouncer exporter (bookworm's dies on Pgbouncer 1.18), with the
     metric names of Debian 13's Go exporter (test_cluster.py checks that one)."""
     for ip in MEMBERS.values():
-        assert "pg_up 1" in _metrics(ip, 9630), ip
-        pgbouncer = _metrics(ip, 9631)
+        assert "pg_up 1" in sandbox.http(f"http://{ip}:9630/metrics")[1], ip
+        pgbouncer = sandbox.http(f"http://{ip}:9631/metrics")[1]
         assert "pgbouncer_up 1" in pgbouncer, ip
         assert "pgbouncer_pools_client_active_connections" in pgbouncer, ip
     assert sandbox.run("node-4", "systemctl", "is-active", "pigsalt-pgbouncer-exporter").stdout.strip() == "active"

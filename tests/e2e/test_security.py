@@ -3,9 +3,8 @@ rotation of the replicator's password that replication survives, no world-readab
 
 from __future__ import annotations
 
-import http.client
 import json
-import ssl
+import socket
 import threading
 import time
 import urllib.error
@@ -112,12 +111,14 @@ def test_rotating_the_replicators_password_keeps_replication(deployed: Sandbox) 
 
 
 def test_etcd_needs_a_client_certificate_and_keeps_each_cluster_to_its_keys(deployed: Sandbox) -> None:
-    # From the host (neither a member nor meta): plain HTTP and TLS without a certificate fail.
-    with pytest.raises((urllib.error.URLError, ConnectionError)):  # a 400, or the connection closed
+    # From the host (not in the inventory): the node firewall closes 2379.
+    with pytest.raises((urllib.error.URLError, ConnectionError)):
         urllib.request.urlopen("http://10.10.10.10:2379/version", timeout=10)
-    context = ssl.create_default_context(cadata=_ca_pem())
-    with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
-        urllib.request.urlopen("https://10.10.10.10:2379/version", timeout=10, context=context).read()
+    # From node-1, which the firewall lets in: plain HTTP and TLS without a client certificate fail.
+    with pytest.raises(ConnectionError):
+        deployed.http("http://10.10.10.10:2379/version", node="node-1")
+    with pytest.raises(ConnectionError):
+        deployed.http("https://10.10.10.10:2379/version", node="node-1")
     # With a node's certificate: pg-test's etcd user reads pg-test's keys, never pg-meta's.
     tls = ["--cacert=/etc/pki/pigsalt/ca.crt", "--cert=/etc/pki/pigsalt/node.crt", "--key=/etc/pki/pigsalt/node.key"]
     user = ["--user=patroni@pg-test", f"--password={deployed.secrets()['patroni_etcd_password']}"]
@@ -230,9 +231,8 @@ def _serve_in_clear(deployed: Sandbox) -> None:
 
         def in_clear(ip: str = ip) -> bool:
             try:
-                with urllib.request.urlopen(f"http://{ip}:8008/patroni", timeout=3) as answer:
-                    return answer.status == 200
-            except (OSError, ValueError):
+                return deployed.http(f"http://{ip}:8008/patroni")[0] == 200
+            except ConnectionError:
                 return False
 
         assert _eventually(in_clear), f"{node}: Patroni does not answer in clear after the reload"
@@ -278,8 +278,8 @@ def test_a_cluster_deployed_before_tls_is_converted_by_a_deploy_without_a_restar
     for node, ip in NODE_IPS.items():
         status, _ = deployed.patroni(ip, "/patroni")
         assert status == 200, node
-        with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
-            urllib.request.urlopen(f"http://{ip}:8008/patroni", timeout=10).read()
+        with pytest.raises(ConnectionError):
+            deployed.http(f"http://{ip}:8008/patroni")
         assert _psql(deployed, node, "SELECT pg_postmaster_start_time()") == starts[node], f"{node}: Postgres restarted"
     own = {k: v for k, v in failures.items() if not k.startswith(VIP)}
     assert not any(own.values()), f"the nodes' own service ports failed during the conversion: {own}"
@@ -313,6 +313,9 @@ def test_the_node_firewall_opens_each_control_port_only_to_the_nodes_that_need_i
     ]
     seen = [(src, dst, port, _connects(deployed, src, dst, port)) for src, dst, port, _ in expected]
     assert seen == expected
-    # The sandbox's host is in node_firewall_trusted: its tests read exporters and Patroni directly.
-    with urllib.request.urlopen(f"http://{node1}:9630/metrics", timeout=10) as answer:
-        assert answer.status == 200
+    # From the host (in the intranet, not in the inventory): the control ports are closed.
+    for ip, port in ((node1, 9630), (node1, 9631), (node1, 9100), (node1, 9101), (node1, 8008), (meta, 2380)):
+        with socket.socket() as probe:
+            probe.settimeout(5)
+            assert probe.connect_ex((ip, port)) != 0, f"{ip}:{port} is open to the host"
+    assert _answers(node1, 5433, _test_login(deployed)), "5433 must stay open to the intranet"

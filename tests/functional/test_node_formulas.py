@@ -354,7 +354,7 @@ def test_firewall_ruleset_names_each_control_port_and_its_sources(pillar_of: Pil
     lines = [line.strip() for line in text.splitlines()]
     assert lines[3:5] == ["table inet pigsalt", "delete table inet pigsalt"]
     assert (
-        "tcp dport 8008 ip saddr { 10.10.10.1/32, 10.10.10.10/32, 10.10.10.11/32, 10.10.10.12/32, 10.10.10.13/32 } "
+        "tcp dport 8008 ip saddr { 10.10.10.10/32, 10.10.10.11/32, 10.10.10.12/32, 10.10.10.13/32 } "
         'accept comment "Patroni REST API"'
     ) in lines
     assert 'tcp dport 9630 reject with tcp reset comment "Postgres exporter"' in lines

@@ -14,17 +14,8 @@ def _rules(fw: dict) -> dict[str, tuple[int, list[str]]]:
     return {r["name"]: (r["port"], r["sources"]) for r in fw["rules"]}
 
 
-def _untrusted(sandbox_inventory: Path) -> Path:
-    """The sandbox inventory without its host in node_firewall_trusted."""
-    text = sandbox_inventory.read_text()
-    start = text.index("    node_firewall_trusted:")
-    end = text.index("\n", text.index("10.10.10.1/32", start)) + 1
-    sandbox_inventory.write_text(text[:start] + text[end:])
-    return sandbox_inventory
-
-
 def test_a_database_node_opens_exporters_to_meta_and_patroni_to_its_cluster(sandbox_inventory: Path):
-    inv, _ = open_inventory(_untrusted(sandbox_inventory))
+    inv, _ = open_inventory(sandbox_inventory)
     fw = firewall.node_firewall(inv, inv.node("node-2"), HAPROXY_ADMIN)
     assert fw["mode"] == "zone" and fw["table"] == "pigsalt"
     assert _rules(fw) == {
@@ -39,7 +30,7 @@ def test_a_database_node_opens_exporters_to_meta_and_patroni_to_its_cluster(sand
 
 
 def test_the_dcs_member_opens_etcd_clients_to_every_node_and_peers_to_members(sandbox_inventory: Path):
-    inv, _ = open_inventory(_untrusted(sandbox_inventory))
+    inv, _ = open_inventory(sandbox_inventory)
     rules = _rules(firewall.node_firewall(inv, inv.node("meta"), HAPROXY_ADMIN))
     everyone = ["10.10.10.10/32", "10.10.10.11/32", "10.10.10.12/32", "10.10.10.13/32"]
     assert rules["etcd clients"] == (2379, everyone)
@@ -50,8 +41,9 @@ def test_the_dcs_member_opens_etcd_clients_to_every_node_and_peers_to_members(sa
 
 
 def test_trusted_networks_reach_every_control_port_and_modes_take_pigstys_spellings(sandbox_inventory: Path):
-    # The sandbox trusts its host (10.10.10.1).
-    text = sandbox_inventory.read_text().replace("  vars:\n", "  vars:\n    node_firewall_mode: rules\n", 1)
+    text = sandbox_inventory.read_text().replace(
+        "  vars:\n", "  vars:\n    node_firewall_trusted: [10.10.10.1/32]\n    node_firewall_mode: rules\n", 1
+    )
     sandbox_inventory.write_text(text)
     inv, _ = open_inventory(sandbox_inventory)
     fw = firewall.node_firewall(inv, inv.node("node-1"), HAPROXY_ADMIN)

@@ -111,4 +111,4 @@ def test_duplicate_yaml_key_is_an_error_with_its_path(tmp_path: Path):
     path = tmp_path / "inv.yml"
     path.write_text(text)
     errors = [str(p) for p in check(path).report.errors]
-    assert "all.children.pg-test.hosts.10.10.10.12: duplicate key (lines 36 and 38)" in errors
+    assert "all.children.pg-test.hosts.10.10.10.12: duplicate key (lines 34 and 36)" in errors
