@@ -35,7 +35,8 @@ import psycopg
 import pigsalt.sandbox as sb
 from pigsalt.pillar.tls import CA_CERT
 from pigsalt.sandbox import system
-from tests.e2e.conftest import Sandbox
+from pigsalt.sandbox.image import SALT_VENV
+from tests.e2e.conftest import HTTP_SCRIPT, Sandbox
 from tests.e2e.orch import run_orch
 
 CLUSTER = "pg-test"
@@ -52,10 +53,11 @@ def cluster() -> dict[str, object]:
     to the meta nodes, not to this host) over HTTPS, verified against the local CA."""
     leader_pid = sb.leader("meta", sb.SandboxPaths())
     for _, ip in MEMBERS.values():
-        argv = ["curl", "--silent", "--fail", "--max-time", "3", "--cacert", CA_CERT, f"https://{ip}:8008/cluster"]
-        done = sb.node_run(leader_pid, argv, check=False, timeout=10)
-        if done.returncode == 0:
-            return dict(json.loads(done.stdout))
+        args = json.dumps({"url": f"https://{ip}:8008/cluster", "method": "GET", "auth": None, "ca": CA_CERT})
+        done = sb.node_run(leader_pid, [f"{SALT_VENV}/bin/python", "-c", HTTP_SCRIPT, args], check=False, timeout=10)
+        status, _, body = done.stdout.partition("\n")
+        if done.returncode == 0 and status == "200":
+            return dict(json.loads(body))
     return {"members": []}
 
 

@@ -10,6 +10,7 @@ before and after a deployment.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ from pigsalt.cli.inventory import default_inventory_text
 from pigsalt.inventory.model import open_inventory
 from pigsalt.pillar.build import build
 from pigsalt.pillar.tls import CA_CERT
+from pigsalt.sandbox.image import SALT_VENV
 from pigsalt.sandbox.layout import SandboxPaths, layout_from_inventory
 from pigsalt.sandbox.nodes import node_env
 from pigsalt.sandbox.state import load_state
@@ -107,6 +109,23 @@ def e2e_inventory_text() -> str:
     return default_inventory_text().rstrip("\n") + "\n" + DEBIAN12_CLUSTER
 
 
+# Run by Sandbox.http inside a node: one request, the status on the first line, then the body.
+HTTP_SCRIPT = """
+import base64, json, ssl, sys, urllib.error, urllib.request
+args = json.loads(sys.argv[1])
+request = urllib.request.Request(args["url"], method=args["method"], data=None if args["method"] == "GET" else b"{}")
+if args["auth"]:
+    request.add_header("Authorization", "Basic " + base64.b64encode(args["auth"].encode()).decode())
+context = ssl.create_default_context(cafile=args["ca"])
+try:
+    with urllib.request.urlopen(request, timeout=10, context=context) as answer:
+        status, body = answer.status, answer.read()
+except urllib.error.HTTPError as err:
+    status, body = err.code, err.read()
+sys.stdout.write(f"{status}\\n" + body.decode("utf-8", "replace"))
+"""
+
+
 class Sandbox:
     """The running sandbox as tests use it: the e2e inventory's nodes, its pillar built."""
 
@@ -163,18 +182,14 @@ class Sandbox:
         self, url: str, method: str = "GET", auth: tuple[str, str] | None = None, node: str = "meta"
     ) -> tuple[int, str]:
         """One HTTP(S) request from inside ``node`` (meta by default: the node firewall opens the
-        exporters, HAProxy's admin page and Patroni to meta, not to this host); HTTPS verifies
-        the local CA. The status and the body; ``ConnectionError`` when no answer comes."""
-        argv = ["curl", "--silent", "--show-error", "--max-time", "10", "--cacert", CA_CERT, "-X", method]
-        argv += ["--output", "-", "--write-out", "\n%{http_code}"]
-        if auth is not None:
-            argv += ["--user", ":".join(auth)]
-        if method != "GET":
-            argv += ["--data", "{}"]
-        done = self.run(node, *argv, url, timeout=60)
+        exporters, HAProxy's admin page and Patroni to meta, not to this host), by the node's Salt
+        Python (nodes have no curl); HTTPS verifies the local CA. The status and the body, whatever
+        the status; ``ConnectionError`` when no answer comes."""
+        args = {"url": url, "method": method, "auth": ":".join(auth) if auth else None, "ca": CA_CERT}
+        done = self.run(node, f"{SALT_VENV}/bin/python", "-c", HTTP_SCRIPT, json.dumps(args), timeout=60)
         if done.returncode != 0:
-            raise ConnectionError(f"{method} {url} from {node}: curl exit {done.returncode}: {done.stderr.strip()}")
-        body, _, status = done.stdout.rpartition("\n")
+            raise ConnectionError(f"{method} {url} from {node}: {done.stderr.strip().splitlines()[-1:]}")
+        status, _, body = done.stdout.partition("\n")
         return int(status), body
 
     def patroni(
