@@ -41,6 +41,9 @@ pgsql-postgres-pkg-installed:
       - {{ name }}
       {%- endfor %}
       - python3-venv
+      # pigsalt.agent.wheels checks the wheelhouse's signature with gpgv (trixie's apt uses
+      # sqv and brings no gpgv).
+      - gpgv
     - require:
       - file: repo-policy-rc-file-managed
       - file: pgsql-createcluster-file-managed
