@@ -89,6 +89,7 @@ DEBIAN12_CLUSTER = """
           - {user: '${dbsu}', db: pgbouncer, addr: local, auth: peer, title: dbsu admin console}
           - {user: all, db: all, addr: localhost, auth: pwd, title: local clients}
           - {user: '${monitor}', db: pgbouncer, addr: infra, auth: pwd, title: monitor from meta}
+          - {user: all, db: all, addr: cluster, auth: pwd, title: through HAProxy on the members}
           - {user: all, db: all, addr: 10.10.10.1/32, auth: pwd, title: the sandbox host}
         pg_users:
           - {name: legacy, password: Legacy.Pass.12, pgbouncer: true, roles: [dbrole_admin]}

@@ -95,10 +95,12 @@ def _connects(sandbox: Sandbox, node: str, ip: str, port: int) -> bool:
 
 
 def test_haproxy_admits_only_the_sources_the_hba_rules_name(sandbox: Sandbox, deployed: OrchRun) -> None:
-    """pg-deb12's Pgbouncer rules name the sandbox's host alone: its 5433 refuses node-1 (in the
+    """pg-deb12's Pgbouncer rules name the sandbox's host and the members (HAProxy's own address,
+    which Pgbouncer sees) besides meta and localhost: its 5433 refuses node-1 (in the
     intranet, which the firewall lets through), its 5436 (Postgres' rules: the intranet) does not."""
     assert _query(MEMBERS["node-5"], 5433, "SELECT 1") == [(1,)]  # from the host
     assert not _connects(sandbox, "node-1", MEMBERS["node-5"], 5433)
     assert _connects(sandbox, "node-1", MEMBERS["node-5"], 5436)
     config = sandbox.run("node-5", "cat", "/etc/haproxy/haproxy.cfg").stdout
-    assert "tcp-request connection reject unless { src 10.10.10.1/32 10.10.10.10/32 127.0.0.1/32 ::1/128 }" in config
+    sources = "10.10.10.1/32 10.10.10.10/32 10.10.10.14/31 127.0.0.1/32 ::1/128"
+    assert f"tcp-request connection reject unless {{ src {sources} }}" in config
