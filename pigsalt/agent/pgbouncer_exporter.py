@@ -34,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from pigsalt.agent import psql
+from pigsalt.agent.argtypes import count, seconds
 from pigsalt.agent.pgbouncer import parse_csv
 
 __all__ = ["CONTENT_TYPE", "CachedScrape", "Runner", "main", "parse_listen", "psql_runner", "render", "scrape", "serve"]
@@ -345,31 +346,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--pgbouncer-port", type=int, default=6432, help="Pgbouncer's port (names its Unix socket)")
     parser.add_argument("--socket-dir", default="/var/run/postgresql", help="directory of Pgbouncer's Unix socket")
     parser.add_argument("--user", default="postgres", help="admin user, logged in by peer: run as that OS user")
-    parser.add_argument("--timeout", type=_positive, default=5.0, help="seconds allowed for each psql command")
+    parser.add_argument("--timeout", type=seconds, default=5.0, help="seconds allowed for each psql command")
     parser.add_argument(
-        "--cache-seconds", type=_positive, default=1.0, help="seconds one scrape's answer serves every request"
+        "--cache-seconds", type=seconds, default=1.0, help="seconds one scrape's answer serves every request"
     )
-    parser.add_argument("--max-requests", type=_count, default=4, help="requests served at once; more get 503")
+    parser.add_argument("--max-requests", type=count, default=4, help="requests served at once; more get 503")
     parser.add_argument(
-        "--request-timeout", type=_positive, default=10.0, help="seconds a client gets to send its request"
+        "--request-timeout", type=seconds, default=10.0, help="seconds a client gets to send its request"
     )
     return parser
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number")
-    return value
-
-
-def _count(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of at least 1")
-    return int(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

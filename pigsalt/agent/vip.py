@@ -51,6 +51,7 @@ from typing import Literal, NoReturn, Protocol
 from urllib.parse import urlsplit
 
 from pigsalt.agent import AgentError
+from pigsalt.agent.argtypes import count, seconds
 
 __all__ = [
     "GATE_KEY",
@@ -510,22 +511,6 @@ def _patroni_url(text: str) -> str:
     return text
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of seconds")
-    return value
-
-
-def _count(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, at least 1")
-    return int(text)
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m pigsalt.agent.vip",
@@ -560,18 +545,18 @@ def _parser() -> argparse.ArgumentParser:
         help="the CA that signed Patroni's certificate, for an https:// URL (default: the system's)",
     )
     parser.add_argument(
-        "--interval", type=_seconds, default=1.0, metavar="S", help="seconds between two polls (%(default)g)"
+        "--interval", type=seconds, default=1.0, metavar="S", help="seconds between two polls (%(default)g)"
     )
     parser.add_argument(
         "--timeout",
-        type=_seconds,
+        type=seconds,
         default=2.0,
         metavar="S",
         help="seconds allowed for each of Patroni's answers (%(default)g)",
     )
     parser.add_argument(
         "--release-after",
-        type=_count,
+        type=count,
         default=2,
         metavar="N",
         help="remove the VIP after N misses in a row (%(default)d)",
