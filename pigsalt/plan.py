@@ -37,6 +37,7 @@ CLUSTER = (
     "pgsql.hba",
     "pgsql.users",
     "pgbouncer",
+    "pgsql.fence",
     "exporters",
     "checks.services",
 )

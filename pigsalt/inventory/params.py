@@ -383,6 +383,21 @@ _PARAMS: tuple[Param, ...] = (
         "`required` refuses to lead without one; `off` never uses it.",
     ),
     _p(
+        "patroni_fence_mode",
+        Enum(("lease", "off")),
+        "lease",
+        GROUP_LEVELS,
+        "high availability",
+        "pigsalt's fence for a primary that stalls (frozen, paused, starved) longer than the leader lock's "
+        "ttl, the case a watchdog covers where one exists. `lease` (the default): pigsalt-fence renews a "
+        "lease in the kernel (nftables) each second while Patroni confirms the lock; when the lease runs out "
+        "(`pg_rto` minus two Patroni loops, minus 1 s: 9 s at the default 30) the primary's client ports "
+        "(Postgres, Pgbouncer, HAProxy's services) stop answering other hosts until Patroni confirms the "
+        "lock again or demotes it, so a stale primary cannot acknowledge a write. Its cost: a primary whose "
+        "Patroni is stopped or hangs that long stops serving clients; stop pigsalt-fence before stopping "
+        "Patroni on a paused cluster. `off`: no fence.",
+    ),
+    _p(
         "patroni_port",
         Int(min=1, max=65535),
         8008,

@@ -381,6 +381,24 @@ def _checks(node: Node, cluster: Cluster, services: list[dict[str, Any]]) -> dic
     return {"tcp": tcp, "replication": replication}
 
 
+def _fence(cluster: Cluster, services: list[dict[str, Any]], timings: Mapping[str, Any]) -> dict[str, Any]:
+    """pigsalt-fence (``patroni_fence_mode``): the client ports it guards while this member is
+    the primary (Postgres, Pgbouncer, HAProxy's services; not the admin page or the exporters),
+    and how long a confirmation of the leader lock holds: it must run out before another member
+    can be promoted (see pigsalt.agent.fence)."""
+    c = cluster.vars
+    ports = {c["pg_port"]}
+    if c["pgbouncer_enabled"]:
+        ports.add(c["pgbouncer_port"])
+    if c["haproxy_enabled"]:
+        ports.update(svc["port"] for svc in services)
+    return {
+        "mode": c["patroni_fence_mode"],
+        "ports": sorted(ports),
+        "lease": derive.fence_lease(timings),
+    }
+
+
 def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Memo) -> dict[str, Any]:
     c = cluster.vars
     own = secrets.cluster(cluster.name)
@@ -486,6 +504,7 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Mem
             "pgbouncer_exporter": platform.pgbouncer_exporter(node.release),
         },
         "checks": _checks(node, cluster, services),
+        "fence": _fence(cluster, services, timings),
         **_upgrade(inv, cluster, secrets),
     }
 

@@ -136,6 +136,13 @@ def patroni_timings(pg_rto: int, pg_rpo: int) -> dict[str, Any]:
     }
 
 
+def fence_lease(timings: Mapping[str, Any]) -> int:
+    """Seconds one confirmation of the leader lock holds for pigsalt-fence: Patroni renews the
+    lock every ``loop_wait`` and gives up after ``retry_timeout``, so a lock confirmed now has at
+    least ``ttl - loop_wait - retry_timeout`` seconds left; one more second covers the poll."""
+    return max(2, int(timings["ttl"]) - int(timings["loop_wait"]) - int(timings["retry_timeout"]) - 1)
+
+
 # Postgres settings pigsalt sets unless pg_parameters says otherwise.
 DEFAULT_PARAMETERS: Mapping[str, Any] = {
     "password_encryption": "scram-sha-256",

@@ -2,7 +2,8 @@
     bootstraps and Patroni confirms it leads, then the replicas join, Patroni confirms each
     one streams and the leader's pg_stat_replication lists every one of them; then HBA rules
     (each member's current role), roles and databases (on the member Patroni says leads),
-    then Pgbouncer, HAProxy, the VIP and the exporters, and checks that each answers. A failed step
+    then Pgbouncer, HAProxy, the VIP, the lease fence (pgsql.fence) and the exporters, and checks
+    that each answers. A failed step
     stops the run (the next steps require it); a failed wait names the member (or its
     Patroni URL) and what it last saw.
 
@@ -135,7 +136,7 @@ pigsty-cluster-services-state:
   salt.state:
     - tgt: '{{ members }}'
     - tgt_type: compound
-    - sls: [pgbouncer, haproxy, vip, exporters]
+    - sls: [pgbouncer, haproxy, vip, pgsql.fence, exporters]
     - require:
       - salt: pigsty-cluster-users-state
 

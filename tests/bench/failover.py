@@ -82,6 +82,26 @@ def wait_healthy(timeout: float = HEALTHY_TIMEOUT) -> str:
     raise SystemExit(f"pg-test not healthy after {timeout:g} s: {cluster()}")
 
 
+def query_once(ip: str, port: int, sql: str, *args: object) -> bool:
+    """One query on a new connection within DEADLINE for the connection (libpq's connect_timeout
+    covers the whole startup) and DEADLINE for the query; whether it worked."""
+    result: list[bool] = []
+
+    def attempt() -> None:
+        try:
+            with psycopg.connect(host=ip, port=port, connect_timeout=DEADLINE, autocommit=True, **USER) as conn:
+                conn.execute(sql, args or None)
+            result.append(True)
+        except psycopg.Error:
+            result.append(False)
+
+    # A frozen server never answers the query: the attempt is abandoned, not waited for.
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(2 * DEADLINE)
+    return bool(result and result[0])
+
+
 @dataclass
 class Probe:
     """Writes through ``write_ip``:5433 and reads through ``read_ip``:5434 until stopped."""
@@ -93,32 +113,12 @@ class Probe:
     reads: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
 
-    @staticmethod
-    def _query(ip: str, port: int, sql: str, *args: object) -> bool:
-        """One query on a new connection within DEADLINE for the connection (libpq's
-        connect_timeout covers the whole startup) and DEADLINE for the query; whether it worked."""
-        result: list[bool] = []
-
-        def attempt() -> None:
-            try:
-                with psycopg.connect(host=ip, port=port, connect_timeout=DEADLINE, autocommit=True, **USER) as conn:
-                    conn.execute(sql, args or None)
-                result.append(True)
-            except psycopg.Error:
-                result.append(False)
-
-        # A frozen server never answers the query: the attempt is abandoned, not waited for.
-        worker = threading.Thread(target=attempt, daemon=True)
-        worker.start()
-        worker.join(2 * DEADLINE)
-        return bool(result and result[0])
-
     def writer(self) -> None:
         seq = 0
         while not self.stop.is_set():
             seq += 1
             sent = time.monotonic()
-            if self._query(self.write_ip, 5433, "INSERT INTO failover_probe (seq) VALUES (%s)", seq):
+            if query_once(self.write_ip, 5433, "INSERT INTO failover_probe (seq) VALUES (%s)", seq):
                 self.acked.append((time.monotonic(), seq))
             self.stop.wait(max(0.0, RATE - (time.monotonic() - sent)))
 
@@ -126,7 +126,7 @@ class Probe:
         while not self.stop.is_set():
             self.reads += 1
             sent = time.monotonic()
-            if not self._query(self.read_ip, 5434, "SELECT 1"):
+            if not query_once(self.read_ip, 5434, "SELECT 1"):
                 self.failed_reads += 1
             self.stop.wait(max(0.0, RATE - (time.monotonic() - sent)))
 

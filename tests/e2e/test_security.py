@@ -319,3 +319,50 @@ def test_the_node_firewall_opens_each_control_port_only_to_the_nodes_that_need_i
             probe.settimeout(5)
             assert probe.connect_ex((ip, port)) != 0, f"{ip}:{port} is open to the host"
     assert _answers(node1, 5433, _test_login(deployed)), "5433 must stay open to the intranet"
+
+
+def _ssl_answer(ip: str, port: int) -> bool:
+    """From this host: Postgres' (or Pgbouncer's) one-byte answer to an SSLRequest within 2 s."""
+    try:
+        with socket.create_connection((ip, port), timeout=2) as probe:
+            probe.settimeout(2)
+            probe.sendall(bytes.fromhex("0000000804d2162f"))
+            return probe.recv(1) in (b"S", b"N")
+    except OSError:
+        return False
+
+
+def test_a_primary_whose_patroni_stops_confirming_the_lock_goes_silent_until_it_does(deployed: Sandbox) -> None:
+    """pigsalt-fence: the primary's client ports are guarded, a replica's are not. With the
+    primary's Patroni stopped (SIGSTOP) longer than the lease, less than the ttl (so nobody
+    takes over), its Postgres and Pgbouncer stop answering this host; once Patroni runs again
+    and confirms the lock, they answer again, and the primary is still the leader."""
+    members = _streaming(deployed)
+    leader = next(str(name) for name, m in members.items() if m["role"] == "leader")
+    node = next(n for n, inst in MEMBERS.items() if inst == leader)
+    replica = next(n for n, inst in MEMBERS.items() if inst != leader)
+    ip = NODE_IPS[node]
+
+    def guarded(on: str) -> str:
+        done = deployed.run(on, "nft", "list", "set", "inet", "pigsalt_fence", "guarded")
+        assert done.returncode == 0, (on, done.stderr)
+        return done.stdout
+
+    assert _eventually(lambda: "5432" in guarded(node) and "6432" in guarded(node), timeout=30)
+    assert "5432" not in guarded(replica)
+    lease = json.loads(deployed.salt(node, "pillar.get", "pigsty:pg:fence:lease", "--out=json").stdout)[node]
+    assert _ssl_answer(ip, 5432) and _ssl_answer(ip, 6432)
+    pid = deployed.run(node, "systemctl", "show", "--property=MainPID", "--value", "patroni").stdout.strip()
+    assert pid.isdigit() and pid != "0", pid
+    deployed.run(node, "kill", "-STOP", pid, check=True)
+    try:
+        time.sleep(lease + 2)
+        silent = not _ssl_answer(ip, 5432) and not _ssl_answer(ip, 6432)
+        local = deployed.run(node, "runuser", "-u", "postgres", "--", "psql", "-XAtc", "SELECT 1").stdout.strip()
+    finally:
+        deployed.run(node, "kill", "-CONT", pid)
+    assert silent, "the primary still answered after its lease ran out"
+    assert local == "1", "the fence must leave local connections alone"
+    assert _eventually(lambda: _ssl_answer(ip, 5432) and _ssl_answer(ip, 6432), timeout=60)
+    after = _streaming(deployed)
+    assert after[leader]["role"] == "leader", after
