@@ -9,7 +9,8 @@ against the primary through HAProxy's primary service (5433 -> Pgbouncer) withou
 sslmode=require (TLS ends at Pgbouncer), Pgbouncer (6432) and directly (5432), all others with
 sslmode=disable: select-only and tpcb-like with persistent connections, and both again with a
 new connection per transaction (-C). Targets (issue #5): cluster under 2 minutes, rerun under
-30 s, 5433 at >= 0.8 of direct TPS with persistent connections, >= 2x with -C.
+30 s, 5433 at >= 0.8 of direct TPS with persistent connections, >= 2x with -C. Arguments name
+the clusters to measure (default: both): ``python -m tests.bench.cluster pg-test``.
 
 Every process here shares the machine's two cores, so each pgbench row also reports where the
 CPU went, in microseconds per transaction: pgbench (this process's children), HAProxy, Pgbouncer
@@ -20,6 +21,7 @@ cores saturated, TPS is the inverse of that total: the ratio a path can reach is
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import resource
@@ -163,7 +165,11 @@ def cluster_rows(sandbox: Sandbox, bench: Bench, rows: list[str]) -> int:
     return 0
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    names = [b.cluster for b in CLUSTERS]
+    parser = argparse.ArgumentParser(prog="bench-cluster", description=__doc__.splitlines()[0])
+    parser.add_argument("clusters", nargs="*", default=names, choices=names, help="default: all")
+    benches = [b for b in CLUSTERS if b.cluster in parser.parse_args(argv).clusters]
     sb.down()
     with tempfile.TemporaryDirectory() as tmp:
         sandbox = Sandbox(sb.SandboxPaths(), Path(tmp))
@@ -174,12 +180,12 @@ def main() -> int:
                 if not (run := run_orch(sandbox, mods)).ok:
                     print(f"{mods} failed: {run.failed}", file=sys.stderr)
                     return 1
-            for bench in CLUSTERS:
+            for bench in benches:
                 if (failed := cluster_rows(sandbox, bench, rows)) != 0:
                     return failed
         finally:
             sb.down()
-    clients = ", ".join(f"{b.cluster} on {b.client}" for b in CLUSTERS)
+    clients = ", ".join(f"{b.cluster} on {b.client}" for b in benches)
     print(f"pgbench: {CLIENTS} clients, 2 threads, {SECONDS} s each, scale {SCALE}, run on a replica ({clients})")
     print("\n".join(rows))
     return 0
