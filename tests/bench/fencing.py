@@ -151,12 +151,14 @@ def trial(sandbox: Sandbox, sync: bool) -> dict[str, Any]:
     threads = [threading.Thread(target=w.loop, args=(stop,)) for w in writers]
     for thread in threads:
         thread.start()
-    time.sleep(3)
-    thawed = freeze(node_of[primary])()
-    time.sleep(SETTLE)
-    stop.set()
-    for thread in threads:
-        thread.join()
+    try:
+        time.sleep(3)
+        thawed = freeze(node_of[primary])()
+        time.sleep(SETTLE)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
     new_primary = wait_healthy(sync)
     rows = sandbox.run(node_of[new_primary], *PSQL, "-Atc", "SELECT writer || '|' || seq FROM fencing_probe")
     seen = {tuple(line.split("|")) for line in rows.stdout.split("\n") if line}
