@@ -217,9 +217,11 @@ def _eventually(check: object, timeout: float = 90) -> bool:
 
 def _serve_in_clear(deployed: Sandbox) -> None:
     """Put pg-test back as a release before TLS left it: Patroni's REST API, HAProxy's checks and
-    the VIP keeper in clear (only the lines TLS added are taken out)."""
+    the VIP keeper in clear (only the lines TLS added are taken out), and no lease fence (it came
+    later: stopped, it deletes its table)."""
     for node in NODE_IPS:
         script = (
+            "systemctl stop pigsalt-fence && "
             "sed -i '/^  certfile: /d;/^  keyfile: /d' /etc/patroni/patroni.yml && systemctl reload patroni && "
             "sed -i 's/ check-ssl verify required ca-file [^ ]* verifyhost [^ ]*//' /etc/haproxy/haproxy.cfg && "
             "sed -i 's|--patroni https://|--patroni http://|; s| --cacert [^ ]*||' "
