@@ -18,7 +18,10 @@ from typing import Any
 
 from pigsalt.inventory.model import Inventory
 
-INFRA = ("repo", "nginx", "dns", "chrony", "pki.ca", "pki.key", "pki.sign", "pki", "etcd", "checks.infra")
+INFRA = (
+    *("repo", "nginx", "dns", "chrony", "pki.ca", "pki.key", "pki.sign", "pki", "etcd"),
+    *("prometheus", "alertmanager", "checks.infra"),
+)
 # pki.sign acts on the CA node only (pigsty.node targets it there; elsewhere it does nothing).
 NODE = ("repo", "node", "node.firewall", "chrony", "pki.key", "pki.sign", "pki", "checks.node")
 # pgsql.restapi, haproxy and vip come first: on a cluster deployed before pigsalt's TLS they
@@ -42,6 +45,9 @@ CLUSTER = (
     "checks.services",
 )
 
+# After a cluster's formulas, on the meta nodes: Prometheus discovers the cluster's targets.
+REGISTER = ("prometheus.targets",)
+
 # A whole deployment, stage after stage: each stage starts when the one before has succeeded.
 # ``pigsty.cluster`` runs once per cluster, all clusters side by side (they share no node).
 DEPLOY = ("pigsty.infra", "pigsty.node", "pigsty.cluster")
@@ -63,13 +69,15 @@ def deploy_stages(clusters: Iterable[str], only: str | None = None) -> list[list
 
 def node_formulas(inv: Inventory, cluster: str | None = None) -> dict[str, list[str]]:
     """Each node's formulas, by minion id, in the order the orchestrations apply them; with
-    ``cluster``, only that cluster's members and only ``pigsty.cluster``'s formulas."""
+    ``cluster``, that cluster's members with ``pigsty.cluster``'s formulas and the meta nodes with
+    its registration (``REGISTER``)."""
     plan: dict[str, list[str]] = {}
     for node in inv.nodes:
         member = node.instance is not None and node.instance.cluster == cluster
         if cluster is not None:
-            if member:
-                plan[node.name] = list(CLUSTER)
+            steps = (CLUSTER if member else ()) + (REGISTER if node.meta else ())
+            if steps:
+                plan[node.name] = list(steps)
             continue
         steps = (INFRA if node.meta else ()) + NODE + (CLUSTER if node.instance is not None else ())
         plan[node.name] = list(dict.fromkeys(steps))

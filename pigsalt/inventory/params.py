@@ -37,6 +37,10 @@ CLUSTER_NAME = r"[a-z][a-z0-9-]{0,62}"
 PG_IDENT = r"[A-Za-z_][A-Za-z0-9_]{0,62}"
 NODE_NAME = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 DURATION = r"\d+(ms|s|m|h|d)"
+# Server flags as words a shell leaves alone inside double quotes, none of those pigsalt sets.
+_PIGSALTS_FLAGS = r"config\.file|storage\.tsdb\.path|web\.listen-address|web\.console\.|web\.enable-lifecycle"
+_PROMETHEUS_FLAG = rf"--(?!{_PIGSALTS_FLAGS})[a-z][a-z0-9.-]*(=[A-Za-z0-9_.,:/%+-]+)?"
+PROMETHEUS_OPTIONS = rf"({_PROMETHEUS_FLAG})( +{_PROMETHEUS_FLAG})*"
 
 # Roles every cluster has (Pigsty's defaults); users may be granted them without defining them.
 DEFAULT_ROLES = ("dbrole_readonly", "dbrole_offline", "dbrole_readwrite", "dbrole_admin")
@@ -798,7 +802,105 @@ _PARAMS: tuple[Param, ...] = (
         "10s",
         (GLOBAL,),
         "monitoring",
-        "Prometheus scrape interval.",
+        "Prometheus scrape interval, and its rules' evaluation interval.",
+    ),
+    _p(
+        "prometheus_scrape_timeout",
+        Str(DURATION, "duration"),
+        "8s",
+        (GLOBAL,),
+        "monitoring",
+        "Prometheus scrape timeout; no longer than `prometheus_scrape_interval`.",
+    ),
+    _p(
+        "prometheus_sd_interval",
+        Str(DURATION, "duration"),
+        "5s",
+        (GLOBAL,),
+        "monitoring",
+        "How often Prometheus re-reads its file-based service discovery (the targets pigsalt registers "
+        "under /etc/prometheus/targets).",
+    ),
+    _p(
+        "prometheus_data",
+        Str(r"/[A-Za-z0-9_./-]+", "absolute path"),
+        "/data/prometheus",
+        (GLOBAL,),
+        "monitoring",
+        "Prometheus' time-series database directory on the meta nodes.",
+    ),
+    _p(
+        "prometheus_options",
+        Str(
+            PROMETHEUS_OPTIONS,
+            "list of Prometheus flags (--name or --name=value, separated by spaces; none that pigsalt sets)",
+        ),
+        "--storage.tsdb.retention.time=15d",
+        (GLOBAL,),
+        "monitoring",
+        "Further flags of the Prometheus server (Pigsty's name), e.g. the retention: "
+        "`--storage.tsdb.retention.time=30d --storage.tsdb.retention.size=20GB`. The flags pigsalt sets "
+        "(`--config.file`, `--storage.tsdb.path`, `--web.listen-address`, `--web.console.*`, "
+        "`--web.enable-lifecycle`) cannot be given here.",
+    ),
+    _p(
+        "alertmanager_port",
+        Enum((9093,)),
+        9093,
+        (GLOBAL,),
+        "monitoring",
+        "Alertmanager's port on the meta nodes (behind `a.pigsty`).",
+    ),
+    _p(
+        "alertmanager_webhook_url",
+        Str(r"https?://[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]+", "http(s) URL"),
+        None,
+        (GLOBAL,),
+        "monitoring",
+        "Where Alertmanager posts its notifications (its webhook JSON), firing and resolved. Unset: no "
+        "webhook. With neither this nor `alertmanager_email_to`, alerts are grouped and kept in "
+        "Alertmanager (`a.pigsty`) without being sent anywhere.",
+    ),
+    _p(
+        "alertmanager_email_to",
+        Str(r"[^@\s,]+@[^@\s,]+(, *[^@\s,]+@[^@\s,]+)*", "e-mail address, or several separated by commas"),
+        None,
+        (GLOBAL,),
+        "monitoring",
+        "Who receives Alertmanager's notifications by e-mail, through `alertmanager_smtp_smarthost`.",
+    ),
+    _p(
+        "alertmanager_smtp_smarthost",
+        Str(r"[A-Za-z0-9.-]+:\d{1,5}", "host:port"),
+        None,
+        (GLOBAL,),
+        "monitoring",
+        "The SMTP relay for `alertmanager_email_to` (STARTTLS required).",
+    ),
+    _p(
+        "alertmanager_smtp_from",
+        Str(r"[^@\s,]+@[^@\s,]+", "e-mail address"),
+        None,
+        (GLOBAL,),
+        "monitoring",
+        "The sender address of Alertmanager's e-mail. Default: `alertmanager@<the first meta node's name>`.",
+    ),
+    _p(
+        "alertmanager_smtp_username",
+        Str(r"[^\s]+", "user name"),
+        None,
+        (GLOBAL,),
+        "monitoring",
+        "SMTP user for `alertmanager_smtp_smarthost`; unset: no authentication.",
+    ),
+    _p(
+        "alertmanager_smtp_password",
+        Str(secret=True),
+        None,
+        (GLOBAL,),
+        "monitoring",
+        "SMTP password for `alertmanager_smtp_username` (held in /etc/prometheus/alertmanager.yml, 0640 "
+        "root:prometheus).",
     ),
     _p(
         "grafana_admin_username", Str(PG_IDENT, "user name"), "admin", (GLOBAL,), "monitoring", "Grafana administrator."

@@ -74,10 +74,10 @@ UNIMPLEMENTED = frozenset(
     repo_modules repo_endpoint nginx_enabled nginx_exporter_enabled nginx_sslmode nginx_port
     nginx_ssl_port nginx_home nginx_upstream nginx_upstreams nginx_indexes nginx_links nginx_navbar
     nameserver_enabled dnsmasq_enabled dns_enabled dns_port prometheus_enabled prometheus_clean
-    prometheus_data prometheus_data_dir prometheus_options prometheus_reload prometheus_sd_method
-    prometheus_sd_dir prometheus_scrape_timeout prometheus_sd_interval prometheus_metrics_path
+    prometheus_data_dir prometheus_reload prometheus_sd_method
+    prometheus_sd_dir prometheus_metrics_path
     pushgateway_enabled pushgateway_options blackbox_enabled blackbox_options exporter_install
-    exporter_repo_url exporter_metrics_path alertmanager_enabled alertmanager_port alertmanager_options
+    exporter_repo_url exporter_metrics_path alertmanager_enabled alertmanager_options
     grafana_enabled grafana_clean grafana_endpoint grafana_database grafana_pgurl grafana_plugin_method
     grafana_plugin_cache grafana_plugin_list grafana_plugin_git grafana_plugins grafana_git_plugins
     grafana_cache grafana_customize grafana_url loki_enabled loki_endpoint loki_clean loki_options

@@ -22,6 +22,7 @@ from pigsalt.inventory import node_os
 from pigsalt.inventory.params import (
     CLUSTER,
     DEFAULT_ROLES,
+    DURATION,
     GLOBAL,
     GROUP_KEYS,
     INSTANCE,
@@ -133,6 +134,38 @@ def _validate(raw: dict[str, Any], out: list[Problem]) -> None:
     _check_upgrades(children, groups, gvars, out)
     _check_dcs(gvars, groups, out)
     _check_published_passwords(gvars, groups, out)
+    _check_prometheus(gvars, out)
+    _check_alertmanager(gvars, out)
+
+
+def _seconds(duration: str) -> float:
+    """A duration parameter's value (DURATION: a number and ms, s, m, h or d) in seconds."""
+    number, unit = re.fullmatch(r"(\d+)(ms|s|m|h|d)", duration).groups()  # type: ignore[union-attr]
+    return int(number) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+def _check_alertmanager(gvars: Mapping[str, Any], out: list[Problem]) -> None:
+    """E-mail needs a relay; the relay's settings mean nothing without a recipient."""
+    if gvars.get("alertmanager_email_to") and not gvars.get("alertmanager_smtp_smarthost"):
+        out.append(Problem("all.vars.alertmanager_smtp_smarthost", "is required with alertmanager_email_to"))
+    if gvars.get("alertmanager_smtp_password") and not gvars.get("alertmanager_smtp_username"):
+        out.append(Problem("all.vars.alertmanager_smtp_username", "is required with alertmanager_smtp_password"))
+
+
+def _check_prometheus(gvars: Mapping[str, Any], out: list[Problem]) -> None:
+    """Prometheus refuses to start with a scrape timeout longer than the scrape interval."""
+    interval = gvars.get("prometheus_scrape_interval", PARAMS["prometheus_scrape_interval"].default)
+    timeout = gvars.get("prometheus_scrape_timeout", PARAMS["prometheus_scrape_timeout"].default)
+    duration = re.compile(DURATION)
+    if not all(isinstance(v, str) and duration.fullmatch(v) for v in (interval, timeout)):
+        return  # the parameter checks name a malformed value
+    if _seconds(timeout) > _seconds(interval):
+        out.append(
+            Problem(
+                "all.vars.prometheus_scrape_timeout",
+                f"is {timeout}, longer than prometheus_scrape_interval ({interval}): Prometheus would not start",
+            )
+        )
 
 
 # --- structure ----------------------------------------------------------------------------------

@@ -441,6 +441,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("directory", type=Path, help="the directory of consoles/ and console_libraries/")
     parser.add_argument("--scrape-interval", default="10s", help="Prometheus' scrape interval (default: 10s)")
+    parser.add_argument(
+        "--stateful",
+        action="store_true",
+        help="end with the line Salt's cmd.run (stateful: True) reads: changed=yes|no comment='…'",
+    )
     args = parser.parse_args(argv)
     try:
         changed = write(args.directory, args.scrape_interval)
@@ -449,6 +454,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for path in changed:
         print(path)
+    if args.stateful:
+        comment = f"{len(changed)} console files written or removed" if changed else "console pages up to date"
+        print(f"changed={'yes' if changed else 'no'} comment='{comment}'")
     return 0
 
 

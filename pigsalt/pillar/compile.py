@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from pigsalt.inventory.model import Cluster, Inventory, Node
-from pigsalt.pillar import derive, firewall, platform, tls, tune
+from pigsalt.pillar import derive, firewall, platform, prometheus, tls, tune
 from pigsalt.pillar.secrets import CLUSTER_GENERATED, CLUSTER_INTERNAL, INFRA_GENERATED, Needs, Store
 
 # Where the offline repository lives on meta nodes, and the keyring nodes verify it with.
@@ -148,26 +148,13 @@ def _infra(inv: Inventory, node: Node, secrets: Store, memo: _Memo) -> dict[str,
                 for i in c.instances
             ],
         }
-        infra["prometheus"] = {"scrape_interval": g["prometheus_scrape_interval"]}
+        infra["prometheus"] = memo.get(
+            ("prometheus",), lambda: prometheus.prometheus(inv, ETCD_CLIENT_PORT, HAPROXY_ADMIN_PORT)
+        )
+        infra["alertmanager"] = prometheus.alertmanager(inv, node)
         infra["grafana"] = {
             "admin_username": g["grafana_admin_username"],
             "admin_password": _secret(g, "grafana_admin_password", secrets.infra),
-        }
-        infra["targets"] = {
-            "nodes": [{"name": n.name, "ip": n.ip, "port": n.vars["node_exporter_port"]} for n in inv.nodes],
-            "instances": [
-                {
-                    "cluster": c.name,
-                    "instance": i.name,
-                    "ip": i.ip,
-                    "pg_exporter": c.vars["pg_exporter_port"],
-                    "pgbouncer_exporter": c.vars["pgbouncer_exporter_port"],
-                    "haproxy": HAPROXY_ADMIN_PORT,
-                    "patroni": c.vars["patroni_port"],
-                }
-                for c in inv.clusters
-                for i in c.instances
-            ],
         }
     return infra
 

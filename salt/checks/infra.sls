@@ -38,4 +38,14 @@ checks-etcd-health-command:
       - --key={{ pillar['pigsty']['tls']['key'] }}
     - timeout: 60
 {%- endif %}
+
+checks-prometheus-ready-http:
+  pigsalt_wait.http:
+    - name: http://127.0.0.1:{{ infra['prometheus']['port'] }}/-/ready
+    - timeout: 120
+
+checks-alertmanager-ready-http:
+  pigsalt_wait.http:
+    - name: http://127.0.0.1:{{ infra['alertmanager']['port'] }}/-/ready
+    - timeout: 120
 {%- endif %}

@@ -147,4 +147,16 @@ pigsty-cluster-services-check-state:
     - sls: [checks.services]
     - require:
       - salt: pigsty-cluster-services-state
+
+{#- Registration: Prometheus on the meta nodes discovers the inventory's targets, this
+    cluster's included (file-based discovery: no reload). The meta nodes may be busy with
+    another cluster's run (pg-meta's, side by side): queued behind it. #}
+pigsty-cluster-register-state:
+  salt.state:
+    - tgt: 'I@pigsty:node:meta:True'
+    - tgt_type: compound
+    - sls: [prometheus.targets]
+    - queue: True
+    - require:
+      - salt: pigsty-cluster-services-check-state
 {%- endif %}

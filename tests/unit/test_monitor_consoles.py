@@ -232,3 +232,11 @@ def test_rate_window_is_four_scrapes_and_a_minute_at_least():
 def test_query_translation():
     assert consoles.go_query('up{cls="$cls"}[$__rate_interval]', "60s") == '(print "up{cls=\\"" $cls "\\"}[60s]")'
     assert consoles.js_query('up{cls="$cls"}', "60s") == '"up{cls=\\"{{ $cls }}\\"}"'
+
+
+def test_cli_stateful_ends_with_the_line_salt_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert consoles.main([str(tmp_path), "--stateful"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("changed=yes comment='") and last.endswith(" console files written or removed'")
+    assert consoles.main([str(tmp_path), "--stateful"]) == 0
+    assert capsys.readouterr().out == "changed=no comment='console pages up to date'\n"

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from pigsalt import orch
 from pigsalt.cli import main
 from pigsalt.inventory.model import open_inventory
-from pigsalt.plan import CLUSTER, INFRA, NODE, deploy_stages, node_formulas
+from pigsalt.plan import CLUSTER, INFRA, NODE, REGISTER, deploy_stages, node_formulas
 from tests.conftest import ROOT
 from tests.unit.test_orch import FakeMaster
 
@@ -35,13 +35,14 @@ def steps_of(sls: str) -> list[str]:
 def test_the_orchestrations_apply_the_plans_formulas_in_its_order():
     assert steps_of("infra.sls") == list(INFRA)
     assert steps_of("node.sls") == list(NODE)
-    assert steps_of("cluster.sls") == list(CLUSTER)
+    assert steps_of("cluster.sls") == [*CLUSTER, *REGISTER]
 
 
 def test_every_node_gets_its_roles_formulas(sandbox_inventory: Path):
     inv, _ = open_inventory(sandbox_inventory)
     plan = node_formulas(inv)
-    meta = ["repo", "nginx", "dns", "chrony", "pki.ca", "pki.key", "pki.sign", "pki", "etcd", "checks.infra"]
+    meta = ["repo", "nginx", "dns", "chrony", "pki.ca", "pki.key", "pki.sign", "pki", "etcd", "prometheus"]
+    meta += ["alertmanager", "checks.infra"]
     meta += ["node", "node.firewall", "checks.node", *CLUSTER]
     assert plan == {
         "meta": meta,
@@ -53,8 +54,9 @@ def test_every_node_gets_its_roles_formulas(sandbox_inventory: Path):
 
 def test_one_cluster_is_its_members_and_the_cluster_formulas_only(sandbox_inventory: Path):
     inv, _ = open_inventory(sandbox_inventory)
-    assert node_formulas(inv, "pg-test") == {name: list(CLUSTER) for name in ("node-1", "node-2", "node-3")}
-    assert node_formulas(inv, "pg-meta") == {"meta": list(CLUSTER)}
+    members = {name: list(CLUSTER) for name in ("node-1", "node-2", "node-3")}
+    assert node_formulas(inv, "pg-test") == {"meta": list(REGISTER), **members}
+    assert node_formulas(inv, "pg-meta") == {"meta": [*CLUSTER, *REGISTER]}
 
 
 def render_deploy(stages: list) -> dict:
