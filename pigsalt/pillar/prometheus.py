@@ -14,7 +14,7 @@ leaves the inventory. Each target carries Pigsty's identity labels:
 - ``ip``: the node's address; ``role`` on the Postgres jobs: the instance's role.
 
 Scrapes over TLS verify the local CA: Patroni's REST API (``/metrics``) and etcd, which also
-wants a client certificate (the meta node's own; Prometheus reads its key through the key's group).
+wants a client certificate (the meta node's own, its key copied for the prometheus user).
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ ALERTMANAGER_CONFIG = f"{CONFIG_DIR}/alertmanager.yml"
 ALERTMANAGER_DATA = "/var/lib/prometheus/alertmanager"
 ALERTMANAGER_CLUSTER_PORT = 9094
 CONFIG_FILE = f"{CONFIG_DIR}/prometheus.yml"
+# The meta node's key, copied for the prometheus user (the etcd scrape's client certificate).
+CLIENT_KEY = f"{CONFIG_DIR}/etcd-client.key"
 SD_DIR = f"{CONFIG_DIR}/targets"
 RULES_DIR = f"{CONFIG_DIR}/rules"
 CONSOLES_DIR = f"{CONFIG_DIR}/consoles"
@@ -132,6 +134,7 @@ def prometheus(inv: Inventory, etcd_port: int, haproxy_admin_port: int) -> dict[
         "args": args,
         "config_dir": CONFIG_DIR,
         "config_file": CONFIG_FILE,
+        "client_key": CLIENT_KEY,
         "config": config(inv),
         "rules_dir": RULES_DIR,
         "sd_dir": SD_DIR,

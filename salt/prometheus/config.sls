@@ -1,7 +1,6 @@
 {#- Prometheus' flags (/etc/default/prometheus, read by Debian's unit), prometheus.yml (checked
     by promtool before it is installed) and the rules (checked by promtool before a reload).
-    Its data directory is its own. It reads the node's TLS key (the etcd scrape's client
-    certificate) through the key's group. #}
+    Its data directory is its own. #}
 {%- set node = pillar['pigsty']['node'] %}
 {%- if node.meta %}
 {%- set prom = pillar['pigsty']['infra']['prometheus'] %}
@@ -67,10 +66,16 @@ prometheus-consoles-cmd-run:
     - require:
       - pkg: prometheus-pkg-installed
 
-prometheus-ssl-cert-group-present:
-  group.present:
-    - name: {{ tls.key_group }}
-    - addusers: [prometheus]
+{#- The etcd scrape's client key: the meta node's own, copied for the prometheus user alone
+    (Debian's unit runs it with PrivateUsers=, where the key's group does not reach it). #}
+prometheus-etcd-client-key-file-managed:
+  file.managed:
+    - name: {{ prom.client_key }}
+    - source: {{ tls.key }}
+    - user: prometheus
+    - group: prometheus
+    - mode: '0400'
+    - show_changes: False
     - require:
       - pkg: prometheus-pkg-installed
 {%- else %}

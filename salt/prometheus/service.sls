@@ -14,9 +14,9 @@ prometheus-service-running:
       - file: prometheus-data-dir-file-directory
       - file: prometheus-config-file-managed
       - file: prometheus-rules-file-recurse
+      - file: prometheus-etcd-client-key-file-managed
     - watch:
       - file: prometheus-defaults-file-managed
-      - group: prometheus-ssl-cert-group-present
 
 prometheus-service-reloaded:
   service.running:
