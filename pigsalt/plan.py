@@ -49,7 +49,10 @@ CLUSTER = (
 REGISTER = ("prometheus.targets",)
 
 # A whole deployment, stage after stage: each stage starts when the one before has succeeded.
-# ``pigsty.cluster`` runs once per cluster, all clusters side by side (they share no node).
+# ``pigsty.cluster`` runs once per cluster, all clusters side by side (they share no node). There
+# each one skips its registration (``pg_register: false``): pigsty.infra has already written
+# every target of the inventory, and a registration on the meta nodes would collide with
+# pg-meta's own run there (Salt refuses a second state run on a busy minion).
 DEPLOY = ("pigsty.infra", "pigsty.node", "pigsty.cluster")
 CLUSTER_ORCH = "pigsty.cluster"
 
@@ -61,7 +64,8 @@ def deploy_stages(clusters: Iterable[str], only: str | None = None) -> list[list
     for mods in DEPLOY:
         if mods == CLUSTER_ORCH:
             names = [only] if only is not None else sorted(clusters)
-            stages.append([{"id": name, "mods": mods, "pillar": {"pg_cluster": name}} for name in names])
+            extra = {} if only is not None else {"pg_register": False}
+            stages.append([{"id": name, "mods": mods, "pillar": {"pg_cluster": name, **extra}} for name in names])
         elif only is None:
             stages.append([{"id": mods.removeprefix("pigsty."), "mods": mods, "pillar": None}])
     return [stage for stage in stages if stage]

@@ -98,7 +98,7 @@ def config(inv: Inventory) -> dict[str, Any]:
     ca = {"ca_file": tls.CA_CERT}
     jobs = {
         "patroni": job("patroni", scheme="https", tls_config=ca),
-        "etcd": job("etcd", scheme="https", tls_config={**ca, "cert_file": tls.NODE_CERT, "key_file": tls.NODE_KEY}),
+        "etcd": job("etcd", scheme="https", tls_config={**ca, "cert_file": tls.NODE_CERT, "key_file": CLIENT_KEY}),
     }
     return {
         "global": {

@@ -149,8 +149,10 @@ pigsty-cluster-services-check-state:
       - salt: pigsty-cluster-services-state
 
 {#- Registration: Prometheus on the meta nodes discovers the inventory's targets, this
-    cluster's included (file-based discovery: no reload). The meta nodes may be busy with
-    another cluster's run (pg-meta's, side by side): queued behind it. #}
+    cluster's included (file-based discovery: no reload). pigsty.deploy and `pigsalt deploy`
+    pass pg_register=false: their pigsty.infra step registered every cluster already. #}
+{%- if salt['pillar.get']('pg_register', True) %}
+
 pigsty-cluster-register-state:
   salt.state:
     - tgt: 'I@pigsty:node:meta:True'
@@ -159,4 +161,5 @@ pigsty-cluster-register-state:
     - queue: True
     - require:
       - salt: pigsty-cluster-services-check-state
+{%- endif %}
 {%- endif %}

@@ -44,6 +44,7 @@ MODULE_ORDER = (
     "test_sandbox",
     "test_infra",
     "test_cluster",
+    "test_monitoring",
     "test_security",
     "test_cluster_debian12",
     "test_upgrade",

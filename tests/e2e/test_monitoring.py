@@ -70,6 +70,7 @@ def _expected(sandbox: Sandbox) -> dict[tuple[str, str], dict[str, str]]:
     for node in inv.meta_nodes:
         expected[("etcd", node.name)] = {"ip": node.ip}
         expected[("prometheus", node.name)] = {"cls": "infra", "ip": node.ip}
+        expected[("alertmanager", node.name)] = {"cls": "infra", "ip": node.ip}
     return expected
 
 
@@ -87,10 +88,9 @@ def test_prometheus_discovers_every_exporter_and_scrapes_the_deployed_ones(deplo
     for key, labels in expected.items():
         assert {k: seen[key]["labels"].get(k) for k in labels} == labels, key
     # Deployed so far: every node's exporter (pigsty.node ran on all), pg-meta, pg-test, etcd,
-    # Prometheus. The other clusters of the e2e inventory are deployed by their own modules.
-    deployed_keys = {
-        k for k, v in expected.items() if k[0] in ("node", "etcd", "prometheus") or v["cls"] in ("pg-meta", "pg-test")
-    }
+    # Prometheus, Alertmanager. The other clusters of the e2e inventory are deployed by their own modules.
+    infra = ("node", "etcd", "prometheus", "alertmanager")
+    deployed_keys = {k for k, v in expected.items() if k[0] in infra or v["cls"] in ("pg-meta", "pg-test")}
 
     def down() -> list[str]:
         targets = _targets()

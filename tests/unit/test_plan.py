@@ -116,3 +116,18 @@ def test_pigsalt_deploy_and_the_deploy_orchestration_run_the_same_stages(monkeyp
         assert sorted(cli[at : at + len(stage)]) == stage
         at += len(stage)
     assert at == len(cli)
+
+
+def test_a_whole_deployment_registers_at_infra_and_one_cluster_registers_itself():
+    """Side by side, the clusters' runs leave the meta nodes to pg-meta's (pigsty.infra wrote
+    every target); a cluster deployed alone registers its targets at its end."""
+    *_, clusters = deploy_stages(["pg-meta", "pg-test"])
+    assert [step["pillar"] for step in clusters] == [
+        {"pg_cluster": "pg-meta", "pg_register": False},
+        {"pg_cluster": "pg-test", "pg_register": False},
+    ]
+    assert deploy_stages([], "pg-test") == [
+        [{"id": "pg-test", "mods": "pigsty.cluster", "pillar": {"pg_cluster": "pg-test"}}]
+    ]
+    assert "prometheus" in INFRA
+    assert "- prometheus.targets" in (ROOT / "salt" / "prometheus" / "init.sls").read_text()
