@@ -13,6 +13,8 @@ haproxy-service-running:
     - name: haproxy
     - enable: True
     - reload: True
+    - require:
+      - file: haproxy-reload-dropin-file-managed
     - watch:
       - file: haproxy-config-file-managed
 

@@ -4,6 +4,7 @@ rotation of the replicator's password that replication survives, no world-readab
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -352,7 +353,9 @@ def test_a_primary_whose_patroni_stops_confirming_the_lock_goes_silent_until_it_
 
     assert _eventually(lambda: "5432" in guarded(node) and "6432" in guarded(node), timeout=30)
     assert "5432" not in guarded(replica)
-    lease = json.loads(deployed.salt(node, "pillar.get", "pigsty:pg:fence:lease", "--out=json").stdout)[node]
+    # The lease the keeper runs with (its unit's --lease, from the pillar).
+    unit = deployed.run(node, "systemctl", "cat", "pigsalt-fence", check=True).stdout
+    lease = float(re.search(r"--lease (\S+)", unit).group(1))  # type: ignore[union-attr]
     assert _ssl_answer(ip, 5432) and _ssl_answer(ip, 6432)
     pid = deployed.run(node, "systemctl", "show", "--property=MainPID", "--value", "patroni").stdout.strip()
     assert pid.isdigit() and pid != "0", pid
