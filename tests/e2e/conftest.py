@@ -139,6 +139,9 @@ class Sandbox:
         build(inventory, self.inventory_dir)
         self.inventory, _ = open_inventory(self.inventory_dir)
         self.layout = layout_from_inventory(self.inventory)
+        # pigsty.infra and pigsty.node succeeded on these nodes (tests.e2e.orch.deploy_cluster
+        # runs them once per sandbox, not once per module: ~150 s each time).
+        self.base_deployed = False
 
     def is_up(self) -> bool:
         """Up, every node running, and the master reading this inventory (not make demo's)."""
@@ -150,6 +153,7 @@ class Sandbox:
     def ensure_up(self) -> None:
         if not self.is_up():
             sb.up(self.layout, paths=self.paths, inventory_dir=self.inventory_dir)
+            self.base_deployed = False
 
     def run(
         self, node: str, *command: str, check: bool = False, timeout: float = 120, env: dict[str, str] | None = None

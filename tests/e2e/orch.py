@@ -22,11 +22,15 @@ def run_orch(sandbox: Sandbox, mods: str, pillar: str | None = None, timeout: fl
 
 
 def deploy_cluster(sandbox: Sandbox, cluster: str) -> OrchRun:
-    """pigsty.infra, pigsty.node, then pigsty.cluster for ``cluster``; each must succeed."""
+    """pigsty.infra and pigsty.node (once per sandbox: test_infra checks their reruns, and the
+    deploy test of test_cluster a whole deployment's), then pigsty.cluster for ``cluster``; each
+    must succeed."""
     sandbox.ensure_up()
-    for mods in ("pigsty.infra", "pigsty.node"):
-        run = run_orch(sandbox, mods)
-        assert run.ok, "\n".join(run.failed) or run.raw[-2000:]
+    if not sandbox.base_deployed:
+        for mods in ("pigsty.infra", "pigsty.node"):
+            run = run_orch(sandbox, mods)
+            assert run.ok, "\n".join(run.failed) or run.raw[-2000:]
+        sandbox.base_deployed = True
     deployed = run_orch(sandbox, "pigsty.cluster", pillar=json.dumps({"pg_cluster": cluster}))
     assert deployed.ok, "\n".join(deployed.failed) or deployed.raw[-2000:]
     return deployed
