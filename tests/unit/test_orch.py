@@ -185,10 +185,10 @@ def test_deploy_checks_then_runs_infra_nodes_then_every_cluster(master: FakeMast
     assert result.exit_code == 0, result.output
     orchestrations = master.orchestrations()
     assert orchestrations[:2] == [["pigsty.infra"], ["pigsty.node"]]
-    # The clusters run side by side: both, in either order.
+    # The clusters run side by side: both, in either order, leaving registration to pigsty.infra.
     assert sorted(map(tuple, orchestrations[2:])) == [
-        ("pigsty.cluster", 'pillar={"pg_cluster": "pg-meta"}'),
-        ("pigsty.cluster", 'pillar={"pg_cluster": "pg-test"}'),
+        ("pigsty.cluster", 'pillar={"pg_cluster": "pg-meta", "pg_register": false}'),
+        ("pigsty.cluster", 'pillar={"pg_cluster": "pg-test", "pg_register": false}'),
     ]
     assert master.calls[:2] == [
         ["salt-run", "--out=json", "pigsalt.published_passwords"],
