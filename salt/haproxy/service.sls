@@ -13,8 +13,6 @@ haproxy-service-running:
     - name: haproxy
     - enable: True
     - reload: True
-    - require:
-      - file: haproxy-reload-dropin-file-managed
     - watch:
       - file: haproxy-config-file-managed
 

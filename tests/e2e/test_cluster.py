@@ -244,44 +244,6 @@ def test_the_haproxy_admin_page_needs_its_password_and_metrics_are_served(sandbo
         assert status == 200 and "haproxy_backend_active_servers" in metrics
 
 
-# Run in a node by its Salt Python: the primary service's servers as HAProxy's admin socket
-# reports them, polled every 50 ms from just before a reload until 3 s after it.
-RELOAD_SCRIPT = """
-import json, socket, subprocess, time
-def servers():
-    with socket.socket(socket.AF_UNIX) as admin:
-        admin.connect("/run/haproxy/admin.sock")
-        admin.sendall(b"show stat\\n")
-        text = b"".join(iter(lambda: admin.recv(65536), b"")).decode()
-    rows = [line.split(",") for line in text.splitlines() if line and not line.startswith("#")]
-    return {r[1]: r[17] for r in rows if r[0] == "pg-test-primary" and r[1] not in ("FRONTEND", "BACKEND")}
-seen = [servers()]
-subprocess.run(["systemctl", "reload", "haproxy"], check=True)
-end = time.monotonic() + 3
-while time.monotonic() < end:
-    try:
-        seen.append(servers())
-    except OSError:
-        pass
-    time.sleep(0.05)
-print(json.dumps(seen))
-"""
-
-
-def test_a_haproxy_reload_never_offers_a_replica_to_the_primary_service(sandbox: Sandbox, deployed: OrchRun) -> None:
-    """A new HAProxy worker starts with the health its predecessor measured (server-state-file):
-    without it, every server of 5433 is UP until its first check, and a write can reach a replica."""
-    members = json.loads(sandbox.patroni(MEMBERS["node-1"], "/cluster")[1])["members"]
-    leader = next(m["name"] for m in members if m["role"] == "leader")
-    for node in MEMBERS:
-        done = sandbox.run(node, "/opt/pigsalt/salt/bin/python", "-c", RELOAD_SCRIPT, check=True)
-        seen = json.loads(done.stdout)
-        assert len(seen) > 10, (node, seen)
-        wrong = [s for s in seen if any(v.startswith("UP") for k, v in s.items() if k != leader)]
-        assert not wrong, f"{node}: a replica was UP in pg-test-primary after a reload: {wrong[:3]}"
-        assert all(s.get(leader, "").startswith("UP") for s in seen), (node, seen)
-
-
 def test_debian_13_runs_debians_go_pgbouncer_exporter(sandbox: Sandbox, deployed: OrchRun) -> None:
     for node, ip in MEMBERS.items():
         active = sandbox.run(node, "systemctl", "is-active", "prometheus-pgbouncer-exporter").stdout.strip()
