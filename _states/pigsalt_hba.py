@@ -211,7 +211,11 @@ def managed(
     try:
         uid, gid = pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
     except KeyError as err:
-        ret["comment"] = f"{name}: no such user or group: {err}"
+        # A dry run before the first deploy: the package that creates the owner has not run yet.
+        ret["result"] = None if __opts__["test"] else False
+        ret["comment"] = f"{name}: no such user or group: {err}" + (
+            f"; would write the rules for {whence} once it exists" if __opts__["test"] else ""
+        )
         return ret
     new_text = _text(role, lines)
     old = files.Found.read(path)

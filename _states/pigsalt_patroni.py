@@ -172,7 +172,8 @@ def _skip_unless_leader(name: str, ret: dict[str, Any]) -> bool:
     try:
         leads = __salt__["patroni.is_leader"]()
     except CommandExecutionError as err:
-        ret["result"] = False
+        # In a dry run Patroni may not be started yet (this run would start it).
+        ret["result"] = None if __opts__["test"] else False
         ret["comment"] = f"{name}: cannot ask Patroni who leads: {err}"
         return True
     if not leads:

@@ -153,11 +153,16 @@ def userlist_managed(
     try:
         owner = (pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid)
     except KeyError as err:
-        ret["comment"] = f"{name}: no such user or group: {err}"
+        # A dry run before the first deploy: the package that creates the owner has not run yet.
+        ret["result"] = None if __opts__["test"] else False
+        tail = "; would write it once it exists" if __opts__["test"] else ""
+        ret["comment"] = f"{name}: no such user or group: {err}{tail}"
         return ret
     try:
         wanted = {**dict.fromkeys(peer_users or [], ""), **(_verifiers(users, dbsu, port) if users else {})}
     except AgentError as err:
+        # In a dry run Postgres may not be there yet: this run would start it before the file.
+        ret["result"] = None if __opts__["test"] else False
         ret["comment"] = f"{name}: {err}"
         return ret
     diff = _diff(path, wanted, owner)

@@ -323,6 +323,17 @@ def test_bad_arguments_fail_without_writing(tmp_path: Path, kwargs: dict[str, An
     assert not path.exists()
 
 
+def test_a_dry_run_before_the_owner_exists_says_what_it_would_write(tmp_path: Path):
+    """Before the first deploy the package that creates the dbsu has not run: not a failure."""
+    path = tmp_path / "pg_hba.conf"
+    wire(True, role="replica")
+    ret = states.managed(str(path), rules=RULES, kind="postgres", user="no-such-user-here", group=GROUP)
+    assert (ret["result"], ret["changes"]) == (None, {})
+    assert ret["comment"].startswith(f"{path}: no such user or group: ")
+    assert ret["comment"].endswith("; would write the rules for role replica once it exists")
+    assert not path.exists()
+
+
 @pytest.mark.parametrize("missing", [None, "No module named 'pigsalt'"])
 def test_virtual_needs_the_pigsalt_package(missing: str | None, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(states, "_MISSING", missing)

@@ -7,6 +7,7 @@ import json
 from typing import Any
 from unittest import mock
 
+import pytest
 from salt.exceptions import CommandExecutionError
 
 from tests.conftest import ROOT
@@ -191,6 +192,21 @@ def streaming(*pending: str, leader: str = "pg-test-2") -> dict[str, Any]:
         for n in names
     ]  # fmt: skip
     return {"leader": leader, "members": members}
+
+
+@pytest.mark.parametrize(("test", "result"), [(False, False), (True, None)])
+def test_patroni_not_answering_fails_the_roll_and_a_dry_run_says_so(test: bool, result: bool | None):
+    """A dry run before the first deploy finds no Patroni (the run would start it): not a failure."""
+    down = mock.Mock(side_effect=CommandExecutionError("GET https://10.10.10.16:8008/cluster: connection refused"))
+    restart = mock.Mock()
+    wire_all(test, **{"patroni.is_leader": down, "patroni.restart_member": restart})
+    assert states.rolling_restarted("pg-deb13") == {
+        "name": "pg-deb13",
+        "changes": {},
+        "result": result,
+        "comment": "pg-deb13: cannot ask Patroni who leads: GET https://10.10.10.16:8008/cluster: connection refused",
+    }
+    restart.assert_not_called()
 
 
 def test_nothing_pending_restarts_nothing():

@@ -207,15 +207,29 @@ def test_reload_failure_fails_and_puts_the_old_file_back(tmp_path: Path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_postgres_not_answering_fails(tmp_path: Path):
+@pytest.mark.parametrize(("test", "result"), [(False, False), (True, None)])
+def test_postgres_not_answering_fails_and_a_dry_run_says_so(tmp_path: Path, test: bool, result: bool | None):
+    """A dry run before the first deploy finds no Postgres (the run would start it): not a failure."""
     path = tmp_path / "userlist.txt"
-    wire(False, Psql([], retcode=2))
+    wire(test, Psql([], retcode=2))
     assert userlist(path) == {
         "name": str(path),
         "changes": {},
-        "result": False,
+        "result": result,
         "comment": f"{path}: cannot read pg_authid: psql: error: connection to server failed",
     }
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("test", "result", "tail"), [(False, False, ""), (True, None, "; would write it once it exists")]
+)
+def test_a_missing_owner_fails_and_a_dry_run_says_so(tmp_path: Path, test: bool, result: bool | None, tail: str):
+    path = tmp_path / "userlist.txt"
+    wire(test, Psql([{"name": "dbuser_monitor", "password": MONITOR}]))
+    ret = states.userlist_managed(str(path), users=USERS, user="no-such-user-here", group=GROUP)
+    assert (ret["result"], ret["changes"]) == (result, {})
+    assert ret["comment"].startswith(f"{path}: no such user or group: ") and ret["comment"].endswith(tail)
     assert not path.exists()
 
 
