@@ -34,10 +34,10 @@ CONSOLE_TIMEOUT = 30
 
 
 def __virtual__() -> str | tuple[bool, str]:
+    # Loaded without psql too: a dry run before the first deploy names pgbouncer.reload in a
+    # state (module.run) while the Postgres client is not installed yet; a call says why it fails.
     if _MISSING is not None:
         return False, f"the pigsalt package is not importable in the minion's Python: {_MISSING}"
-    if not salt.utils.path.which("psql"):
-        return False, "psql is not on PATH (the Postgres client is not installed)"
     return __virtualname__
 
 
@@ -51,6 +51,8 @@ def _pg() -> dict[str, Any]:
 def _console(command: str) -> list[dict[str, str]]:
     """Run one admin command; psql's CSV answer as rows (none for RELOAD, PAUSE, RESUME)."""
     pg = _pg()
+    if not salt.utils.path.which("psql"):
+        raise CommandExecutionError("psql is not on PATH (the Postgres client is not installed)")
     try:
         command = agent.check_command(command)
     except AgentError as err:

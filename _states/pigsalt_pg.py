@@ -180,9 +180,15 @@ def bootstrap_sql_managed(name: str, users: Mapping[str, Mapping[str, str]], dbs
     path = Path(name)
     old = files.Found.read(path)
     try:
-        entry = pwd.getpwnam(dbsu)
         text = bootstrap.render(users, old.text)
-    except (KeyError, AgentError) as err:
+        entry = pwd.getpwnam(dbsu)
+    except KeyError as err:
+        # A dry run before the first deploy: the package that creates the dbsu has not run yet.
+        testing = __opts__["test"]
+        tail = "; would be written once it exists" if testing else ""
+        ret.update(result=None if testing else False, comment=f"{name}: no such user: {err}{tail}")
+        return ret
+    except AgentError as err:
         secrets = [u.get("password") for u in users.values()]
         ret.update(result=False, comment=f"{name}: {quoting.scrub(str(err), secrets)}")
         return ret

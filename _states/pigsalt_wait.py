@@ -65,6 +65,19 @@ def dns(name: str, server: str, expect: str | None = None, timeout: float = 60) 
     return _hold(name, "wait_dns", timeout, name=name, server=server, expect=expect)
 
 
-def command(name: str, cmd: list[str], timeout: float = 60) -> dict[str, Any]:
-    """Hold until the argument list ``cmd`` exits 0 (``name`` only labels the step)."""
+def command(name: str, cmd: list[str], timeout: float = 60, leader_only: bool = False) -> dict[str, Any]:
+    """Hold until the argument list ``cmd`` exits 0 (``name`` only labels the step).
+
+    ``leader_only``: on the member that holds its Patroni cluster's leader lock only; elsewhere
+    nothing is checked. Patroni not answering fails, or, in test mode (a dry run before Patroni
+    runs), is reported as not checked yet."""
+    if leader_only:
+        try:
+            leads = __salt__["patroni.is_leader"]()
+        except CommandExecutionError as err:
+            testing = __opts__["test"]
+            comment = f"cannot ask Patroni who leads: {err}"
+            return {"name": name, "changes": {}, "result": None if testing else False, "comment": comment}
+        if not leads:
+            return {"name": name, "changes": {}, "result": True, "comment": "checked on the Patroni leader only"}
     return _hold(name, "wait_cmd", timeout, cmd=cmd)

@@ -1,6 +1,6 @@
 {#- The fact that says a cluster is whole: the leader streams to every other member. Applied
     by pigsty.cluster to every member after the replicas' own checks (each check runs only
-    where Patroni says this member leads: `onlyif: patroni.is_leader`), because a replica's
+    where Patroni says this member leads: `leader_only`), because a replica's
     `/replica?replication_state=streaming` can answer 200 while its WAL receiver is still
     failing to start (e.g. before the leader has created its replication slot); only the
     leader's pg_stat_replication proves it (pigsalt.agent.replication asks it; the commands:
@@ -15,8 +15,7 @@ checks-replication-{{ check.member }}-command:
     - name: {{ check.label }}
     - cmd: {{ check.cmd | json }}
     - timeout: 120
-    - onlyif:
-      - fun: patroni.is_leader
+    - leader_only: True
 {%- endfor %}
 {%- else %}
 

@@ -64,3 +64,16 @@ def test_the_state_writes_once_private_then_changes_nothing(state, tmp_path: Pat
     assert scram.matches("adm'secret", bootstrap.previous_verifiers(path.read_text())['"dbuser ""dba"""'])
     for answer in (ret, again, planned):
         assert not any(u["password"] in str(answer) for u in rotated.values())
+
+
+@pytest.mark.parametrize(("test", "result"), [(False, False), (True, None)])
+def test_a_missing_dbsu_fails_and_a_dry_run_says_what_it_would_write(state, tmp_path: Path, test: bool, result):
+    """Before the first deploy the package that creates the dbsu has not run: a dry run goes on."""
+    states, _ = state
+    states.__opts__ = {"test": test}
+    path = tmp_path / "bootstrap.sql"
+    ret = states.bootstrap_sql_managed(str(path), USERS, dbsu="no-such-user-here")
+    tail = "; would be written once it exists" if test else ""
+    assert (ret["result"], ret["changes"]) == (result, {})
+    assert ret["comment"].startswith(f"{path}: no such user: ") and ret["comment"].endswith(tail)
+    assert not path.exists() and not any(u["password"] in str(ret) for u in USERS.values())

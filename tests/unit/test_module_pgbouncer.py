@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 from unittest import mock
@@ -43,6 +44,13 @@ DATABASES_CSV = (
 )
 
 
+@pytest.fixture(autouse=True)
+def psql_on_path() -> Iterator[None]:
+    """The calls look for psql first; this host may not have the Postgres client."""
+    with mock.patch("salt.utils.path.which", return_value="/usr/bin/psql"):
+        yield
+
+
 def wire(**answer: Any) -> mock.MagicMock:
     run_all = mock.create_autospec(
         salt.modules.cmdmod.run_all, return_value={"pid": 4242, "retcode": 0, "stdout": "", "stderr": ""} | answer
@@ -63,13 +71,15 @@ def assert_ran(run_all: mock.MagicMock, command: str) -> None:
     )
 
 
-@pytest.mark.parametrize("psql", ["/usr/bin/psql", None])
-def test_virtual_needs_psql(psql: str | None):
-    with mock.patch("salt.utils.path.which", return_value=psql) as which:
-        assert mod.__virtual__() == (
-            "pgbouncer" if psql else (False, "psql is not on PATH (the Postgres client is not installed)")
-        )
-    which.assert_called_once_with("psql")
+def test_virtual_loads_without_psql_and_a_call_says_why_it_fails():
+    """A dry run before the first deploy names pgbouncer.reload (module.run) while psql is not installed yet."""
+    wire()
+    with mock.patch("salt.utils.path.which", return_value=None):
+        assert mod.__virtual__() == "pgbouncer"
+        with pytest.raises(
+            CommandExecutionError, match=r"^psql is not on PATH \(the Postgres client is not installed\)$"
+        ):
+            mod.pools()
 
 
 def test_virtual_without_the_pigsalt_package(monkeypatch: pytest.MonkeyPatch):

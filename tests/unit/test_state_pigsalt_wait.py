@@ -56,6 +56,27 @@ def test_test_mode_looks_once_and_does_not_wait():
     wait.assert_called_once_with(timeout=0, host="h", port=1)
 
 
+@pytest.mark.parametrize(
+    ("leads", "test", "result", "comment", "waited"),
+    [
+        (True, False, True, "c: ready after 1.0 s (exit 0)", True),
+        (False, False, True, "checked on the Patroni leader only", False),
+        (CommandExecutionError("GET https://h:8008/cluster: refused"), False, False, None, False),
+        (CommandExecutionError("GET https://h:8008/cluster: refused"), True, None, None, False),
+    ],
+)
+def test_a_leader_only_command_runs_on_the_leader_and_a_dry_run_goes_on_without_patroni(
+    leads: object, test: bool, result: bool | None, comment: str | None, waited: bool
+):
+    wait = mock.Mock(return_value={"ready": True, "what": "c", "elapsed": 1.0, "seen": "exit 0"})
+    is_leader = mock.Mock(side_effect=leads) if isinstance(leads, Exception) else mock.Mock(return_value=leads)
+    wire(test, **{"pigsalt.wait_cmd": wait, "patroni.is_leader": is_leader})
+    ret = states.command("pg-test-2 streams", cmd=["true"], timeout=9, leader_only=True)
+    expected = comment or "cannot ask Patroni who leads: GET https://h:8008/cluster: refused"
+    assert ret == {"name": "pg-test-2 streams", "changes": {}, "result": result, "comment": expected}
+    assert wait.called is waited
+
+
 @pytest.mark.parametrize("synced", [True, False])
 def test_virtual_needs_the_execution_module(synced: bool):
     wire(False, **({"pigsalt.wait_tcp": mock.Mock()} if synced else {}))
