@@ -8,11 +8,21 @@ include:
   - haproxy.config
 {%- if pg and pg.haproxy.enabled %}
 
+{#- systemd does not flag a unit for reload when a drop-in appears after it was loaded: reload
+    it explicitly, before the start or reload that is to run the drop-in's lines. #}
+haproxy-systemd-reload-module-run:
+  module.run:
+    - service.systemctl_reload: []
+    - onchanges:
+      - file: haproxy-server-state-dropin-file-managed
+
 haproxy-service-running:
   pigsalt_service.running:
     - name: haproxy
     - enable: True
     - reload: True
+    - require:
+      - module: haproxy-systemd-reload-module-run
     - watch:
       - file: haproxy-config-file-managed
 

@@ -244,6 +244,56 @@ def test_the_haproxy_admin_page_needs_its_password_and_metrics_are_served(sandbo
         assert status == 200 and "haproxy_backend_active_servers" in metrics
 
 
+# Run in a node by its Salt Python: the servers of pg-test's primary and replica services as
+# HAProxy's admin socket reports them ([status, check status]), polled every 50 ms from just
+# before `systemctl ACTION haproxy` until 5 s after it returns (one `inter`, 3 s, and more).
+RELOAD_SCRIPT = """
+import json, socket, subprocess, sys, time
+def servers():
+    with socket.socket(socket.AF_UNIX) as admin:
+        admin.connect("/run/haproxy/admin.sock")
+        admin.sendall(b"show stat\\n")
+        text = b"".join(iter(lambda: admin.recv(65536), b"")).decode()
+    lines = text.splitlines()
+    header = lines[0].lstrip("# ").split(",")
+    rows = [dict(zip(header, line.split(","))) for line in lines[1:] if line]
+    return {f"{r['pxname']}/{r['svname']}": [r["status"], r["check_status"]] for r in rows
+            if r["pxname"] in ("pg-test-primary", "pg-test-replica") and r["svname"] not in ("FRONTEND", "BACKEND")}
+seen = [servers()]
+subprocess.run(["systemctl", sys.argv[1], "haproxy"], check=True)
+end = time.monotonic() + 5
+while time.monotonic() < end:
+    try:
+        seen.append(servers())
+    except OSError:
+        pass
+    time.sleep(0.05)
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.parametrize("action", ["reload", "restart"])
+def test_a_new_haproxy_worker_starts_each_server_as_its_check_answers(
+    sandbox: Sandbox, deployed: OrchRun, action: str
+) -> None:
+    """Before a start or a reload each server's check runs once and HAProxy loads the results
+    (server-state-file): without it every server is UP until its first check, and for that
+    moment 5433 hands a write to a replica. HAProxy's own checks go on from that state."""
+    members = json.loads(sandbox.patroni(MEMBERS["node-1"], "/cluster")[1])["members"]
+    leader = next(m["name"] for m in members if m["role"] == "leader")
+    for node in MEMBERS:
+        done = sandbox.run(node, "/opt/pigsalt/salt/bin/python", "-c", RELOAD_SCRIPT, action, check=True)
+        samples = json.loads(done.stdout)
+        seen = [{k for k, (status, _) in servers.items() if status.startswith("UP")} for servers in samples]
+        assert len(seen) > 10, (node, samples)
+        assert {k for k in seen[0] if k.startswith("pg-test-primary/")} == {f"pg-test-primary/{leader}"}
+        changed = [up for up in seen[1:] if up != seen[0]]
+        assert not changed, f"{node}: UP before systemctl {action} haproxy: {sorted(seen[0])}; after: {changed[:3]}"
+        # HAProxy's own checks ran after the loaded state (a check status "unknown" stalls them).
+        unchecked = {k: check for k, (_, check) in samples[-1].items() if not check.lstrip("* ").startswith("L")}
+        assert not unchecked, f"{node}: no check completed 5 s after systemctl {action} haproxy: {unchecked}"
+
+
 def test_debian_13_runs_debians_go_pgbouncer_exporter(sandbox: Sandbox, deployed: OrchRun) -> None:
     for node, ip in MEMBERS.items():
         active = sandbox.run(node, "systemctl", "is-active", "prometheus-pgbouncer-exporter").stdout.strip()
