@@ -417,9 +417,18 @@ var PigsaltConsole = {
 )
 
 
-def write(directory: Path, scrape_interval: str = "10s") -> list[Path]:
+def _differs(path: Path, text: str) -> bool:
+    """``path`` does not hold exactly ``text`` with mode 0644 (what ``write_atomic`` would fix)."""
+    try:
+        return path.read_text(encoding="utf-8") != text or (path.stat().st_mode & 0o777) != 0o644
+    except (FileNotFoundError, UnicodeDecodeError):
+        return True
+
+
+def write(directory: Path, scrape_interval: str = "10s", dry_run: bool = False) -> list[Path]:
     """Write the pages into ``directory/consoles`` and the library into
-    ``directory/console_libraries``; the paths written or removed."""
+    ``directory/console_libraries``; the paths written or removed (``dry_run``: that would be,
+    touching nothing)."""
     window = rate_window(scrape_interval)
     pages = directory / "consoles"
     files = {
@@ -427,9 +436,13 @@ def write(directory: Path, scrape_interval: str = "10s") -> list[Path]:
         pages / INDEX: _index(window),
         **{pages / f"{d.uid}.html": page(d, window) for d in DASHBOARDS},
     }
-    changed = [path for path, text in files.items() if write_atomic(path, text)]
+    if dry_run:
+        changed = [path for path, text in files.items() if _differs(path, text)]
+    else:
+        changed = [path for path, text in files.items() if write_atomic(path, text)]
     for stale in sorted(set(pages.glob("pigsalt-*.html")) - set(files)):
-        stale.unlink()
+        if not dry_run:
+            stale.unlink()
         changed.append(stale)
     return changed
 
@@ -446,16 +459,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="end with the line Salt's cmd.run (stateful: True) reads: changed=yes|no comment='…'",
     )
+    parser.add_argument("--dry-run", action="store_true", help="write nothing; print what would change")
     args = parser.parse_args(argv)
     try:
-        changed = write(args.directory, args.scrape_interval)
+        changed = write(args.directory, args.scrape_interval, dry_run=args.dry_run)
     except (OSError, ValueError) as err:
         print(f"pigsalt.monitor.consoles: {err}", file=sys.stderr)
         return 2
     for path in changed:
         print(path)
     if args.stateful:
-        comment = f"{len(changed)} console files written or removed" if changed else "console pages up to date"
+        done = "would be written or removed" if args.dry_run else "written or removed"
+        comment = f"{len(changed)} console files {done}" if changed else "console pages up to date"
         print(f"changed={'yes' if changed else 'no'} comment='{comment}'")
     return 0
 

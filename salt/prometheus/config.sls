@@ -62,7 +62,9 @@ prometheus-config-file-managed:
 prometheus-consoles-cmd-run:
   cmd.run:
     - name: /opt/pigsalt/salt/bin/python -m pigsalt.monitor.consoles {{ prom.config_dir }} --scrape-interval {{ prom.scrape_interval }} --stateful
-    - stateful: True
+    # In test mode the same command with --dry-run says whether anything would change.
+    - stateful:
+      - test_name: /opt/pigsalt/salt/bin/python -m pigsalt.monitor.consoles {{ prom.config_dir }} --scrape-interval {{ prom.scrape_interval }} --stateful --dry-run
     - require:
       - pkg: prometheus-pkg-installed
 

@@ -240,3 +240,21 @@ def test_cli_stateful_ends_with_the_line_salt_reads(tmp_path: Path, capsys: pyte
     assert last.startswith("changed=yes comment='") and last.endswith(" console files written or removed'")
     assert consoles.main([str(tmp_path), "--stateful"]) == 0
     assert capsys.readouterr().out == "changed=no comment='console pages up to date'\n"
+
+
+def test_cli_dry_run_says_what_would_change_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Salt's test mode runs the state's test_name (the same command with --dry-run)."""
+    assert consoles.main([str(tmp_path), "--stateful", "--dry-run"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("changed=yes comment='") and last.endswith(" console files would be written or removed'")
+    assert not any(tmp_path.rglob("*"))
+    assert consoles.main([str(tmp_path)]) == 0
+    stale = tmp_path / "consoles" / "pigsalt-retired.html"
+    stale.write_text("old")
+    capsys.readouterr()
+    assert consoles.main([str(tmp_path), "--stateful", "--dry-run"]) == 0
+    assert capsys.readouterr().out == f"{stale}\nchanged=yes comment='1 console files would be written or removed'\n"
+    assert stale.exists()
+    stale.unlink()
+    assert consoles.main([str(tmp_path), "--stateful", "--dry-run"]) == 0
+    assert capsys.readouterr().out == "changed=no comment='console pages up to date'\n"
