@@ -4,9 +4,7 @@ against real HTTPS servers on loopback (a throwaway CA), and the server-state fi
 from __future__ import annotations
 
 import dataclasses
-import http.server
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from pigsalt.agent import haproxy_state
 from pigsalt.agent.haproxy_state import Check
 from tests.certs import make_certs
 from tests.conftest import ROOT
+from tests.serve import serving
 
 TEMPLATE = ROOT / "salt" / "haproxy" / "files" / "haproxy.cfg.j2"
 
@@ -72,31 +71,17 @@ def test_servers_without_an_http_check_get_no_line():
     ]
 
 
-class _Patroni(http.server.BaseHTTPRequestHandler):
+def _patroni_replica(method: str, path: str) -> tuple[int, bytes]:
     """Answers like a Patroni replica: 200 on /replica, 503 on /primary."""
-
-    def do_OPTIONS(self) -> None:
-        self.send_response(200 if self.path == "/replica" else 503)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
+    return (200 if path == "/replica" else 503), b""
 
 
 @pytest.fixture(scope="module")
 def patroni(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
     """A TLS server on loopback with a certificate for 'pg-test-2' and 127.0.0.1: (port, CA)."""
     certs = make_certs(tmp_path_factory.mktemp("pki"), names=("pg-test-2",))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Patroni)
-    server.socket = certs.server_context().wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1], certs.ca
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_patroni_replica, certs) as port:
+        yield port, certs.ca
 
 
 def _check(port: int, ca: Path, **changes: object) -> Check:
@@ -124,14 +109,8 @@ def test_a_probe_passes_only_as_haproxys_check_would(patroni: tuple[int, Path], 
 @pytest.fixture(scope="module")
 def patroni_in_clear() -> Iterator[int]:
     """The same Patroni answers without TLS, as one not converted yet: its port."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Patroni)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_patroni_replica) as port:
+        yield port
 
 
 @pytest.mark.parametrize(("uri", "up"), [("/replica", True), ("/primary", False)])

@@ -112,3 +112,44 @@ def formulas(cluster: str | None = None) -> dict[str, list[str]]:
     if cluster is not None and cluster not in {c.name for c in inv.clusters}:
         raise RuntimeError(f"cluster {cluster} is not in the inventory ({', '.join(c.name for c in inv.clusters)})")
     return node_formulas(inv, cluster)
+
+
+def status(cluster: str | None = None) -> dict[str, Any]:
+    """What ``pigsalt status`` shows, gathered here on the master (a meta node): each cluster's
+    members from Patroni (``GET /cluster`` over HTTPS, verified with the local CA), the VIP's
+    holder from the members' addresses, the services' healthy backends, the scrapes and the
+    firing alerts from Prometheus. No secrets.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run pigsalt.status
+        salt-run pigsalt.status cluster=pg-test
+    """
+    import salt.client
+
+    from pigsalt import status as st
+    from pigsalt.errors import PigsaltError
+    from pigsalt.inventory.model import open_inventory
+    from pigsalt.pillar.build import node_pillar
+
+    inventory = _inventory()
+    try:
+        inv, _ = open_inventory(inventory)
+        names = [c.name for c in inv.clusters]
+        if cluster is not None and cluster not in names:
+            raise RuntimeError(f"cluster {cluster} is not in the inventory ({', '.join(names)})")
+        chosen = [c for c in inv.clusters if cluster is None or c.name == cluster]
+        nodes = {n.ip: n.name for n in inv.nodes}
+        specs, cafile = [], None
+        for c in chosen:
+            pillar, _ = node_pillar(inventory, nodes[c.primary.ip])
+            specs.append(st.ClusterSpec.from_pillar(pillar, nodes))
+            cafile = pillar["pigsty"]["tls"]["ca_cert"]
+    except PigsaltError as err:
+        raise RuntimeError(f"pigsalt inventory: {err.message}") from None
+    minions = sorted({node for s in specs for node, _ in s.members.values()})
+    client = salt.client.get_local_client(__opts__["conf_file"])  # type: ignore[name-defined]
+    addresses = client.cmd(minions, "network.ip_addrs", tgt_type="list", timeout=10) if minions else {}
+    return st.gather(specs, addresses, cafile)
