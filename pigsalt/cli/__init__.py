@@ -22,6 +22,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 # Command groups register here, one line each.
 from pigsalt.cli.ca import ca  # noqa: E402
+from pigsalt.cli.cmdb import cmdb  # noqa: E402
 from pigsalt.cli.deploy import deploy  # noqa: E402
 from pigsalt.cli.inventory import init, validate  # noqa: E402
 from pigsalt.cli.master import master  # noqa: E402
@@ -32,5 +33,5 @@ from pigsalt.cli.secret import secret  # noqa: E402
 from pigsalt.cli.status import status  # noqa: E402
 from pigsalt.cli.upgrade import upgrade  # noqa: E402
 
-for command in (init, validate, pillar, repo, master, sandbox, deploy, upgrade, secret, ca, status):
+for command in (init, validate, pillar, repo, master, sandbox, deploy, upgrade, secret, ca, status, cmdb):
     main.add_command(command)

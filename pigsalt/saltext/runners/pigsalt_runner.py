@@ -153,3 +153,101 @@ def status(cluster: str | None = None) -> dict[str, Any]:
     client = salt.client.get_local_client(__opts__["conf_file"])  # type: ignore[name-defined]
     addresses = client.cmd(minions, "network.ip_addrs", tgt_type="list", timeout=10) if minions else {}
     return st.gather(specs, addresses, cafile)
+
+
+# The CMDB: pg-meta's database `meta`, schema `pigsty` (pigsalt.cmdb.sql).
+CMDB_CLUSTER = "pg-meta"
+CMDB_DATABASE = "meta"
+
+
+def _cmdb_psql(script: str) -> str:
+    """Run ``script`` on the CMDB's primary as the admin user (libpq picks the read-write member
+    among pg-meta's; TLS verified against the local CA; the password in the environment only)."""
+    import os
+    import subprocess
+
+    from pigsalt.errors import PigsaltError
+    from pigsalt.inventory.model import open_inventory
+    from pigsalt.pillar.build import node_pillar
+
+    inventory = _inventory()
+    try:
+        inv, _ = open_inventory(inventory)
+        cluster = next((c for c in inv.clusters if c.name == CMDB_CLUSTER), None)
+        if cluster is None:
+            raise RuntimeError(f"the CMDB lives in cluster {CMDB_CLUSTER}, which the inventory does not have")
+        pillar, _ = node_pillar(inventory, inv.node(cluster.primary.ip).name)
+    except PigsaltError as err:
+        raise RuntimeError(f"pigsalt inventory: {err.message}") from None
+    pg = pillar["pigsty"]["pg"]
+    admin = pg["system_users"]["admin"]
+    conninfo = " ".join(
+        [
+            f"host={','.join(m['ip'] for m in pg['members'])}",
+            f"port={pg['port']}",
+            f"dbname={CMDB_DATABASE}",
+            f"user={admin['name']}",
+            "target_session_attrs=read-write",
+            "sslmode=verify-full",
+            f"sslrootcert={pillar['pigsty']['tls']['ca_cert']}",
+            "connect_timeout=10",
+        ]
+    )
+    env = {**os.environ, "PGPASSWORD": str(admin["password"])}
+    argv = ["psql", conninfo, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"]
+    done = subprocess.run(argv, input=script, capture_output=True, text=True, env=env, timeout=300, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"psql on {CMDB_CLUSTER}/{CMDB_DATABASE}: {done.stderr.strip()[-500:]}")
+    return done.stdout
+
+
+def cmdb_load() -> dict[str, Any]:
+    """Load the inventory into the CMDB (pg-meta, database ``meta``, schema ``pigsty``): the raw
+    tables as written and the derived ones, in one transaction (a failure changes nothing).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run pigsalt.cmdb_load
+    """
+    from pigsalt.cmdb import rows, sql
+    from pigsalt.errors import PigsaltError
+    from pigsalt.inventory.model import open_inventory
+
+    inventory = _inventory()
+    try:
+        inv, loaded = open_inventory(inventory)
+    except PigsaltError as err:
+        raise RuntimeError(f"pigsalt inventory: {err.message}") from None
+    found = rows.from_raw(loaded.raw)
+    _cmdb_psql(sql.load_script(found, inv, str(inventory)))
+    return {
+        "loaded": str(inventory),
+        "groups": len(found.groups),
+        "hosts": len(found.hosts),
+        "variables": len(found.variables),
+    }
+
+
+def cmdb_dump() -> dict[str, Any]:
+    """The inventory the CMDB holds, as YAML text (``{"inventory": text}``): it validates and
+    compiles to the pillar the loaded one did. It holds the inventory's passwords.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run pigsalt.cmdb_dump
+    """
+    import json
+
+    import yaml
+
+    from pigsalt.cmdb import rows, sql
+
+    found = json.loads(_cmdb_psql(sql.DUMP_QUERY))
+    if found.get("all") is None:
+        raise RuntimeError("the CMDB is empty: run `pigsalt cmdb load` first")
+    raw = rows.to_raw(rows.Rows.from_json(found))
+    return {"inventory": yaml.safe_dump(raw, sort_keys=False, default_flow_style=False, width=120)}
