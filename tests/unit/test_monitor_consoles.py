@@ -107,11 +107,15 @@ def prometheus() -> Iterator[str]:
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 30
             while True:
+                # Every job scraped once (the pages link nodes from the node job's series) and the
+                # rules evaluated once: under load the first scrapes do not come in one second.
                 try:
-                    _, answer = _get(base, "/api/v1/query?query=" + urllib.parse.quote('pg_up{cls="pg-test"}'))
-                    if json.loads(answer)["data"]["result"]:
+                    _, scraped = _get(base, "/api/v1/query?query=" + urllib.parse.quote("count(up == 1)"))
+                    _, ruled = _get(base, "/api/v1/query?query=" + urllib.parse.quote('pg_up{cls="pg-test"}'))
+                    counted = json.loads(scraped)["data"]["result"]
+                    if counted and counted[0]["value"][1] == "3" and json.loads(ruled)["data"]["result"]:
                         break
-                except (OSError, ValueError, KeyError):
+                except (OSError, ValueError, KeyError, IndexError):
                     pass
                 if process.poll() is not None or time.monotonic() > deadline:
                     pytest.fail("Prometheus did not come up:\n" + (root / "prometheus.log").read_text()[-3000:])
