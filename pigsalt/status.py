@@ -139,12 +139,17 @@ def _lag(value: Any) -> str:
     return str(value)  # pragma: no cover - the loop always returns
 
 
-def summarize(data: Mapping[str, Any]) -> dict[str, Any]:
+def summarize(data: Mapping[str, Any], only: str | None = None) -> dict[str, Any]:
     """The picture: per cluster its members, leader, VIP holder, services and exporters, plus
-    the firing alerts; every part that could not be read says why instead."""
+    the firing alerts (``only``: that cluster's alone); every part that could not be read says
+    why instead."""
     prom = data.get("prometheus") or {}
     targets = (prom.get("targets") or {}).get("activeTargets") or []
-    alerts = [a for a in (prom.get("alerts") or {}).get("alerts") or [] if a.get("state") == "firing"]
+    alerts = [
+        a
+        for a in (prom.get("alerts") or {}).get("alerts") or []
+        if a.get("state") == "firing" and (only is None or (a.get("labels") or {}).get("cls") == only)
+    ]
     up_servers = [r.get("metric", {}) for r in (prom.get("haproxy") or {}).get("result") or []]
     addresses = data.get("addresses") or {}
     clusters = []
@@ -216,6 +221,7 @@ def summarize(data: Mapping[str, Any]) -> dict[str, Any]:
                     "alert": (a.get("labels") or {}).get("alertname"),
                     "cluster": (a.get("labels") or {}).get("cls"),
                     "instance": (a.get("labels") or {}).get("ins") or (a.get("labels") or {}).get("instance"),
+                    "job": (a.get("labels") or {}).get("job"),
                     "severity": (a.get("labels") or {}).get("severity"),
                     "since": a.get("activeAt"),
                 }
@@ -296,5 +302,6 @@ def problems(summary: Mapping[str, Any]) -> list[str]:
     if summary.get("prometheus_error"):
         found.append(f"Prometheus does not answer: {summary['prometheus_error']}")
     for a in summary["alerts"]:
-        found.append(" ".join(str(x) for x in ("alert firing:", a["alert"], a["cluster"], a["instance"]) if x))
+        where = " ".join(str(x) for x in (a["alert"], a["cluster"], a["instance"]) if x)
+        found.append(f"alert firing: {where}" + (f" ({a['job']})" if a.get("job") else ""))
     return found

@@ -37,7 +37,7 @@ def status(cluster: str | None, as_json: bool, watch: float | None, in_sandbox: 
     runner: orch.Runner = _sandbox_runner if in_sandbox else orch.local_runner
     argv = ["salt-run", "--out=json", "pigsalt.status"] + ([f"cluster={cluster}"] if cluster else [])
     while True:
-        summary = st.summarize(_runner_json(runner, argv))
+        summary = st.summarize(_runner_json(runner, argv), only=cluster)
         found = st.problems(summary)
         if as_json:
             text = json.dumps({**summary, "problems": found}, indent=2)

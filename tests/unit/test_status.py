@@ -76,7 +76,8 @@ def answers(cluster: dict[str, Any] = CLUSTER, down: bool = False, alert: bool =
     if down:
         targets[-1] = target("pgsql", ips[-1], 9630, "down", "connection refused")
     alerts = [
-        {"labels": {"alertname": "PostgresDown", "cls": "pg-test", "ins": "pg-test-3", "severity": "critical"},
+        {"labels": {"alertname": "PostgresDown", "cls": "pg-test", "ins": "pg-test-3", "job": "pgsql",
+                    "severity": "critical"},
          "state": "firing", "activeAt": "2026-12-03T08:00:00Z"},
         {"labels": {"alertname": "Pending"}, "state": "pending", "activeAt": "2026-12-03T08:00:00Z"},
     ]  # fmt: skip
@@ -166,8 +167,10 @@ def test_every_problem_is_named_on_one_line():
         "pg-test: service pg-test-default (5436) has no healthy backend",
         "pg-test: service pg-test-offline (5438) has no healthy backend",
         "pg-test: scrape down: pgsql 10.10.10.13:9630: connection refused",
-        "alert firing: PostgresDown pg-test pg-test-3",
+        "alert firing: PostgresDown pg-test pg-test-3 (pgsql)",
     ]
+    # With a cluster named, another cluster's alerts are not its problems.
+    assert st.summarize(gathered(canned), only="pg-other")["alerts"] == []
     text = st.render(summary)
     assert "pg-test: leader NONE" in text and "  pg-test-primary  5433  NONE" in text
     assert "    down: pgsql 10.10.10.13:9630: connection refused" in text
