@@ -280,7 +280,7 @@ def problems(summary: Mapping[str, Any]) -> list[str]:
     """What is not as it should be, one line each: a cluster without a leader or whose Patroni
     does not answer, a member neither running (the leader) nor streaming, a service without a
     healthy backend, a VIP held by no member or by a member that does not lead, a scrape down,
-    an alert firing, Prometheus not answering."""
+    an alert firing (of a severity other than INFO), Prometheus not answering."""
     found: list[str] = []
     for c in summary["clusters"]:
         name = c["cluster"]
@@ -302,6 +302,8 @@ def problems(summary: Mapping[str, Any]) -> list[str]:
     if summary.get("prometheus_error"):
         found.append(f"Prometheus does not answer: {summary['prometheus_error']}")
     for a in summary["alerts"]:
+        if str(a.get("severity") or "").upper() == "INFO":
+            continue  # shown, not a problem (e.g. PostgresRestarted for five minutes after a start)
         where = " ".join(str(x) for x in (a["alert"], a["cluster"], a["instance"]) if x)
         found.append(f"alert firing: {where}" + (f" ({a['job']})" if a.get("job") else ""))
     return found

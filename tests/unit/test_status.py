@@ -169,6 +169,9 @@ def test_every_problem_is_named_on_one_line():
         "pg-test: scrape down: pgsql 10.10.10.13:9630: connection refused",
         "alert firing: PostgresDown pg-test pg-test-3 (pgsql)",
     ]
+    # An INFO alert is shown, not a problem.
+    info = {**summary, "alerts": [{**summary["alerts"][0], "severity": "INFO"}]}
+    assert not any(p.startswith("alert firing") for p in st.problems(info))
     # With a cluster named, another cluster's alerts are not its problems.
     assert st.summarize(gathered(canned), only="pg-other")["alerts"] == []
     text = st.render(summary)
