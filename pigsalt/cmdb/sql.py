@@ -87,7 +87,9 @@ CREATE TABLE IF NOT EXISTS pigsty.registration (
 );
 """
 
-_TABLES = ("var", "host", "grp", "inventory", "node", "cluster", "instance", "service", "pg_user", "pg_database")
+_TABLES = (
+    "var", "host", "grp", "inventory", "node", "cluster", "instance", "service", "pg_user", "pg_database", "hba_rule"
+)  # fmt: skip
 
 # One JSON document: the raw tables in the shape of ``Rows.as_json``.
 DUMP_QUERY = """\
@@ -128,7 +130,7 @@ def _public(spec: Any) -> dict[str, Any]:
 def load_script(rows: Rows, inv: Inventory, source: str) -> str:
     """One transaction that creates the schema if needed and replaces every table but
     ``registration`` with ``rows`` (the raw tables) and ``inv`` (the derived ones)."""
-    parts = ["BEGIN;\n", SCHEMA, "TRUNCATE " + ", ".join(f"pigsty.{t}" for t in _TABLES) + ", pigsty.hba_rule;\n"]
+    parts = ["BEGIN;\n", SCHEMA, "TRUNCATE " + ", ".join(f"pigsty.{t}" for t in _TABLES) + ";\n"]
     parts.append(
         _values(
             "inventory",
