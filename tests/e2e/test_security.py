@@ -199,12 +199,18 @@ def _test_login(deployed: Sandbox) -> dict[str, object]:
     return {"user": "test", "password": password, "dbname": "test", "connect_timeout": 2}
 
 
-def _answers(host: str, port: int, login: dict[str, object]) -> bool:
+def _refusal(host: str, port: int, login: dict[str, object]) -> str | None:
+    """None when host:port answers a query as the login, else why not (psycopg's first line)."""
     try:
         with psycopg.connect(host=host, port=port, **login) as conn:  # type: ignore[arg-type]
-            return conn.execute("SELECT 1").fetchone() == (1,)
-    except psycopg.Error:
-        return False
+            row = conn.execute("SELECT 1").fetchone()
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return None if row == (1,) else f"SELECT 1 returned {row}"
+
+
+def _answers(host: str, port: int, login: dict[str, object]) -> bool:
+    return _refusal(host, port, login) is None
 
 
 def _eventually(check: object, timeout: float = 90) -> bool:
@@ -256,14 +262,16 @@ def test_a_cluster_deployed_before_tls_is_converted_by_a_deploy_without_a_restar
     starts = {n: _psql(deployed, n, "SELECT pg_postmaster_start_time()") for n in NODE_IPS}
 
     failures: dict[str, list[float]] = {f"{ip}:{port}": [] for ip, port in [*ports, (VIP, 5433)]}
+    reasons: dict[str, str] = {}
     stop = threading.Event()
     began = time.monotonic()
 
     def probe() -> None:
         while not stop.is_set():
             for ip, port in [*ports, (VIP, 5433)]:
-                if not _answers(ip, port, login):
+                if (why := _refusal(ip, port, login)) is not None:
                     failures[f"{ip}:{port}"].append(round(time.monotonic() - began, 1))
+                    reasons.setdefault(f"{ip}:{port}", why)
             time.sleep(0.25)
 
     prober = threading.Thread(target=probe, daemon=True)
@@ -276,7 +284,7 @@ def test_a_cluster_deployed_before_tls_is_converted_by_a_deploy_without_a_restar
     assert run.ok, "\n".join(run.failed) or run.raw[-2000:]
     print(
         f"conversion: {round(time.monotonic() - began)} s; failed probes by address: "
-        f"{ {k: v for k, v in failures.items() if v} }"
+        f"{ {k: v for k, v in failures.items() if v} }; first reason by address: {reasons}"
     )
     for node, ip in NODE_IPS.items():
         status, _ = deployed.patroni(ip, "/patroni")
@@ -285,7 +293,15 @@ def test_a_cluster_deployed_before_tls_is_converted_by_a_deploy_without_a_restar
             deployed.http(f"http://{ip}:8008/patroni")
         assert _psql(deployed, node, "SELECT pg_postmaster_start_time()") == starts[node], f"{node}: Postgres restarted"
     own = {k: v for k, v in failures.items() if not k.startswith(VIP)}
-    assert not any(own.values()), f"the nodes' own service ports failed during the conversion: {own}"
+    if any(own.values()):  # what the next reader needs: each node's fence and its rules
+        for node in NODE_IPS:
+            seen = deployed.run(
+                node, "sh", "-c",
+                "nft list ruleset; systemctl status --no-pager pigsalt-fence haproxy | head -30; "
+                "journalctl --no-pager -n 20 -u pigsalt-fence -u haproxy",
+            )  # fmt: skip
+            print(f"--- {node}\n{seen.stdout[-6000:]}")
+    assert not any(own.values()), f"the nodes' own service ports failed during the conversion: {own}; {reasons}"
     assert _answers(VIP, 5433, login), "the VIP does not answer after the conversion"
 
 
