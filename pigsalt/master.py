@@ -45,6 +45,9 @@ class MasterSettings:
     config_dir: Path = DEFAULT_CONFIG_DIR
     extensions_dir: Path = DEFAULT_EXTENSIONS_DIR
     worker_threads: int | None = None
+    # Where the ext_pillar reads the inventory: "files" (inventory_dir) or "cmdb" (pg-meta's
+    # CMDB, reached with what inventory_dir says about pg-meta: pigsalt.cmdb.source).
+    pillar_source: str = "files"
     # Pinned at setup (default: this host's short name + "_master"). Salt 3008 names the master's
     # key after its id, which otherwise follows the host's FQDN: once pigsty.infra puts
     # "10.10.10.10 repo.pigsty ..." in /etc/hosts, the next master restart would come up as
@@ -95,6 +98,18 @@ def find_reactors(salt_dir: Path) -> list[Reactor]:
     return reactors
 
 
+PILLAR_SOURCES = ("files", "cmdb")
+
+
+def _ext_pillar(settings: MasterSettings) -> dict[str, str]:
+    if settings.pillar_source not in PILLAR_SOURCES:
+        raise PigsaltError(f"pillar source {settings.pillar_source!r}: one of {', '.join(PILLAR_SOURCES)}")
+    entry = {"inventory": str(settings.inventory_dir)}
+    if settings.pillar_source != "files":
+        entry["source"] = settings.pillar_source
+    return entry
+
+
 def master_config(settings: MasterSettings, reactors: list[Reactor] | None = None) -> dict[str, object]:
     """The master settings as data (reactors default to those found in the project)."""
     if reactors is None:
@@ -103,7 +118,7 @@ def master_config(settings: MasterSettings, reactors: list[Reactor] | None = Non
         "id": settings.master_id,
         "file_roots": {"base": [str(settings.salt_dir), str(settings.extensions_dir)]},
         "pillar_roots": {"base": [str(settings.pillar_dir)]},
-        "ext_pillar": [{"pigsalt": {"inventory": str(settings.inventory_dir)}}],
+        "ext_pillar": [{"pigsalt": _ext_pillar(settings)}],
         "auto_accept": False,
         "open_mode": False,
     }

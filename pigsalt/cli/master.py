@@ -59,6 +59,14 @@ def master() -> None:
     help="Where the _modules/_states links for the fileserver go.",
 )
 @click.option("--worker-threads", type=click.IntRange(1, 64), default=None, help="Master worker threads.")
+@click.option(
+    "--pillar-source",
+    type=click.Choice(master_lib.PILLAR_SOURCES),
+    default="files",
+    show_default=True,
+    help="Where the pillar's inventory comes from: the inventory files, or pg-meta's CMDB "
+    "(load it first with `pigsalt cmdb load`; --inventory still says where pg-meta is).",
+)
 @print_option
 def setup(
     project_dir: Path | None,
@@ -66,6 +74,7 @@ def setup(
     config_dir: Path,
     extensions_dir: Path,
     worker_threads: int | None,
+    pillar_source: str,
     print_only: bool,
 ) -> None:
     """Write <config-dir>/master.d/pigsalt.conf: file_roots, pillar_roots, ext_pillar, reactors.
@@ -83,6 +92,7 @@ def setup(
         config_dir=config_dir,
         extensions_dir=extensions_dir,
         worker_threads=worker_threads,
+        pillar_source=pillar_source,
     )
     if print_only:
         click.echo(f"# {settings.config_file}")

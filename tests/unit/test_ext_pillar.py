@@ -216,3 +216,61 @@ def test_within_the_recheck_window_the_files_are_not_looked_at(ext_pillar, sandb
     assert text != sandbox_inventory.read_text()
     sandbox_inventory.write_text(text)
     assert ext_pillar("node-1", {}, inventory=inv)["pigsty"]["node"]["tune"] == "olap"
+
+
+def test_the_cmdb_as_source_serves_what_the_cmdb_holds_and_its_last_dump_when_it_is_down(
+    ext_pillar,
+    sandbox_inventory: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+):
+    """source: cmdb compiles the CMDB's dump (faked here: the runner's psql is tested in
+    test_cmdb_cli, the real one in the e2e tier); the secrets stay beside the file inventory."""
+    from pigsalt.cmdb import source
+
+    out = tmp_path / "pillar"
+    build(sandbox_inventory, out)
+    held = sandbox_inventory.read_text().replace("pg_rto: 30", "pg_rto: 45")
+    assert held != sandbox_inventory.read_text()
+    answers: list[object] = [held]
+
+    def dump_text(inventory: Path) -> str:
+        assert inventory == out
+        answer = answers[-1]
+        if isinstance(answer, Exception):
+            raise answer
+        return str(answer)
+
+    monkeypatch.setattr(source, "dump_text", dump_text)
+    monkeypatch.setattr(source, "REFRESH", 0.0)  # ask the CMDB on every call
+    files = ext_pillar("node-1", {}, inventory=str(out))
+    data = ext_pillar("node-1", {}, inventory=str(out), source="cmdb")
+    assert files["pigsty"]["pg"]["patroni"]["ttl"] == 30
+    assert data["pigsty"]["pg"]["patroni"]["ttl"] == 45
+    assert data["pigsty"]["pg"]["system_users"] == files["pigsty"]["pg"]["system_users"]  # the same store
+    dumped = tmp_path / "cache" / "pigsalt-cmdb" / "pigsty.yml"
+    assert dumped.stat().st_mode & 0o777 == 0o600 and dumped.parent.stat().st_mode & 0o777 == 0o700
+    answers.append(source.CmdbError("psql on pg-meta/meta: connection refused"))
+    again = ext_pillar("node-1", {}, inventory=str(out), source="cmdb")
+    assert again["pigsty"]["pg"]["patroni"]["ttl"] == 45
+    assert "the CMDB cannot be read, the pillar uses its last dump" in caplog.text
+
+
+def test_the_cmdb_as_source_with_no_dump_fails_the_pillar_in_one_line(
+    ext_pillar, sandbox_inventory: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from pigsalt.cmdb import source
+
+    def down(inventory: Path) -> str:
+        raise source.CmdbError("the CMDB is empty: run `pigsalt cmdb load` first")
+
+    monkeypatch.setattr(source, "dump_text", down)
+    with pytest.raises(RuntimeError) as err:
+        ext_pillar("node-1", {}, inventory=str(sandbox_inventory), source="cmdb")
+    assert str(err.value) == (
+        f"pigsalt inventory {sandbox_inventory}: the CMDB is the pillar's source and cannot be read: "
+        "the CMDB is empty: run `pigsalt cmdb load` first"
+    )
+    with pytest.raises(RuntimeError, match=r"^pigsalt ext_pillar: source 'git' is not one of files, cmdb$"):
+        ext_pillar("node-1", {}, inventory=str(sandbox_inventory), source="git")

@@ -53,6 +53,17 @@ def test_master_config(project: Path, tmp_path: Path) -> None:
     }
 
 
+def test_the_cmdb_as_pillar_source_is_one_key_of_the_ext_pillar(project: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["master", "setup", "--print", "--project", str(project), "--pillar-source", "cmdb"]
+    )
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load(result.output)
+    assert config["ext_pillar"] == [{"pigsalt": {"inventory": str(project / "pillar" / "inventory"), "source": "cmdb"}}]
+    wrong = CliRunner().invoke(main, ["master", "setup", "--print", "--project", str(project), "--pillar-source", "x"])
+    assert wrong.exit_code == 2 and "'x' is not one of 'files', 'cmdb'" in wrong.output
+
+
 def test_the_master_id_is_pinned_to_the_short_host_name(project: Path, tmp_path: Path) -> None:
     with mock.patch("socket.gethostname", return_value="meta.example.org"):
         assert master_config(settings_for(project, tmp_path))["id"] == "meta_master"
