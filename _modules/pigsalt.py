@@ -228,3 +228,45 @@ def issued_certs(directory: str) -> dict[str, str]:
     for path in sorted(pathlib.Path(directory).glob("*.crt")):
         found[path.stem] = path.read_text(encoding="ascii")
     return found
+
+
+def _registry() -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    from pigsalt.monitor import registry
+
+    pigsty = __pillar__.get("pigsty") or {}
+    reg = (pigsty.get("infra") or {}).get("registry")
+    if reg is None:
+        raise CommandExecutionError("this minion's pillar has no pigsty:infra:registry: it is not a meta node")
+    return reg, registry.ask(reg, cafile=pigsty["tls"]["ca_cert"])
+
+
+def registered_targets() -> dict[str, list[dict[str, Any]]]:
+    """Prometheus' file-discovery targets of this meta node's pillar, with each instance's role
+    label as its cluster's Patroni says now (``pigsalt.monitor.registry``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt meta pigsalt.registered_targets
+    """
+    from pigsalt.monitor import registry
+
+    reg, live = _registry()
+    return registry.relabel(__pillar__["pigsty"]["infra"]["prometheus"]["targets"], reg, live)
+
+
+def registered_records() -> list[dict[str, str]]:
+    """The DNS records of this meta node's pillar, each cluster without a VIP on its leader as
+    its Patroni says now (``pigsalt.monitor.registry``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt meta pigsalt.registered_records
+    """
+    from pigsalt.monitor import registry
+
+    reg, live = _registry()
+    return registry.follow(__pillar__["pigsty"]["infra"]["dns"]["records"], reg, live)

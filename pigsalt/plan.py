@@ -41,12 +41,14 @@ CLUSTER = (
     "pgsql.users",
     "pgbouncer",
     "pgsql.fence",
+    "pgsql.events",
     "exporters",
     "checks.services",
 )
 
-# After a cluster's formulas, on the meta nodes: Prometheus discovers the cluster's targets.
-REGISTER = ("prometheus.targets",)
+# After a cluster's formulas, on the meta nodes: Prometheus discovers the cluster's targets
+# (with the roles Patroni reports) and dnsmasq names a cluster without a VIP on its leader.
+REGISTER = ("prometheus.targets", "dns")
 
 # A whole deployment, stage after stage: each stage starts when the one before has succeeded.
 # ``pigsty.cluster`` runs once per cluster, all clusters side by side (they share no node). There

@@ -10,6 +10,11 @@ its three arguments appended::
         --pgbouncer /etc/pgbouncer/pgb_hba.conf --pgbouncer-pid /var/run/postgresql/pgbouncer.pid \\
         on_role_change primary pg-test
 
+With ``--notify FILE`` (pigsalt's pillar: ``/run/postgresql/pigsalt-role-change``), the
+callback then writes its three arguments to FILE, which a root path unit (pgsql.events) watches
+to tell the Salt master (``pigsty/pg/role_change``): the master's registration asks Patroni for
+the roles and never reads this file, so what it says is only a hint.
+
 For each file whose staged copy for the new role differs from the live one: Postgres's copy
 goes in, Postgres checks it (``pg_hba_file_rules``) and it is reloaded (``pg_reload_conf()``); a
 file Postgres rejects is put back and nothing is reloaded. Pgbouncer's copy goes in and
@@ -93,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=5432, help="Postgres's port (local socket)")
     parser.add_argument("--pgbouncer", type=Path, help="Pgbouncer's live HBA file")
     parser.add_argument("--pgbouncer-pid", type=Path, default=Path("/var/run/postgresql/pgbouncer.pid"))
+    parser.add_argument("--notify", type=Path, help="a file to write the callback's arguments to, last")
     parser.add_argument("action", help="Patroni's callback name (on_start, on_role_change, ...)")
     parser.add_argument("role", help="the role Patroni reports (primary, replica, standby_leader, ...)")
     parser.add_argument("cluster", help="the cluster (Patroni's scope)")
@@ -115,6 +121,12 @@ def main(argv: Sequence[str] | None = None, run: psql.Run = psql.local) -> int:
             log.info("%s %s (%s): %s", args.cluster, args.action, args.role, step())
         except (AgentError, OSError) as err:
             log.error("%s %s (%s): %s", args.cluster, args.action, args.role, err)
+            failed = True
+    if args.notify:
+        try:
+            args.notify.write_text(f"{args.action} {args.role} {args.cluster}\n", encoding="utf-8")
+        except OSError as err:
+            log.error("%s %s (%s): cannot notify %s: %s", args.cluster, args.action, args.role, args.notify, err)
             failed = True
     return 1 if failed else 0
 

@@ -12,6 +12,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from pigsalt.inventory.model import Cluster, Inventory, Node
+from pigsalt.monitor import registry
 from pigsalt.pillar import derive, firewall, platform, prometheus, tls, tune
 from pigsalt.pillar.secrets import CLUSTER_GENERATED, CLUSTER_INTERNAL, INFRA_GENERATED, Needs, Store
 
@@ -27,6 +28,8 @@ HAPROXY_ADMIN_PORT = 9101
 # The Python of the Salt virtualenv every node has, with the pigsalt package (pigsalt.agent.*).
 SALT_PYTHON = "/opt/pigsalt/salt/bin/python"
 PGBOUNCER_HBA_FILE = "/etc/pgbouncer/pgb_hba.conf"
+# Patroni's callback writes here after a role change; pgsql.events' path unit tells the master.
+ROLE_CHANGE_FILE = "/run/postgresql/pigsalt-role-change"
 
 
 def needed_secrets(inv: Inventory) -> Needs:
@@ -152,6 +155,7 @@ def _infra(inv: Inventory, node: Node, secrets: Store, memo: _Memo) -> dict[str,
             ("prometheus",), lambda: prometheus.prometheus(inv, ETCD_CLIENT_PORT, HAPROXY_ADMIN_PORT)
         )
         infra["alertmanager"] = prometheus.alertmanager(inv, node)
+        infra["registry"] = memo.get(("registry",), lambda: registry.registry(inv))
         infra["grafana"] = {
             "admin_username": g["grafana_admin_username"],
             "admin_password": _secret(g, "grafana_admin_password", secrets.infra),
@@ -444,12 +448,15 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Mem
             },
             **timings,
             "dynamic": derive.patroni_dynamic(timings, c["pg_libs"], _parameters(inv, cluster)),
-            # on_start and on_role_change: puts the new role's HBA files in place (Patroni
-            # appends the action, the role and the cluster).
+            # on_start and on_role_change: puts the new role's HBA files in place, then
+            # notifies pgsql.events' path unit (Patroni appends the action, the role and the
+            # cluster).
             "callback": " ".join(
                 [SALT_PYTHON, "-m", "pigsalt.agent.hba_follow", "--postgres", hba_file, "--port", str(c["pg_port"])]
                 + (["--pgbouncer", PGBOUNCER_HBA_FILE] if c["pgbouncer_enabled"] else [])
+                + ["--notify", ROLE_CHANGE_FILE]
             ),
+            "role_change_file": ROLE_CHANGE_FILE,
             # An offline instance serves the offline service and is never promoted.
             "nofailover": inst.role == "offline",
             "watchdog": c["patroni_watchdog_mode"],

@@ -1,5 +1,7 @@
 {#- dnsmasq on meta nodes: answers for the inventory's names (nodes, instances, clusters,
-    portal names) and forwards nothing else unless upstreams are given. #}
+    portal names) and forwards nothing else unless upstreams are given. A cluster without a VIP
+    is named on its leader as Patroni says now (pigsalt.registered_records; the reactor
+    re-applies this state on a role change). #}
 {%- set node = pillar['pigsty']['node'] %}
 
 include:
@@ -38,7 +40,7 @@ dns-records-file-managed:
     - mode: '0644'
     - contents: |
         # Managed by Salt (dns.config) from the inventory: edit the inventory, not this file.
-        {%- for record in dns.records %}
+        {%- for record in salt['pigsalt.registered_records']() %}
         {{ record.ip }} {{ record.name }}
         {%- endfor %}
 {%- else %}

@@ -2,8 +2,8 @@
     bootstraps and Patroni confirms it leads, then the replicas join, Patroni confirms each
     one streams and the leader's pg_stat_replication lists every one of them; then HBA rules
     (each member's current role), roles and databases (on the member Patroni says leads),
-    then Pgbouncer, HAProxy, the VIP, the lease fence (pgsql.fence) and the exporters, and checks
-    that each answers. A failed step
+    then Pgbouncer, HAProxy, the VIP, the lease fence (pgsql.fence), the role-change events
+    (pgsql.events) and the exporters, and checks that each answers. A failed step
     stops the run (the next steps require it); a failed wait names the member (or its
     Patroni URL) and what it last saw.
 
@@ -51,6 +51,7 @@ pigsty-cluster-restapi-state:
     - tgt: '{{ members }}'
     - tgt_type: compound
     - sls: [pgsql.restapi, haproxy, vip]
+    - queue: True
     - require:
       - salt: pigsty-cluster-modules-sync
 
@@ -59,6 +60,7 @@ pigsty-cluster-packages-state:
     - tgt: '{{ members }}'
     - tgt_type: compound
     - sls: [pgsql.install]
+    - queue: True
     - require:
       - salt: pigsty-cluster-restapi-state
 
@@ -67,6 +69,7 @@ pigsty-cluster-primary-state:
     - tgt: '{{ primary }}'
     - tgt_type: compound
     - sls: [pgsql]
+    - queue: True
     - require:
       - salt: pigsty-cluster-packages-state
 
@@ -75,6 +78,7 @@ pigsty-cluster-primary-leader-state:
     - tgt: '{{ primary }}'
     - tgt_type: compound
     - sls: [checks.pgsql]
+    - queue: True
     - require:
       - salt: pigsty-cluster-primary-state
 
@@ -85,6 +89,7 @@ pigsty-cluster-replicas-state:
     - tgt: '{{ replicas }}'
     - tgt_type: compound
     - sls: [pgsql]
+    - queue: True
     - require:
       - salt: pigsty-cluster-primary-leader-state
 
@@ -93,6 +98,7 @@ pigsty-cluster-replicas-streaming-state:
     - tgt: '{{ replicas }}'
     - tgt_type: compound
     - sls: [checks.pgsql]
+    - queue: True
     - require:
       - salt: pigsty-cluster-replicas-state
 {%- endif %}
@@ -102,6 +108,7 @@ pigsty-cluster-replication-state:
     - tgt: '{{ members }}'
     - tgt_type: compound
     - sls: [checks.replication]
+    - queue: True
     - require:
       - salt: {{ 'pigsty-cluster-replicas-streaming-state' if spec.replicas else 'pigsty-cluster-primary-leader-state' }}
 
@@ -113,6 +120,7 @@ pigsty-cluster-dynamic-state:
     - tgt: '{{ members }}'
     - tgt_type: compound
     - sls: [pgsql.dynamic]
+    - queue: True
     - require:
       - salt: pigsty-cluster-replication-state
 
@@ -121,6 +129,7 @@ pigsty-cluster-restart-state:
     - tgt: '{{ members }}'
     - tgt_type: compound
     - sls: [pgsql.restart]
+    - queue: True
     - require:
       - salt: pigsty-cluster-dynamic-state
 
@@ -129,6 +138,7 @@ pigsty-cluster-users-state:
     - tgt: '{{ members }}'
     - tgt_type: compound
     - sls: [pgsql.hba, pgsql.users]
+    - queue: True
     - require:
       - salt: pigsty-cluster-restart-state
 
@@ -136,7 +146,8 @@ pigsty-cluster-services-state:
   salt.state:
     - tgt: '{{ members }}'
     - tgt_type: compound
-    - sls: [pgbouncer, haproxy, vip, pgsql.fence, exporters]
+    - sls: [pgbouncer, haproxy, vip, pgsql.fence, pgsql.events, exporters]
+    - queue: True
     - require:
       - salt: pigsty-cluster-users-state
 
@@ -145,11 +156,13 @@ pigsty-cluster-services-check-state:
     - tgt: '{{ members }}'
     - tgt_type: compound
     - sls: [checks.services]
+    - queue: True
     - require:
       - salt: pigsty-cluster-services-state
 
 {#- Registration: Prometheus on the meta nodes discovers the inventory's targets, this
-    cluster's included (file-based discovery: no reload). pigsty.deploy and `pigsalt deploy`
+    cluster's included (file-based discovery: no reload), with the roles Patroni reports, and
+    dnsmasq names a cluster without a VIP on its leader. pigsty.deploy and `pigsalt deploy`
     pass pg_register=false: their pigsty.infra step registered every cluster already. #}
 {%- if salt['pillar.get']('pg_register', True) %}
 
@@ -157,7 +170,7 @@ pigsty-cluster-register-state:
   salt.state:
     - tgt: 'I@pigsty:node:meta:True'
     - tgt_type: compound
-    - sls: [prometheus.targets]
+    - sls: [prometheus.targets, dns]
     - queue: True
     - require:
       - salt: pigsty-cluster-services-check-state

@@ -19,6 +19,7 @@ pigsty-infra-{{ step | replace('.', '-') }}-state:
     - tgt: '{{ meta }}'
     - tgt_type: compound
     - sls: [{{ step }}]
+    - queue: True
     - require:
       - salt: {{ 'pigsty-infra-modules-sync' if loop.first else 'pigsty-infra-' ~ (steps[loop.index0 - 1] | replace('.', '-')) ~ '-state' }}
 {%- endfor %}

@@ -35,6 +35,7 @@ pigsty-node-{{ step | replace('.', '-') }}-state:
     - tgt: '{{ ca_node if step == 'pki.sign' else (with_meta if step == 'node.firewall' else target) }}'
     - tgt_type: compound
     - sls: [{{ step }}]
+    - queue: True
     - require:
       - salt: {{ 'pigsty-node-modules-sync' if loop.first else 'pigsty-node-' ~ (steps[loop.index0 - 1] | replace('.', '-')) ~ '-state' }}
 {%- endfor %}

@@ -89,6 +89,26 @@ def test_postgres_down_keeps_the_new_rules_for_its_start(tmp_path: Path):
     assert live.read_bytes() == PRIMARY
 
 
+def test_the_notify_file_gets_the_callbacks_arguments_after_the_rules(tmp_path: Path):
+    live = staged_files(tmp_path, "pg_hba.conf", REPLICA)
+    notify = tmp_path / "pigsalt-role-change"
+    argv = ["--postgres", str(live), "--notify", str(notify), "on_role_change", "primary", "pg-test"]
+    assert hba_follow.main(argv, run=Psql(live)) == 0
+    assert live.read_bytes() == PRIMARY
+    assert notify.read_text() == "on_role_change primary pg-test\n"
+
+
+def test_a_notify_file_that_cannot_be_written_fails_the_callback_after_the_rules(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    live = staged_files(tmp_path, "pg_hba.conf", REPLICA)
+    notify = tmp_path / "missing" / "pigsalt-role-change"
+    argv = ["--postgres", str(live), "--notify", str(notify), "on_role_change", "primary", "pg-test"]
+    assert hba_follow.main(argv, run=Psql(live)) == 1
+    assert live.read_bytes() == PRIMARY  # the rules still followed
+    assert f"cannot notify {notify}" in caplog.text
+
+
 def test_no_staged_file_is_an_error_naming_the_fix(tmp_path: Path, caplog: pytest.LogCaptureFixture):
     live = tmp_path / "pg_hba.conf"
     live.write_bytes(REPLICA)

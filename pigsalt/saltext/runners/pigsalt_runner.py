@@ -155,50 +155,93 @@ def status(cluster: str | None = None) -> dict[str, Any]:
     return st.gather(specs, addresses, cafile)
 
 
-# The CMDB: pg-meta's database `meta`, schema `pigsty` (pigsalt.cmdb.sql).
-CMDB_CLUSTER = "pg-meta"
-CMDB_DATABASE = "meta"
+def register(
+    minion: str, event: str = "start", cluster: str | None = None, instance: str | None = None
+) -> dict[str, Any]:
+    """Register what an event says changed, from the inventory and Patroni (the reactor calls
+    this; ``pigsalt.monitor.registry``): on the meta nodes, Prometheus' targets with the roles
+    Patroni reports and the DNS records (``prometheus.targets``, ``dns``); the CMDB's
+    ``pigsty.registration`` rows when the CMDB answers. (A member's role-gated files, its HBA
+    rules, are switched by Patroni's callback on the member itself, before this runs.)
+    ``minion`` is the id Salt authenticated as the event's sender; ``cluster`` and ``instance``
+    are what the event claims, checked against it. A minion that is not in the inventory is not
+    registered, and no key is ever accepted here.
 
+    CLI Example:
 
-def _cmdb_psql(script: str) -> str:
-    """Run ``script`` on the CMDB's primary as the admin user (libpq picks the read-write member
-    among pg-meta's; TLS verified against the local CA; the password in the environment only)."""
-    import os
+    .. code-block:: bash
+
+        salt-run pigsalt.register node-1 event=role_change cluster=pg-test instance=pg-test-1
+    """
+    import logging
     import subprocess
+
+    import salt.client
 
     from pigsalt.errors import PigsaltError
     from pigsalt.inventory.model import open_inventory
-    from pigsalt.pillar.build import node_pillar
+    from pigsalt.monitor import registry
+    from pigsalt.pillar.prometheus import SD_DIR
 
-    inventory = _inventory()
+    log = logging.getLogger(__name__)
     try:
-        inv, _ = open_inventory(inventory)
-        cluster = next((c for c in inv.clusters if c.name == CMDB_CLUSTER), None)
-        if cluster is None:
-            raise RuntimeError(f"the CMDB lives in cluster {CMDB_CLUSTER}, which the inventory does not have")
-        pillar, _ = node_pillar(inventory, inv.node(cluster.primary.ip).name)
+        inv, _ = open_inventory(_inventory())
     except PigsaltError as err:
         raise RuntimeError(f"pigsalt inventory: {err.message}") from None
-    pg = pillar["pigsty"]["pg"]
-    admin = pg["system_users"]["admin"]
-    conninfo = " ".join(
-        [
-            f"host={','.join(m['ip'] for m in pg['members'])}",
-            f"port={pg['port']}",
-            f"dbname={CMDB_DATABASE}",
-            f"user={admin['name']}",
-            "target_session_attrs=read-write",
-            "sslmode=verify-full",
-            f"sslrootcert={pillar['pigsty']['tls']['ca_cert']}",
-            "connect_timeout=10",
-        ]
-    )
-    env = {**os.environ, "PGPASSWORD": str(admin["password"])}
-    argv = ["psql", conninfo, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"]
-    done = subprocess.run(argv, input=script, capture_output=True, text=True, env=env, timeout=300, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"psql on {CMDB_CLUSTER}/{CMDB_DATABASE}: {done.stderr.strip()[-500:]}")
-    return done.stdout
+    decision = registry.decide(inv, str(minion), str(event), {"cluster": cluster, "instance": instance})
+    found: dict[str, Any] = {"minion": decision.minion, "event": decision.event, "accepted": decision.accepted}
+    found["reason"] = decision.reason
+    if not decision.accepted:
+        log.warning("pigsalt registration: %s", decision.reason)
+        return found
+    client = salt.client.get_local_client(__opts__["conf_file"])  # type: ignore[name-defined]
+
+    def apply(tgt: str, tgt_type: str, states: tuple[str, ...]) -> dict[str, Any]:
+        returns = client.cmd(
+            tgt, "state.sls", [",".join(states)], tgt_type=tgt_type, kwarg={"queue": True}, timeout=300
+        )
+        summary: dict[str, Any] = {}
+        for node, ret in sorted((returns or {}).items()):
+            if not isinstance(ret, dict):
+                summary[node] = {"failed": [str(ret)[:300]]}
+                continue
+            failed = [str(r.get("comment", k))[:300] for k, r in ret.items() if not r.get("result")]
+            summary[node] = {"changed": sum(1 for r in ret.values() if r.get("changes")), "failed": failed}
+        return summary
+
+    # Only meta nodes that pigsty.infra deployed: a registration never installs Prometheus or
+    # dnsmasq (a minion starting before the first deploy registers nothing).
+    ready = client.cmd("I@pigsty:node:meta:True", "file.directory_exists", [SD_DIR], tgt_type="compound", timeout=30)
+    meta = sorted(m for m, ok in (ready or {}).items() if ok is True)
+    found["meta"] = apply(",".join(meta), "list", registry.META_STATES) if meta else {}
+    if not meta:
+        found["reason"] += f"; no meta node has {SD_DIR} yet (pigsty.infra registers every target)"
+    try:
+        _cmdb_psql(registry.record_sql(decision))
+        found["cmdb"] = "recorded"
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:  # the CMDB is optional: not loaded yet
+        found["cmdb"] = f"not recorded: {str(err).splitlines()[0][:200]}"
+    failed = [n for n, r in found["meta"].items() if r["failed"]]
+    log.log(logging.WARNING if failed else logging.INFO, "pigsalt registration: %s: %s", decision.reason, found)
+    return found
+
+
+def _cmdb_failure(err: Any) -> str:
+    """One line for a failure to reach the CMDB: the CMDB's own, or the inventory's."""
+    from pigsalt.cmdb import source
+
+    return str(err.message) if isinstance(err, source.CmdbError) else f"pigsalt inventory: {err.message}"
+
+
+def _cmdb_psql(script: str) -> str:
+    """Run ``script`` on the CMDB (``pigsalt.cmdb.source.run``); a failure is one line."""
+    from pigsalt.cmdb import source
+    from pigsalt.errors import PigsaltError
+
+    try:
+        return source.run(_inventory(), script)
+    except PigsaltError as err:
+        raise RuntimeError(_cmdb_failure(err)) from None
 
 
 def cmdb_load() -> dict[str, Any]:
@@ -240,14 +283,10 @@ def cmdb_dump() -> dict[str, Any]:
 
         salt-run pigsalt.cmdb_dump
     """
-    import json
+    from pigsalt.cmdb import source
+    from pigsalt.errors import PigsaltError
 
-    import yaml
-
-    from pigsalt.cmdb import rows, sql
-
-    found = json.loads(_cmdb_psql(sql.DUMP_QUERY))
-    if found.get("all") is None:
-        raise RuntimeError("the CMDB is empty: run `pigsalt cmdb load` first")
-    raw = rows.to_raw(rows.Rows.from_json(found))
-    return {"inventory": yaml.safe_dump(raw, sort_keys=False, default_flow_style=False, width=120)}
+    try:
+        return {"inventory": source.dump_text(_inventory())}
+    except PigsaltError as err:
+        raise RuntimeError(_cmdb_failure(err)) from None
