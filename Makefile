@@ -19,6 +19,7 @@ help:
 	@echo "make bench-upgrade pigsalt upgrade pg-deb12 --to 17 with 1 GB (pgbench -i -s 70), and the write pause"
 	@echo "make bench-failover what clients see when pg-test's primary fails (DOMAIN.md's baseline probe)"
 	@echo "make bench-demo    make demo warm (caches, no sandbox), then again on the deployed sandbox"
+	@echo "make bench-monitoring  scrape cost per exporter, Prometheus' memory and CPU, a role change to its labels"
 	@echo "make fresh-check   a throwaway clone with no caches: make demo, then make test, timed"
 
 # Host packages (root; installs only what is missing).
@@ -58,7 +59,10 @@ demo: venv
 bench-pillar: venv
 	$(BIN)/python -m tests.bench.pillar
 
-.PHONY: bench-sandbox bench-infra bench-cluster bench-failover bench-upgrade bench-demo fresh-check
+.PHONY: bench-sandbox bench-infra bench-cluster bench-failover bench-upgrade bench-demo bench-monitoring fresh-check
+bench-monitoring: venv
+	$(BIN)/python -m tests.bench.monitoring
+
 bench-demo: venv
 	$(BIN)/python -m tests.bench.demo
 

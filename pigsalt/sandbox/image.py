@@ -39,7 +39,7 @@ from pigsalt.sandbox.system import (
 )
 
 # Bump when the build steps below change in a way the recipe does not show.
-BUILD_VERSION = 3
+BUILD_VERSION = 4
 SALT_VERSION = "3008.3"
 SALT_VENV = "/opt/pigsalt/salt"
 BASE_PACKAGES = (
@@ -75,6 +75,10 @@ LimitNOFILE=8192
 # A minion otherwise takes ~9 s to stop, which dominates a node's shutdown.
 TimeoutStopSec=3
 ExecStart={SALT_VENV}/bin/salt-minion
+# KillMode=process leaves the minion's worker when the stop times out; the next start then
+# sometimes exits at once ("The Salt Minion is shutdown"): start it again.
+Restart=on-failure
+RestartSec=2
 
 [Install]
 WantedBy=multi-user.target

@@ -126,9 +126,11 @@ def test_the_salt_layer_is_built_offline_in_its_release_cgroup(tmp_path: Path, m
     ]
 
 
-def test_minion_unit_stops_fast() -> None:
+def test_minion_unit_stops_fast_and_comes_back_after_a_failed_start() -> None:
     assert "TimeoutStopSec=3" in MINION_UNIT
     assert "ExecStart=/opt/pigsalt/salt/bin/salt-minion" in MINION_UNIT
+    # A restart whose stop timed out sometimes starts a minion that exits at once.
+    assert "Restart=on-failure" in MINION_UNIT.splitlines()
 
 
 def test_guard_route_and_bridge_commands() -> None:
