@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LINT_PATHS := $(wildcard pigsalt _modules _states _grains tests)
-APT_PACKAGES := gcc python3-dev python3-venv ruby systemd-container mmdebstrap python3-pip python3-setuptools python3-wheel dpkg-dev gnupg nftables prometheus postgresql
+APT_PACKAGES := gcc python3-dev python3-venv ruby systemd-container mmdebstrap python3-pip python3-setuptools python3-wheel dpkg-dev gnupg nftables prometheus postgresql chromium
 
 .PHONY: help deps venv lint test test-unit test-functional test-integration test-e2e demo bench-pillar lock docs clean
 

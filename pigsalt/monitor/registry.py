@@ -79,10 +79,14 @@ def ask(
     reg: Mapping[str, Any], cafile: str | None, timeout: float = TIMEOUT, fetch: Fetch | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     """Each cluster's members as its Patroni lists them now; a cluster none of whose members
-    answers is left out."""
-    get = fetch or _fetcher(cafile, timeout)
+    answers is left out. Without the CA certificate (a first deployment renders the DNS records
+    before the CA exists) nothing can be verified, so nothing is asked."""
     clusters = dict(reg.get("clusters") or {})
     if not clusters:
+        return {}
+    try:
+        get = fetch or _fetcher(cafile, timeout)
+    except (OSError, ssl.SSLError):
         return {}
     with ThreadPoolExecutor(max_workers=min(WORKERS, len(clusters))) as pool:
         answers = dict(zip(clusters, pool.map(lambda c: _members(c["patroni"], get), clusters.values()), strict=True))

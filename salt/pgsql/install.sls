@@ -66,7 +66,9 @@ pgsql-patroni-pip-cmd-run:
         --repo {{ repo.url }}/pypi --keyring {{ repo.keyring }}
         --python {{ patroni_venv }}/bin/python
         'patroni[etcd3]=={{ patroni_version }}' 'psycopg[binary]'
-    - unless: test "$({{ patroni_venv }}/bin/patroni --version 2>/dev/null)" = 'patroni {{ patroni_version }}'
+    {#- The installed version's metadata, not `patroni --version` (0.7 s of imports on every
+        state run that includes this one). #}
+    - unless: ls -d {{ patroni_venv }}/lib/python3*/site-packages/patroni-{{ patroni_version }}.dist-info
     - require:
       - cmd: pgsql-patroni-venv-cmd-run
 

@@ -184,3 +184,9 @@ def test_the_cmdb_rows_are_upserted_with_quotes_doubled() -> None:
         "('node', 'o''brien', 'registered', 'start', now()) ON CONFLICT (kind, name) DO UPDATE "
         "SET state = excluded.state, by = excluded.by, at = excluded.at;\n"
     )
+
+
+def test_ask_without_the_ca_certificate_asks_nothing(tmp_path: Path) -> None:
+    """A first deployment renders the DNS records before the CA exists: inventory roles."""
+    reg = {"clusters": {"pg-test": {"patroni": ["https://127.0.0.1:1"], "roles": {}}}}
+    assert registry.ask(reg, cafile=str(tmp_path / "missing.crt")) == {}
