@@ -282,7 +282,7 @@ CLUSTER = Dashboard(
                     "short",
                     (Query(f"max by (ins, ip) (patroni_primary{{{_C}}})", "{{ins}}"),),
                     "table",
-                    description="As Patroni reports it now (the targets' role label is the inventory's).",
+                    description="As Patroni reports it now (the targets' role label follows it after each role change).",
                     mappings=ROLE,
                 ),
                 Panel(
@@ -504,8 +504,13 @@ NODE_DASHBOARD = Dashboard(
                 Panel(
                     "Clock offset",
                     "s",
-                    (Query(f"node_timex_offset_seconds{{{_N}}}", "kernel offset"),),
-                    description="What chronyd has still to correct; NodeClockDrift fires past 50ms.",
+                    (
+                        Query(f"node_timex_offset_seconds{{{_N}}}", "kernel offset"),
+                        Query(f"node_time_seconds{{{_N}}} - timestamp(node_time_seconds{{{_N}}})", "from Prometheus"),
+                    ),
+                    description="What chronyd has still to correct (the kernel's estimate; a container may not "
+                    "expose it) and the node's clock against Prometheus' at each scrape; NodeClockDrift fires past "
+                    "50ms and 1s.",
                 ),
             ),
         ),

@@ -37,6 +37,7 @@ EXPORTED = {
     "node_network_receive_bytes_total",
     "node_network_transmit_bytes_total",
     "node_timex_offset_seconds",
+    "node_time_seconds",
     # postgres_exporter 0.11.1 and 0.17.1, default collectors
     "pg_up",
     "pg_stat_activity_count",
