@@ -282,7 +282,7 @@ CLUSTER = Dashboard(
                     "short",
                     (Query(f"max by (ins, ip) (patroni_primary{{{_C}}})", "{{ins}}"),),
                     "table",
-                    description="As Patroni reports it now (the targets' role label follows it after each role change).",
+                    description="As Patroni reports it now (the targets' role label follows it after a role change).",
                     mappings=ROLE,
                 ),
                 Panel(
