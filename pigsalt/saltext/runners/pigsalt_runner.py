@@ -174,7 +174,6 @@ def register(
         salt-run pigsalt.register node-1 event=role_change cluster=pg-test instance=pg-test-1
     """
     import logging
-    import subprocess
 
     import salt.client
 
@@ -219,7 +218,7 @@ def register(
     try:
         _cmdb_psql(registry.record_sql(decision))
         found["cmdb"] = "recorded"
-    except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:  # the CMDB is optional: not loaded yet
+    except RuntimeError as err:  # the CMDB is optional: not loaded yet, pg-meta not deployed
         found["cmdb"] = f"not recorded: {str(err).splitlines()[0][:200]}"
     failed = [n for n, r in found["meta"].items() if r["failed"]]
     log.log(logging.WARNING if failed else logging.INFO, "pigsalt registration: %s: %s", decision.reason, found)
