@@ -10,7 +10,7 @@
 # machine) and the machine's own pip configuration.
 #
 # On success the clone and the moved-aside /var/lib/pigsalt are removed (the new one, built
-# from scratch, stays). On failure both stay, with their paths printed.
+# from scratch, stays; the logs are copied to /var/tmp first). On failure both stay, with their paths printed.
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -61,6 +61,9 @@ run_step test
 say "summary"
 for line in "${results[@]}"; do printf '  %s\n' "$line"; done
 if [ $failed -eq 0 ]; then
+    # The logs outlive the clone: their durations (--durations) are what the next session profiles.
+    for log in "$work"/*.log; do cp "$log" "/var/tmp/pigsalt-fresh-check-$stamp-$(basename "$log")"; done
+    say "logs kept as /var/tmp/pigsalt-fresh-check-$stamp-*.log"
     rm -rf "$work"
     [ -z "$aside" ] || rm -rf "$aside"
     say "passed; removed the clone${aside:+ and $aside}"

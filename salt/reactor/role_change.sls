@@ -1,9 +1,9 @@
 # reactor-tag: pigsty/pg/role_change
 {#- A member's Patroni changed its role (pgsql.events fires this from the member's minion): the
     registration runner re-applies Prometheus' targets and the DNS records on the meta nodes
-    from what Patroni says, and the member's role-gated states. The sender is the id Salt
-    authenticated (data['id']); the runner refuses a claim about another member and never
-    takes a role from the event. #}
+    from what Patroni says (the member's HBA files already followed, by Patroni's callback).
+    The sender is the id Salt authenticated (data['id']); the runner refuses a claim about
+    another member and never takes a role from the event. #}
 {%- set claimed = data.get('data') if data.get('data') is mapping else {} %}
 
 pigsalt-register-role-change:

@@ -44,11 +44,13 @@ def salt_caller(tmp_path_factory: pytest.TempPathFactory) -> salt.client.Caller:
 
 
 def project_sls() -> list[str]:
-    """Every SLS under salt/ as a dotted name (``node.hostname``), top.sls excepted."""
+    """Every state SLS under salt/ as a dotted name (``node.hostname``), top.sls and the
+    reactor's SLS excepted (the master's Reactor renders those with an event's ``tag`` and
+    ``data``: tests/functional/test_reactor_render.py)."""
     names = []
     for path in sorted((ROOT / "salt").rglob("*.sls")):
         rel = path.relative_to(ROOT / "salt").with_suffix("")
-        if rel == Path("top"):
+        if rel == Path("top") or rel.parts[0] == "reactor":
             continue
         parts = rel.parts[:-1] if rel.name == "init" else rel.parts
         names.append(".".join(parts))
