@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,18 @@ def example(tmp_path: Path):
 @pytest.fixture
 def sandbox_inventory(tmp_path: Path) -> Path:
     return copy_example("sandbox", tmp_path)
+
+
+def build_deb(where: Path, name: str, version: str = "1.0-1", depends: str = "", arch: str = "all") -> Path:
+    """A real, minimal .deb: one file under /usr/share/doc/<name>/."""
+    root = where / f"{name}-{version}"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "usr/share/doc" / name).mkdir(parents=True)
+    (root / "usr/share/doc" / name / "README").write_text(f"{name} {version}\n")
+    control = [f"Package: {name}", f"Version: {version}", f"Architecture: {arch}", "Maintainer: pigsalt <t@pigsty>"]
+    control += [f"Depends: {depends}"] if depends else []
+    control += ["Description: a package pigsalt's tests add to the repository"]
+    (root / "DEBIAN/control").write_text("\n".join(control) + "\n")
+    out = where / f"{name}_{version}_{arch}.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root), str(out)], check=True, capture_output=True)
+    return out

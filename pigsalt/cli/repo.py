@@ -10,7 +10,16 @@ from typing import Any, TypeVar
 import click
 
 from pigsalt.cli.options import json_option
-from pigsalt.repo import DEFAULT_REPO_DIR, RepoInfo, RepoStatus, build_repo, repo_status, write_tarball
+from pigsalt.repo import (
+    DEFAULT_REPO_DIR,
+    RepoInfo,
+    RepoStatus,
+    add_packages,
+    build_repo,
+    remove_packages,
+    repo_status,
+    write_tarball,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,6 +36,15 @@ def dest_option(func: F) -> F:
         show_default=True,
         help="Repository directory (served as-is at http://repo.pigsty/).",
     )(func)
+
+
+def release_option(text: str) -> Callable[[F], F]:
+    """``--release CODENAME``, repeatable, into ``releases``."""
+
+    def decorate(func: F) -> F:
+        return click.option("--release", "releases", multiple=True, metavar="CODENAME", help=text)(func)
+
+    return decorate
 
 
 @click.group(
@@ -46,12 +64,8 @@ def repo() -> None:
     ),
 )
 @dest_option
-@click.option(
-    "--release",
-    "releases",
-    multiple=True,
-    metavar="CODENAME",
-    help="A Debian release to (re)build, e.g. bookworm or trixie; repeatable. Default: every release of the recipe.",
+@release_option(
+    "A Debian release to (re)build, e.g. bookworm or trixie; repeatable. Default: every release of the recipe."
 )
 @click.option(
     "--tarball",
@@ -79,6 +93,48 @@ def build(dest: Path, releases: tuple[str, ...], tarball: Path | None, force: bo
     pythons = ", ".join(sorted(set(info.python_versions.values())))
     click.echo(f"pypi:    pip install --no-index --find-links {info.pypi_dir} ...  (Python {pythons})")
     click.echo(f"keyring: {info.keyring} (key {info.key_fingerprint})")
+
+
+@repo.command(
+    epilog=(
+        "Examples:\n\n\b\n"
+        "  pigsalt repo add ./grafana_11.4.0_amd64.deb\n"
+        "  pigsalt repo add --release trixie ./grafana_11.4.0_amd64.deb\n"
+        "  salt-run state.orch pigsty.infra    # Grafana is installed on the meta nodes"
+    ),
+)
+@dest_option
+@release_option("A release of the repository to add them to; repeatable. Default: every release it holds.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def add(dest: Path, releases: tuple[str, ...], files: tuple[Path, ...]) -> None:
+    """Add .deb files that Debian does not ship (Grafana, say) to the repository.
+
+    For each release, what installing them needs is fetched from its mirror with them; the
+    release is indexed and signed again. They are kept beside the repository (<dest>.added/) and
+    added again by every rebuild. A file that is not a Debian package for this architecture, or a
+    package the repository already holds from Debian, is refused and nothing changes.
+    """
+    added = add_packages(dest, files, releases=releases or None, progress=_echo)
+    for codename, deps in added.items():
+        with_deps = f" with {len(deps)} dependencies: {', '.join(deps)}" if deps else ""
+        click.echo(f"{codename}: added {', '.join(p.name for p in files)}{with_deps}")
+
+
+@repo.command(
+    epilog="Examples:\n\n\b\n  pigsalt repo remove grafana\n  pigsalt repo remove --release trixie grafana",
+)
+@dest_option
+@release_option("A release to remove them from; repeatable. Default: every release holding them.")
+@click.argument("names", nargs=-1, required=True)
+def remove(dest: Path, releases: tuple[str, ...], names: tuple[str, ...]) -> None:
+    """Remove packages added with `pigsalt repo add`, by name.
+
+    Each release holding them is indexed and signed again; nodes that installed them keep them
+    (remove them there with apt). The dependencies they brought stay until the next rebuild.
+    """
+    removed = remove_packages(dest, names, releases=releases or None, progress=_echo)
+    for codename, specs in removed.items():
+        click.echo(f"{codename}: removed {', '.join(specs)}")
 
 
 @repo.command(

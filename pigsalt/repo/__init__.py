@@ -11,9 +11,11 @@ from pigsalt.repo.build import (
     DEFAULT_CACHE_DIR,
     DEFAULT_REPO_DIR,
     RepoStatus,
+    add_packages,
     build_repo,
     ensure_repo,
     read_repo,
+    remove_packages,
     repo_status,
     write_tarball,
 )
@@ -27,9 +29,11 @@ __all__ = [
     "KEYRING_NAME",
     "RepoInfo",
     "RepoStatus",
+    "add_packages",
     "build_repo",
     "ensure_repo",
     "read_repo",
+    "remove_packages",
     "repo_status",
     "write_tarball",
 ]

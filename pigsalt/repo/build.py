@@ -35,6 +35,7 @@ from pigsalt.agent.wheels import SUMS as WHEEL_SUMS
 from pigsalt.debian import BY_CODENAME
 from pigsalt.errors import PigsaltError
 from pigsalt.fileio import write_text_atomic
+from pigsalt.repo import added as added_mod
 from pigsalt.repo import apt as apt_mod
 from pigsalt.repo._util import Progress, say, tree_size
 from pigsalt.repo.foreign import BuilderRoot, ForeignBuild
@@ -268,7 +269,150 @@ def write_tarball(dest: Path, tarball: Path, progress: Progress | None = None) -
     return tarball
 
 
+@dataclass
+class _Change:
+    """A change in place to a built repository (``add_packages``, ``remove_packages``): under its
+    lock, with its manifest and the key that signed it."""
+
+    dest: Path
+    manifest: dict[str, Any]
+    targets: tuple[str, ...]
+    key: SigningKey
+    fingerprint: str
+    arch: str
+
+    def resign(self, codename: str) -> Path:
+        """Index and sign one release again; its directory."""
+        apt_dir = self.dest / "apt" / codename
+        _index(apt_dir, codename, self.arch)
+        self.key.sign_release(apt_dir, self.fingerprint)
+        verify_release(apt_dir, self.dest / "apt" / KEYRING_NAME)
+        self.manifest["releases"][codename]["apt"]["bytes"] = tree_size(apt_dir)
+        return apt_dir
+
+
+@contextmanager
+def _changing(dest: Path, releases: Sequence[str] | None, verb: str, key_dir: Path) -> Iterator[_Change]:
+    """The repository at ``dest`` locked for a change to ``releases`` (every release it holds by
+    default); the manifest is written when the change ends without an error."""
+    if read_manifest(dest) is None:  # before the lock, which would create dest's parent
+        raise PigsaltError(f"no repository at {dest}: run `pigsalt repo build` first")
+    with _os_errors(), _locked(dest):
+        manifest = _current_manifest(dest)
+        held = built_releases(manifest)
+        if manifest is None or not held:
+            raise PigsaltError(f"no repository at {dest}: run `pigsalt repo build` first")
+        targets = tuple(releases or held)
+        unknown = [c for c in targets if c not in held]
+        if unknown:
+            raise PigsaltError(f"repo {verb}: {dest} holds {', '.join(held)}, not {', '.join(unknown)}")
+        key = SigningKey(key_dir)
+        fingerprint = key.fingerprint()
+        if fingerprint is None or fingerprint != manifest.get("key_fingerprint"):
+            raise PigsaltError(
+                f"repo {verb}: the key in {key_dir} did not sign {dest}; rebuild it with `pigsalt repo build`"
+            )
+        change = _Change(dest, manifest, targets, key, fingerprint, apt_mod.host_architecture())
+        yield change
+        manifest["total_bytes"] = tree_size(dest)
+        write_manifest(dest, manifest)
+
+
+def add_packages(
+    dest: Path,
+    files: Sequence[Path],
+    *,
+    releases: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    recipe_path: Path = RECIPE_PATH,
+    key_dir: Path = DEFAULT_KEY_DIR,
+    cache_dir: Path = DEFAULT_CACHE_DIR,
+) -> dict[str, list[str]]:
+    """Add the .deb ``files`` to the repository at ``dest`` for ``releases`` (every release it
+    holds by default): each release gets them and what installing them needs from its mirror, is
+    indexed and signed again, and keeps them through rebuilds (``pigsalt.repo.added``). A file
+    that is not a package for this architecture, or a release the repository does not hold,
+    changes nothing. Returns, per release, the dependencies that were added with them."""
+    dest = _absolute(dest)
+    recipe = load_recipe(recipe_path)
+    arch = apt_mod.host_architecture()
+    with _os_errors():
+        debs = [added_mod.inspect(Path(path), arch) for path in files]
+    if not debs:
+        raise PigsaltError("repo add: name at least one .deb file")
+    twice = sorted({d.name for d in debs if sum(e.name == d.name for e in debs) > 1})
+    if twice:
+        raise PigsaltError(f"repo add: {', '.join(twice)} given more than once")
+    with _changing(dest, releases, "add", key_dir) as change:
+        # Every release is resolved before any is changed: one that cannot take them changes nothing.
+        plans: dict[str, tuple[apt_mod.AptWorkspace, list[apt_mod.Deb]]] = {}
+        for codename in change.targets:
+            workspace = apt_mod.AptWorkspace(cache_dir / "apt" / codename, recipe.release(codename), arch)
+            workspace.prepare()
+            say(progress, f"apt [{codename}]: updating package lists")
+            workspace.update()
+            provided = {spec.split("=", 1)[0] for spec in change.manifest["releases"][codename]["apt"]["packages"]}
+            plans[codename] = (workspace, added_mod.plan(workspace, dest / "apt" / codename, debs, provided))
+        added: dict[str, list[str]] = {}
+        for codename, (workspace, needed) in plans.items():
+            say(progress, f"apt [{codename}]: adding {', '.join(f'{d.name} {d.version}' for d in debs)}")
+            added_mod.link(workspace, dest / "apt" / codename, debs, needed)
+            store = added_mod.added_dir(dest) / codename
+            added_mod.keep(debs, store)
+            change.resign(codename)
+            entry = change.manifest["releases"][codename]
+            entry["apt"]["added"] = [f"{d.name}={d.version}" for d in added_mod.held(store, arch)]
+            added[codename] = [f"{d.name}={d.version}" for d in needed]
+            say(progress, f"apt [{codename}]: indexed and signed; {len(needed)} dependencies added with them")
+    return added
+
+
+def remove_packages(
+    dest: Path,
+    names: Sequence[str],
+    *,
+    releases: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    key_dir: Path = DEFAULT_KEY_DIR,
+) -> dict[str, list[str]]:
+    """Remove packages added with ``add_packages`` (by name) from ``releases`` (every release
+    holding them by default); each release changed is indexed and signed again. The
+    dependencies they brought stay until the next rebuild, which no longer fetches them. A name
+    that was not added changes nothing. Returns, per release, the packages removed."""
+    dest = _absolute(dest)
+    with _changing(dest, releases, "remove", key_dir) as change:
+        stores = {c: added_mod.held(added_mod.added_dir(dest) / c, change.arch) for c in change.targets}
+        present = {d.name for debs in stores.values() for d in debs}
+        absent = [name for name in names if name not in present]
+        if absent:
+            where = ", ".join(sorted(present)) or "nothing"
+            raise PigsaltError(f"repo remove: {', '.join(absent)} not added with pigsalt repo add (added: {where})")
+        removed: dict[str, list[str]] = {}
+        for codename, debs in stores.items():
+            going = [d for d in debs if d.name in names]
+            if not going:
+                continue
+            for deb in going:
+                (dest / "apt" / codename / deb.filename).unlink(missing_ok=True)
+                deb.path.unlink()
+            change.resign(codename)
+            entry = change.manifest["releases"][codename]
+            entry["apt"]["added"] = [f"{d.name}={d.version}" for d in debs if d.name not in names]
+            removed[codename] = [f"{d.name}={d.version}" for d in going]
+            say(progress, f"apt [{codename}]: removed {', '.join(removed[codename])}; indexed and signed")
+    return removed
+
+
 # --- internals -------------------------------------------------------------------------------
+
+
+def _index(apt_dir: Path, codename: str, arch: str) -> None:
+    """``Packages`` and the unsigned ``Release`` of one release's directory."""
+    apt_mod.write_packages_index(apt_dir)
+    number = BY_CODENAME[codename].number
+    description = f"pigsalt {pigsalt.__version__} offline repository for Debian {number} ({codename})"
+    text = apt_mod.release_text(apt_dir, architecture=arch, codename=codename, description=description)
+    write_text_atomic(apt_dir / "Release", text)
 
 
 def _absolute(path: Path) -> Path:
@@ -461,12 +605,12 @@ class _Build:
         say(self.progress, f"apt [{codename}]: {len(debs)} packages in the closure; downloading {len(absent)}")
         workspace.download(absent)
         workspace.collect(debs, apt_dir)
+        extra = added_mod.held(added_mod.added_dir(self.dest) / codename, arch)
+        if extra:
+            say(self.progress, f"apt [{codename}]: adding {', '.join(d.name for d in extra)} (pigsalt repo add)")
+            added_mod.include(workspace, apt_dir, extra, {deb.name for deb in debs})
         say(self.progress, f"apt [{codename}]: indexing (dpkg-scanpackages)")
-        apt_mod.write_packages_index(apt_dir)
-        number = BY_CODENAME[codename].number
-        description = f"pigsalt {pigsalt.__version__} offline repository for Debian {number} ({codename})"
-        text = apt_mod.release_text(apt_dir, architecture=arch, codename=codename, description=description)
-        write_text_atomic(apt_dir / "Release", text)
+        _index(apt_dir, codename, arch)
         return debs
 
     def python_half(
@@ -574,6 +718,9 @@ class _Build:
                     "count": len(debs[codename]),
                     "bytes": tree_size(staging / "apt" / codename),
                     "packages": [f"{deb.name}={deb.version}" for deb in debs[codename]],
+                    "added": [
+                        f"{d.name}={d.version}" for d in added_mod.held(added_mod.added_dir(self.dest) / codename, arch)
+                    ],
                 },
                 "pypi": {"wheels": wheels, "count": len(wheels)},
             }
