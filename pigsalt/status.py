@@ -18,13 +18,13 @@ on recorded answers.
 
 from __future__ import annotations
 
-import json
-import ssl
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from pigsalt.httpjson import Fetch, fetcher
 
 __all__ = ["ClusterSpec", "gather", "render", "summarize"]
 
@@ -58,17 +58,8 @@ class ClusterSpec:
         )
 
 
-Fetch = Callable[[str], Any]
-
-
-def _fetcher(cafile: str | None, timeout: float = TIMEOUT) -> Fetch:
-    context = ssl.create_default_context(cafile=cafile) if cafile else None
-
-    def fetch(url: str) -> Any:
-        with urllib.request.urlopen(url, timeout=timeout, context=context) as answer:
-            return json.loads(answer.read())
-
-    return fetch
+def _fetcher(cafile: str | None) -> Fetch:
+    return fetcher(cafile, TIMEOUT)
 
 
 def _patroni(spec: ClusterSpec, fetch: Fetch) -> dict[str, Any]:

@@ -15,14 +15,13 @@ or a minion starts, so the labels and the name follow without a Salt command typ
 
 from __future__ import annotations
 
-import json
 import ssl
-import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from pigsalt.httpjson import Fetch, fetcher
 from pigsalt.inventory.model import Inventory, UnknownNode
 
 __all__ = ["EVENTS", "Decision", "ask", "decide", "follow", "record_sql", "registry", "relabel", "role_label"]
@@ -32,9 +31,6 @@ TIMEOUT = 3.0
 WORKERS = 8
 # Prometheus' jobs whose targets carry an instance's role.
 ROLE_JOBS = ("pgsql", "pgbouncer", "haproxy", "patroni")
-
-# One cluster's members as Patroni lists them (``GET /cluster``'s ``members``), or None.
-Fetch = Callable[[str], Any]
 
 
 def registry(inv: Inventory) -> dict[str, Any]:
@@ -49,18 +45,6 @@ def registry(inv: Inventory) -> dict[str, Any]:
             "dns_follows_leader": not (cluster.vip and cluster.vip.address),
         }
     return {"clusters": clusters}
-
-
-def _fetcher(cafile: str | None, timeout: float) -> Fetch:
-    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
-    handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=cafile)))
-    opener = urllib.request.build_opener(*handlers)
-
-    def fetch(url: str) -> Any:
-        with opener.open(url, timeout=timeout) as answer:
-            return json.loads(answer.read())
-
-    return fetch
 
 
 def _members(urls: Sequence[str], fetch: Fetch) -> list[dict[str, Any]] | None:
@@ -85,7 +69,7 @@ def ask(
     if not clusters:
         return {}
     try:
-        get = fetch or _fetcher(cafile, timeout)
+        get = fetch or fetcher(cafile, timeout)
     except (OSError, ssl.SSLError):
         return {}
     with ThreadPoolExecutor(max_workers=min(WORKERS, len(clusters))) as pool:
