@@ -25,14 +25,13 @@ is rendered by the template itself, with the value of each series now. Grafana's
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pigsalt.fileio import write_atomic
+from pigsalt.monitor import generated
 from pigsalt.monitor.panels import (
     DASHBOARDS,
     LEGEND_LABEL,
@@ -417,14 +416,6 @@ var PigsaltConsole = {
 )
 
 
-def _differs(path: Path, text: str) -> bool:
-    """``path`` does not hold exactly ``text`` with mode 0644 (what ``write_atomic`` would fix)."""
-    try:
-        return path.read_text(encoding="utf-8") != text or (path.stat().st_mode & 0o777) != 0o644
-    except (FileNotFoundError, UnicodeDecodeError):
-        return True
-
-
 def write(directory: Path, scrape_interval: str = "10s", dry_run: bool = False) -> list[Path]:
     """Write the pages into ``directory/consoles`` and the library into
     ``directory/console_libraries``; the paths written or removed (``dry_run``: that would be,
@@ -436,43 +427,18 @@ def write(directory: Path, scrape_interval: str = "10s", dry_run: bool = False) 
         pages / INDEX: _index(window),
         **{pages / f"{d.uid}.html": page(d, window) for d in DASHBOARDS},
     }
-    if dry_run:
-        changed = [path for path, text in files.items() if _differs(path, text)]
-    else:
-        changed = [path for path, text in files.items() if write_atomic(path, text)]
-    for stale in sorted(set(pages.glob("pigsalt-*.html")) - set(files)):
-        if not dry_run:
-            stale.unlink()
-        changed.append(stale)
-    return changed
+    return generated.sync(files, pages.glob("pigsalt-*.html"), dry_run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m pigsalt.monitor.consoles",
-        description="Write pigsalt's Prometheus console pages and library; print what changed.",
+    return generated.main(
+        argv,
+        "pigsalt.monitor.consoles",
+        "Write pigsalt's Prometheus console pages and library; print what changed.",
+        "the directory of consoles/ and console_libraries/",
+        "console files",
+        write,
     )
-    parser.add_argument("directory", type=Path, help="the directory of consoles/ and console_libraries/")
-    parser.add_argument("--scrape-interval", default="10s", help="Prometheus' scrape interval (default: 10s)")
-    parser.add_argument(
-        "--stateful",
-        action="store_true",
-        help="end with the line Salt's cmd.run (stateful: True) reads: changed=yes|no comment='…'",
-    )
-    parser.add_argument("--dry-run", action="store_true", help="write nothing; print what would change")
-    args = parser.parse_args(argv)
-    try:
-        changed = write(args.directory, args.scrape_interval, dry_run=args.dry_run)
-    except (OSError, ValueError) as err:
-        print(f"pigsalt.monitor.consoles: {err}", file=sys.stderr)
-        return 2
-    for path in changed:
-        print(path)
-    if args.stateful:
-        done = "would be written or removed" if args.dry_run else "written or removed"
-        comment = f"{len(changed)} console files {done}" if changed else "console pages up to date"
-        print(f"changed={'yes' if changed else 'no'} comment='{comment}'")
-    return 0
 
 
 if __name__ == "__main__":

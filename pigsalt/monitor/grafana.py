@@ -6,21 +6,20 @@ writes ``datasources/pigsalt.yml`` (Prometheus on this node, with the uid every 
 ``dashboards/pigsalt.yml`` (a file provider) and the provider's directory,
 ``dashboards/pigsalt/<uid>.json``, one dashboard each. Grafana reads only the ``.yml`` files of
 ``dashboards/`` as providers, so the JSON can sit beneath it. Each changed file's path is printed
-on its own line, nothing when all are already as generated, so a Salt ``cmd.run`` can say
-whether anything changed. JSON files of the directory that no dashboard produces any more are
-removed (and printed): the directory is pigsalt's alone.
+on its own line, nothing when all are already as generated; ``--stateful`` ends with the line a
+Salt ``cmd.run`` reads, ``--dry-run`` writes nothing. JSON files of the directory that no
+dashboard produces any more are removed (and printed): the directory is pigsalt's alone.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pigsalt.fileio import write_atomic
+from pigsalt.monitor import generated
 from pigsalt.monitor.panels import DASHBOARDS, Dashboard, Panel, Variable, seconds
 
 __all__ = [
@@ -29,6 +28,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "dashboard_json",
     "datasource_yaml",
+    "files",
     "main",
     "provider_yaml",
     "variable_query",
@@ -232,39 +232,37 @@ def provider_yaml(json_dir: Path) -> str:
     )
 
 
-def write(directory: Path, scrape_interval: str = "10s") -> list[Path]:
-    """Write the provisioning files under ``directory``; the paths written or removed."""
+def files(directory: Path, scrape_interval: str = "10s") -> dict[Path, str]:
+    """Every provisioning file under ``directory`` (absolute) with its text; the dashboards' JSON
+    are the files of ``directory / JSON_DIR``."""
     seconds(scrape_interval)  # a duration, or ValueError
-    json_dir = directory.resolve() / JSON_DIR
-    files = {
+    json_dir = directory / JSON_DIR
+    texts = {
         directory / "datasources" / "pigsalt.yml": datasource_yaml(scrape_interval),
         directory / "dashboards" / "pigsalt.yml": provider_yaml(json_dir),
     }
     for dashboard in DASHBOARDS:
-        files[json_dir / f"{dashboard.uid}.json"] = json.dumps(dashboard_json(dashboard), indent=2) + "\n"
-    changed = [path for path, text in files.items() if write_atomic(path, text)]
-    for stale in sorted(set(json_dir.glob("*.json")) - set(files)):
-        stale.unlink()
-        changed.append(stale)
-    return changed
+        texts[json_dir / f"{dashboard.uid}.json"] = json.dumps(dashboard_json(dashboard), indent=2) + "\n"
+    return texts
+
+
+def write(directory: Path, scrape_interval: str = "10s", dry_run: bool = False) -> list[Path]:
+    """Write the provisioning files under ``directory``; the paths written or removed (``dry_run``:
+    that would be, touching nothing)."""
+    directory = directory.resolve()
+    texts = files(directory, scrape_interval)
+    return generated.sync(texts, (directory / JSON_DIR).glob("*.json"), dry_run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m pigsalt.monitor.grafana",
-        description="Write pigsalt's Grafana datasource, dashboard provider and dashboards; print what changed.",
+    return generated.main(
+        argv,
+        "pigsalt.monitor.grafana",
+        "Write pigsalt's Grafana datasource, dashboard provider and dashboards; print what changed.",
+        "Grafana's provisioning directory",
+        "Grafana provisioning files",
+        write,
     )
-    parser.add_argument("directory", type=Path, help="Grafana's provisioning directory")
-    parser.add_argument("--scrape-interval", default="10s", help="Prometheus' scrape interval (default: 10s)")
-    args = parser.parse_args(argv)
-    try:
-        changed = write(args.directory, args.scrape_interval)
-    except (OSError, ValueError) as err:
-        print(f"pigsalt.monitor.grafana: {err}", file=sys.stderr)
-        return 2
-    for path in changed:
-        print(path)
-    return 0
 
 
 if __name__ == "__main__":

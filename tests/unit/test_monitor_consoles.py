@@ -243,7 +243,7 @@ def test_cli_stateful_ends_with_the_line_salt_reads(tmp_path: Path, capsys: pyte
     last = capsys.readouterr().out.splitlines()[-1]
     assert last.startswith("changed=yes comment='") and last.endswith(" console files written or removed'")
     assert consoles.main([str(tmp_path), "--stateful"]) == 0
-    assert capsys.readouterr().out == "changed=no comment='console pages up to date'\n"
+    assert capsys.readouterr().out == "changed=no comment='console files up to date'\n"
 
 
 def test_cli_dry_run_says_what_would_change_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
@@ -261,4 +261,4 @@ def test_cli_dry_run_says_what_would_change_and_writes_nothing(tmp_path: Path, c
     assert stale.exists()
     stale.unlink()
     assert consoles.main([str(tmp_path), "--stateful", "--dry-run"]) == 0
-    assert capsys.readouterr().out == "changed=no comment='console pages up to date'\n"
+    assert capsys.readouterr().out == "changed=no comment='console files up to date'\n"

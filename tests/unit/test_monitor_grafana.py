@@ -172,3 +172,17 @@ def test_cli_refuses_a_bad_interval(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert captured.out == ""
     assert "'soon' is not a duration" in captured.err
     assert not any(tmp_path.iterdir())
+
+
+def test_cli_stateful_and_dry_run_as_salt_reads_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """grafana.config runs ``--stateful`` (``--dry-run`` under test=True): a second run, and a
+    dry run after it, report no change; a dry run before touches nothing."""
+    assert grafana.main([str(tmp_path), "--stateful", "--dry-run"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == f"changed=yes comment='{len(DASHBOARDS) + 2} Grafana provisioning files would be written or removed'"
+    assert not any(tmp_path.iterdir())
+    assert grafana.main([str(tmp_path), "--stateful"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("changed=yes comment='")
+    for extra in ([], ["--dry-run"]):
+        assert grafana.main([str(tmp_path), "--stateful", *extra]) == 0
+        assert capsys.readouterr().out == "changed=no comment='Grafana provisioning files up to date'\n"
