@@ -83,6 +83,32 @@ def parse(stdout: str, stderr: str, returncode: int, seconds: float) -> OrchRun:
     return OrchRun(returncode == 0 and not failed, seconds, changed, failed, stdout)
 
 
+def notes(run: OrchRun) -> list[str]:
+    """The one-line notes the states left for the user (``test.show_notification``, e.g. what a
+    deployment skipped and why), each as ``<minion>: <note>``, once each, in order."""
+    found: dict[str, None] = {}
+
+    def walk(node: Any, minion: str | None) -> None:
+        if not isinstance(node, dict):
+            return
+        for key, value in node.items():
+            if isinstance(key, str) and key.startswith("test_|-") and key.endswith("_|-show_notification"):
+                if isinstance(value, dict) and value.get("comment"):
+                    found[f"{minion}: {value['comment']}" if minion else str(value["comment"])] = None
+                continue
+            if key == "ret" and isinstance(value, dict):  # salt.state: per minion
+                for who, states in value.items():
+                    walk(states, str(who))
+                continue
+            walk(value, minion)
+
+    try:
+        walk(json.loads(run.raw), None)
+    except json.JSONDecodeError:
+        return []
+    return list(found)
+
+
 def orch_argv(mods: str, pillar: dict[str, Any] | None = None, test: bool = False) -> list[str]:
     argv = ["salt-run", "--out=json", "state.orch", mods]
     if pillar:

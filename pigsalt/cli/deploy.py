@@ -156,6 +156,8 @@ def _orchestrate(runner: orch.Runner, cluster: str | None, display: StepDisplay)
                 continue
             changed_total += len(result.changed)
             display(f"{label}: ok in {result.seconds:.1f} s, {len(result.changed)} states changed")
+            for note in orch.notes(result):
+                click.echo(f"  note: {note}", err=True)
         if failed:
             count = sum(len(results[label].failed) for label in failed)
             raise PigsaltError(f"{', '.join(failed)} failed ({count} failed states)")

@@ -76,6 +76,29 @@ def test_a_failed_step_names_the_minion_and_the_cause():
     ]
 
 
+def test_notes_are_the_show_notification_comments_by_minion_once_each():
+    skipped = "Grafana skipped: the offline repository holds no `grafana` package"
+    state_id = "_|-".join(["test", *["grafana-install-test-show-notification"] * 2, "show_notification"])
+    note = {state_id: state(True, comment=skipped)}
+    run = orch.parse(
+        document(
+            {
+                "salt_|-pigsty-infra-grafana-state_|-pigsty-infra-grafana-state_|-state": salt_state_step(
+                    True, {"meta-1": dict(note), "meta-2": dict(note)}
+                ),
+                "salt_|-pigsty-infra-checks-infra-state_|-x_|-state": salt_state_step(True, {"meta-1": dict(note)}),
+            }
+        ),
+        "",
+        0,
+        1.0,
+    )
+    assert (run.ok, run.changed) == (True, [])
+    assert orch.notes(run) == [f"meta-1: {skipped}", f"meta-2: {skipped}"]
+    assert orch.notes(orch.parse(GOOD, "", 0, 1.5)) == []
+    assert orch.notes(orch.parse("not json", "", 1, 0.1)) == []
+
+
 def test_no_json_is_a_failure_with_what_salt_run_said():
     run = orch.parse("Traceback...", "boom", 1, 0.1)
     assert run.ok is False and run.failed == ["no JSON from salt-run: Traceback... boom"]
