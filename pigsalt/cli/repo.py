@@ -129,8 +129,9 @@ def add(dest: Path, releases: tuple[str, ...], files: tuple[Path, ...]) -> None:
 def remove(dest: Path, releases: tuple[str, ...], names: tuple[str, ...]) -> None:
     """Remove packages added with `pigsalt repo add`, by name.
 
-    Each release holding them is indexed and signed again; nodes that installed them keep them
-    (remove them there with apt). The dependencies they brought stay until the next rebuild.
+    The dependencies they brought go with them unless another added package needs them. Each
+    release holding them is indexed and signed again; nodes that installed them keep them
+    (remove them there with apt).
     """
     removed = remove_packages(dest, names, releases=releases or None, progress=_echo)
     for codename, specs in removed.items():

@@ -5,8 +5,10 @@ build the repository may reach no vendor repository, so a user brings the vendor
 file is kept under ``<repository>.added/<codename>/``, beside the repository, so that a rebuild
 (``pigsalt repo build``) adds it again. For each release, apt (the build's private setup, on an
 empty system) resolves what installing the added packages needs; what the release does not hold
-yet is downloaded from the mirror and linked in beside them. The caller indexes and signs the
-release again (``pigsalt.repo.build.add_packages``).
+yet is downloaded from the mirror and linked in beside them; the manifest records, per added
+package, these dependencies (``apt.added_dependencies``), so that removing it removes those no
+other added package needs. The caller indexes and signs the release again
+(``pigsalt.repo.build.add_packages``).
 
 A package the recipe already provides (``haproxy`` from the vendor, say) is refused: the nodes
 would install whichever version is higher, and the repository is meant to say what they run.
@@ -99,21 +101,22 @@ def keep(debs: Iterable[AddedDeb], release_dir: Path) -> list[AddedDeb]:
     return stored
 
 
-def include(workspace: AptWorkspace, apt_dir: Path, added: Sequence[AddedDeb], provided: Iterable[str]) -> list[Deb]:
+def include(workspace: AptWorkspace, apt_dir: Path, added: Sequence[AddedDeb], recipe: Iterable[str]) -> list[Deb]:
     """Link ``added`` and what installing them needs into ``apt_dir`` (one release, already
-    holding its recipe's closure); the dependencies it had to add (``plan`` then ``link``)."""
-    needed = plan(workspace, apt_dir, added, provided)
-    link(workspace, apt_dir, added, needed)
-    return needed
+    holding its recipe's closure); their dependencies outside it (``plan`` then ``link``)."""
+    extra = plan(workspace, added, recipe)
+    link(workspace, apt_dir, added, extra)
+    return extra
 
 
-def plan(workspace: AptWorkspace, apt_dir: Path, added: Sequence[AddedDeb], provided: Iterable[str]) -> list[Deb]:
-    """The packages ``apt_dir`` lacks for ``added`` to install, changing nothing; an error when
-    apt cannot install them or one of them is a package of ``provided`` (the names the recipe's
-    closure holds, which an added package may not replace)."""
+def plan(workspace: AptWorkspace, added: Sequence[AddedDeb], recipe: Iterable[str]) -> list[Deb]:
+    """What ``added`` needs that the recipe's closure (``recipe``: its ``name=version``) does not
+    hold, changing nothing; an error when apt cannot install them, or when one of them is a
+    package of the closure (which an added package may not replace)."""
     if not added:
         return []
-    clash = sorted({deb.name for deb in added} & set(provided))
+    held = set(recipe)
+    clash = sorted({deb.name for deb in added} & {spec.split("=", 1)[0] for spec in held})
     if clash:
         raise PigsaltError(
             f"{', '.join(clash)}: already in the repository from {workspace.recipe.codename}'s archive; "
@@ -121,14 +124,15 @@ def plan(workspace: AptWorkspace, apt_dir: Path, added: Sequence[AddedDeb], prov
         )
     names = {deb.name for deb in added}
     closure = _resolve(workspace, added)
-    return [deb for deb in closure if deb.name not in names and not (apt_dir / deb.filename).is_file()]
+    return [deb for deb in closure if deb.name not in names and f"{deb.name}={deb.version}" not in held]
 
 
-def link(workspace: AptWorkspace, apt_dir: Path, added: Sequence[AddedDeb], needed: Sequence[Deb]) -> None:
-    """Download ``needed`` and link it and ``added`` into ``apt_dir``, replacing an older version
-    of an added package."""
-    workspace.download(workspace.absent(needed))
-    for deb in needed:
+def link(workspace: AptWorkspace, apt_dir: Path, added: Sequence[AddedDeb], extra: Sequence[Deb]) -> None:
+    """Download what ``apt_dir`` lacks of ``extra`` and link it and ``added`` there, replacing an
+    older version of an added package."""
+    missing = [deb for deb in extra if not (apt_dir / deb.filename).is_file()]
+    workspace.download(workspace.absent(missing))
+    for deb in missing:
         link_or_copy(workspace.archives / deb.filename, apt_dir / deb.filename)
     names = {deb.name for deb in added}
     for stale in apt_dir.glob("*.deb"):

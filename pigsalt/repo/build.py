@@ -351,19 +351,24 @@ def add_packages(
             workspace.prepare()
             say(progress, f"apt [{codename}]: updating package lists")
             workspace.update()
-            provided = {spec.split("=", 1)[0] for spec in change.manifest["releases"][codename]["apt"]["packages"]}
-            plans[codename] = (workspace, added_mod.plan(workspace, dest / "apt" / codename, debs, provided))
+            closure = change.manifest["releases"][codename]["apt"]["packages"]
+            plans[codename] = (workspace, added_mod.plan(workspace, debs, closure))
         added: dict[str, list[str]] = {}
-        for codename, (workspace, needed) in plans.items():
+        for codename, (workspace, extra) in plans.items():
+            apt_dir = dest / "apt" / codename
+            before = {path.name for path in apt_dir.glob("*.deb")}
             say(progress, f"apt [{codename}]: adding {', '.join(f'{d.name} {d.version}' for d in debs)}")
-            added_mod.link(workspace, dest / "apt" / codename, debs, needed)
+            added_mod.link(workspace, apt_dir, debs, extra)
             store = added_mod.added_dir(dest) / codename
             added_mod.keep(debs, store)
-            change.resign(codename)
             entry = change.manifest["releases"][codename]
             entry["apt"]["added"] = [f"{d.name}={d.version}" for d in added_mod.held(store, arch)]
-            added[codename] = [f"{d.name}={d.version}" for d in needed]
-            say(progress, f"apt [{codename}]: indexed and signed; {len(needed)} dependencies added with them")
+            deps = dict(entry["apt"].get("added_dependencies") or {})
+            deps.update({d.name: sorted(e.filename for e in extra) for d in debs})
+            entry["apt"]["added_dependencies"] = deps
+            change.resign(codename)
+            added[codename] = [f"{d.name}={d.version}" for d in extra if d.filename not in before]
+            say(progress, f"apt [{codename}]: indexed and signed; {len(added[codename])} dependencies added with them")
     return added
 
 
@@ -376,9 +381,9 @@ def remove_packages(
     key_dir: Path = DEFAULT_KEY_DIR,
 ) -> dict[str, list[str]]:
     """Remove packages added with ``add_packages`` (by name) from ``releases`` (every release
-    holding them by default); each release changed is indexed and signed again. The
-    dependencies they brought stay until the next rebuild, which no longer fetches them. A name
-    that was not added changes nothing. Returns, per release, the packages removed."""
+    holding them by default), with the dependencies they brought that no other added package
+    needs; each release changed is indexed and signed again. A name that was not added changes
+    nothing. Returns, per release, the packages removed."""
     dest = _absolute(dest)
     with _changing(dest, releases, "remove", key_dir) as change:
         stores = {c: added_mod.held(added_mod.added_dir(dest) / c, change.arch) for c in change.targets}
@@ -392,12 +397,16 @@ def remove_packages(
             going = [d for d in debs if d.name in names]
             if not going:
                 continue
-            for deb in going:
-                (dest / "apt" / codename / deb.filename).unlink(missing_ok=True)
-                deb.path.unlink()
-            change.resign(codename)
             entry = change.manifest["releases"][codename]
+            deps = dict(entry["apt"].get("added_dependencies") or {})
+            gone = {f for d in going for f in deps.pop(d.name, [])} - {f for files in deps.values() for f in files}
+            for filename in [d.filename for d in going] + sorted(gone):
+                (dest / "apt" / codename / filename).unlink(missing_ok=True)
+            for deb in going:
+                deb.path.unlink()
             entry["apt"]["added"] = [f"{d.name}={d.version}" for d in debs if d.name not in names]
+            entry["apt"]["added_dependencies"] = deps
+            change.resign(codename)
             removed[codename] = [f"{d.name}={d.version}" for d in going]
             say(progress, f"apt [{codename}]: removed {', '.join(removed[codename])}; indexed and signed")
     return removed
@@ -508,6 +517,8 @@ class _Build:
         self.host = WheelBuilder(self.cache_dir, self.recipe.python)
         self.work = self.cache_dir / "work"
         self.building = [self.recipe.release(codename) for codename in self.plan.build]
+        # Per release, the dependencies of the packages added with `pigsalt repo add`, by package.
+        self.added_deps: dict[str, dict[str, list[str]]] = {}
 
     def run(self, force: bool) -> RepoInfo:
         started = time.monotonic()
@@ -605,10 +616,12 @@ class _Build:
         say(self.progress, f"apt [{codename}]: {len(debs)} packages in the closure; downloading {len(absent)}")
         workspace.download(absent)
         workspace.collect(debs, apt_dir)
-        extra = added_mod.held(added_mod.added_dir(self.dest) / codename, arch)
-        if extra:
-            say(self.progress, f"apt [{codename}]: adding {', '.join(d.name for d in extra)} (pigsalt repo add)")
-            added_mod.include(workspace, apt_dir, extra, {deb.name for deb in debs})
+        added = added_mod.held(added_mod.added_dir(self.dest) / codename, arch)
+        if added:
+            say(self.progress, f"apt [{codename}]: adding {', '.join(d.name for d in added)} (pigsalt repo add)")
+            closure = [f"{deb.name}={deb.version}" for deb in debs]
+            extra = sorted(d.filename for d in added_mod.include(workspace, apt_dir, added, closure))
+            self.added_deps[codename] = {d.name: extra for d in added}
         say(self.progress, f"apt [{codename}]: indexing (dpkg-scanpackages)")
         _index(apt_dir, codename, arch)
         return debs
@@ -721,6 +734,7 @@ class _Build:
                     "added": [
                         f"{d.name}={d.version}" for d in added_mod.held(added_mod.added_dir(self.dest) / codename, arch)
                     ],
+                    "added_dependencies": self.added_deps.get(codename, {}),
                 },
                 "pypi": {"wheels": wheels, "count": len(wheels)},
             }

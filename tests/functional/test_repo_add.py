@@ -106,9 +106,18 @@ def test_an_added_package_and_its_missing_dependencies_install_offline(copy: Pat
     assert sorted(p.name for p in (copy / "apt" / CODENAME).glob("pigsalt-probe_*")) == ["pigsalt-probe_1.1-1_all.deb"]
     assert [p.name for p in (added_dir(copy) / CODENAME).glob("*.deb")] == ["pigsalt-probe_1.1-1_all.deb"]
 
-    # Removed by name: gone from the index and the store, the release signed again; twice is an error.
+    entry = json.loads((copy / "manifest.json").read_text())["releases"][CODENAME]
+    assert sorted(f.split("_")[0] for f in entry["apt"]["added_dependencies"]["pigsalt-probe"]) == ["hello", "musl"]
+
+    # Removed by name with the dependencies it brought: gone from the index and the store, the
+    # release signed again, the repository as it was built; twice is an error.
     assert remove_packages(copy, ["pigsalt-probe"]) == {CODENAME: ["pigsalt-probe=1.1-1"]}
-    assert "Package: pigsalt-probe\n" not in (copy / "apt" / CODENAME / "Packages").read_text()
+    packages = (copy / "apt" / CODENAME / "Packages").read_text()
+    for name in ("pigsalt-probe", "musl", "hello"):
+        assert f"Package: {name}\n" not in packages
+    assert sorted(p.name for p in (copy / "apt" / CODENAME).glob("*.deb")) == sorted(
+        p.name for p in (DEFAULT_REPO_DIR / "apt" / CODENAME).glob("*.deb")
+    )
     assert not list((added_dir(copy) / CODENAME).glob("*.deb"))
     assert json.loads((copy / "manifest.json").read_text())["releases"][CODENAME]["apt"]["added"] == []
     assert repo_status(copy).up_to_date

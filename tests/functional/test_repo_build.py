@@ -135,9 +135,12 @@ def test_layout_is_complete_signed_and_keyless(repo: RepoInfo, codename: str) ->
     subprocess.run(["gpgv", "--keyring", str(repo.keyring), str(suite / "InRelease")], check=True)
     release = (suite / "Release").read_text()
     assert f"\nSuite: {codename}\n" in release and f"\nCodename: {codename}\n" in release
-    # The index lists exactly the archives that are there, and every requested package.
+    # The index lists exactly the archives that are there: the closure, and the packages a user
+    # added (pigsalt repo add) with their own dependencies.
     indexed = (suite / "Packages").read_text().count("\nPackage: ") + 1
-    assert indexed == len(list(suite.glob("*.deb"))) == len(repo.packages[codename])
+    apt = json.loads((repo.path / "manifest.json").read_text())["releases"][codename]["apt"]
+    added = len(apt.get("added", [])) + len({f for files in apt.get("added_dependencies", {}).values() for f in files})
+    assert indexed == len(list(suite.glob("*.deb"))) == len(repo.packages[codename]) + added
     assert set(load_recipe().release(codename).packages) <= set(repo.packages[codename])
     assert repo.python_versions[codename] == BY_CODENAME[codename].python
     # The private key stays outside the served tree.
