@@ -22,6 +22,7 @@ from salt.exceptions import CommandExecutionError
 # Set by Salt's loader before any function here runs (ruff.toml lists them as builtins).
 __pillar__: dict[str, Any]
 __grains__: dict[str, Any]
+__salt__: dict[str, Callable[..., Any]]
 
 __virtualname__ = "pigsalt"
 
@@ -210,6 +211,28 @@ def vip_interface(member_ip: str, wanted: str | None = None) -> str:
         return choose_interface(member_ip, wanted)
     except AgentError as err:
         raise CommandExecutionError(f"VIP on {__grains__.get('id', member_ip)}: {err}") from err
+
+
+def apt_candidate(name: str) -> str:
+    """The version apt would install for package ``name`` (the installed one when it is current),
+    or ``""`` when no source this node uses holds it: how a state tells whether an optional
+    package, such as one a user added to the offline repository, is there.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt meta pigsalt.apt_candidate grafana
+    """
+    out = __salt__["cmd.run_stdout"](
+        ["apt-cache", "policy", "--", name], python_shell=False, env={"LC_ALL": "C"}, output_loglevel="quiet"
+    )
+    for line in str(out).splitlines():
+        key, _, value = line.strip().partition(":")
+        if key == "Candidate":
+            value = value.strip()
+            return "" if value in ("", "(none)") else value
+    return ""
 
 
 def issued_certs(directory: str) -> dict[str, str]:

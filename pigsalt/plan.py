@@ -20,7 +20,7 @@ from pigsalt.inventory.model import Inventory
 
 INFRA = (
     *("repo", "nginx", "dns", "chrony", "pki.ca", "pki.key", "pki.sign", "pki", "etcd"),
-    *("prometheus", "alertmanager", "checks.infra"),
+    *("prometheus", "alertmanager", "grafana", "checks.infra"),
 )
 # pki.sign acts on the CA node only (pigsty.node targets it there; elsewhere it does nothing).
 NODE = ("repo", "node", "node.firewall", "chrony", "pki.key", "pki.sign", "pki", "checks.node")
@@ -48,7 +48,7 @@ CLUSTER = (
 
 # After a cluster's formulas, on the meta nodes: Prometheus discovers the cluster's targets
 # (with the roles Patroni reports) and dnsmasq names a cluster without a VIP on its leader.
-REGISTER = ("prometheus.targets", "dns")
+REGISTER = ("prometheus.targets", "dns", "nginx.index")
 
 # A whole deployment, stage after stage: each stage starts when the one before has succeeded.
 # ``pigsty.cluster`` runs once per cluster, all clusters side by side (they share no node). There

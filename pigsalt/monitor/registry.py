@@ -140,11 +140,12 @@ def follow(
 # What the reactor registers on: a minion's start (``salt/minion/<id>/start``) and a member's
 # role change (``pigsty/pg/role_change``, fired by pgsql.events after Patroni's callback).
 EVENTS = ("start", "role_change")
-# Re-applied on the meta nodes: Prometheus' targets and the DNS records (with its reload).
+# Re-applied on the meta nodes: Prometheus' targets, the DNS records (with its reload) and
+# the HAProxy index page.
 # Nothing is re-applied on the member: Patroni's callback has switched its role-gated files
 # (HBA rules, pigsalt.agent.hba_follow) already, and a state run there would collide with the
 # operator's own.
-META_STATES = ("prometheus.targets", "dns")
+META_STATES = ("prometheus.targets", "dns", "nginx.index")
 
 
 @dataclass(frozen=True)

@@ -157,8 +157,13 @@ def _infra(inv: Inventory, node: Node, secrets: Store, memo: _Memo) -> dict[str,
         infra["alertmanager"] = prometheus.alertmanager(inv, node)
         infra["registry"] = memo.get(("registry",), lambda: registry.registry(inv))
         infra["grafana"] = {
+            "package": "grafana",
             "admin_username": g["grafana_admin_username"],
             "admin_password": _secret(g, "grafana_admin_password", secrets.infra),
+            "domain": "g." + infra["nginx"]["portal"],
+            "http_port": PORTAL_PROXIES["g.pigsty"],
+            "provisioning_dir": "/etc/grafana/provisioning",
+            "scrape_interval": g["prometheus_scrape_interval"],
         }
     return infra
 

@@ -48,4 +48,12 @@ checks-alertmanager-ready-http:
   pigsalt_wait.http:
     - name: http://127.0.0.1:{{ infra['alertmanager']['port'] }}/-/ready
     - timeout: 120
+{%- from 'grafana/map.jinja' import grafana, grafana_runs with context %}
+{%- if grafana_runs %}
+
+checks-grafana-health-http:
+  pigsalt_wait.http:
+    - name: http://127.0.0.1:{{ grafana['http_port'] }}/api/health
+    - timeout: 120
+{%- endif %}
 {%- endif %}

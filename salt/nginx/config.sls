@@ -4,6 +4,7 @@
 
 include:
   - nginx.install
+  - nginx.index
 
 {%- if node.meta %}
 
@@ -18,14 +19,6 @@ nginx-portal-file-managed:
   file.managed:
     - name: /var/www/pigsty/portal/index.html
     - source: salt://nginx/files/portal.html.j2
-    - template: jinja
-    - mode: '0644'
-    - makedirs: True
-
-nginx-haproxy-index-file-managed:
-  file.managed:
-    - name: /var/www/pigsty/haproxy/index.html
-    - source: salt://nginx/files/haproxy.html.j2
     - template: jinja
     - mode: '0644'
     - makedirs: True

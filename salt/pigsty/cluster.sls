@@ -162,15 +162,16 @@ pigsty-cluster-services-check-state:
 
 {#- Registration: Prometheus on the meta nodes discovers the inventory's targets, this
     cluster's included (file-based discovery: no reload), with the roles Patroni reports, and
-    dnsmasq names a cluster without a VIP on its leader. pigsty.deploy and `pigsalt deploy`
-    pass pg_register=false: their pigsty.infra step registered every cluster already. #}
+    dnsmasq names a cluster without a VIP on its leader; the HAProxy index (h.pigsty) shows each
+    instance's role. pigsty.deploy and `pigsalt deploy` pass pg_register=false: their
+    pigsty.infra step registered every cluster already. #}
 {%- if salt['pillar.get']('pg_register', True) %}
 
 pigsty-cluster-register-state:
   salt.state:
     - tgt: 'I@pigsty:node:meta:True'
     - tgt_type: compound
-    - sls: [prometheus.targets, dns]
+    - sls: [prometheus.targets, dns, nginx.index]
     - queue: True
     - require:
       - salt: pigsty-cluster-services-check-state

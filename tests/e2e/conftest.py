@@ -45,6 +45,7 @@ MODULE_ORDER = (
     "test_infra",
     "test_cluster",
     "test_monitoring",
+    "test_grafana",
     "test_security",
     "test_cluster_debian12",
     "test_upgrade",

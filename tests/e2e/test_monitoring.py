@@ -378,9 +378,20 @@ def test_after_a_switchover_the_role_labels_and_the_name_follow_with_no_salt_com
             return list(_status()[1]["clusters"][0]["vip_holders"])
 
         assert _eventually(lambda: holders() == [candidate], timeout=60), holders()
+        # The HAProxy index (h.pigsty) shows the new roles too.
+        assert _eventually(lambda: _index_roles().get(candidate) == "primary", timeout=60), _index_roles()
+        assert _index_roles()[leader] == "replica"
     finally:
         _switchover(deployed, candidate, leader)
     assert _eventually(lambda: _roles_in_prometheus().get(leader) == "primary", timeout=120), _roles_in_prometheus()
+
+
+def _index_roles() -> dict[str, str]:
+    """The role beside each instance on the HAProxy index, h.pigsty, from this host."""
+    request = urllib.request.Request(f"http://{META}/", headers={"Host": "h.pigsty"})
+    with urllib.request.urlopen(request, timeout=15) as answer:
+        page = answer.read().decode()
+    return dict(re.findall(r'<a href="[^"]+">([\w-]+)</a> \((\w+)\)', page))
 
 
 def _master_log(deployed: Sandbox) -> str:

@@ -42,7 +42,7 @@ def test_every_node_gets_its_roles_formulas(sandbox_inventory: Path):
     inv, _ = open_inventory(sandbox_inventory)
     plan = node_formulas(inv)
     meta = ["repo", "nginx", "dns", "chrony", "pki.ca", "pki.key", "pki.sign", "pki", "etcd", "prometheus"]
-    meta += ["alertmanager", "checks.infra"]
+    meta += ["alertmanager", "grafana", "checks.infra"]
     meta += ["node", "node.firewall", "checks.node", *CLUSTER]
     assert plan == {
         "meta": meta,

@@ -58,7 +58,7 @@ def test_a_members_role_change_reapplies_targets_and_dns_on_meta_queued(master: 
     assert apply == (
         "meta",
         "state.sls",
-        ["prometheus.targets,dns"],
+        ["prometheus.targets,dns,nginx.index"],
         {"tgt_type": "list", "kwarg": {"queue": True}, "timeout": 300},
     )
     (sql,) = master["sql"]

@@ -160,7 +160,8 @@ def register(
 ) -> dict[str, Any]:
     """Register what an event says changed, from the inventory and Patroni (the reactor calls
     this; ``pigsalt.monitor.registry``): on the meta nodes, Prometheus' targets with the roles
-    Patroni reports and the DNS records (``prometheus.targets``, ``dns``); the CMDB's
+    Patroni reports, the DNS records and the HAProxy index (``prometheus.targets``, ``dns``,
+    ``nginx.index``); the CMDB's
     ``pigsty.registration`` rows when the CMDB answers. (A member's role-gated files, its HBA
     rules, are switched by Patroni's callback on the member itself, before this runs.)
     ``minion`` is the id Salt authenticated as the event's sender; ``cluster`` and ``instance``
