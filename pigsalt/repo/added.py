@@ -41,13 +41,9 @@ class AddedDeb:
     path: Path
 
     @property
-    def deb(self) -> Deb:
-        return Deb(self.name, self.version, self.arch)
-
-    @property
     def filename(self) -> str:
         """The name the file has in the repository and the store (apt's own convention)."""
-        return self.deb.filename
+        return Deb(self.name, self.version, self.arch).filename
 
 
 def added_dir(dest: Path) -> Path:
@@ -83,22 +79,18 @@ def held(release_dir: Path, architecture: str) -> list[AddedDeb]:
     return sorted(inspect(path, architecture) for path in release_dir.glob("*.deb"))
 
 
-def keep(debs: Iterable[AddedDeb], release_dir: Path) -> list[AddedDeb]:
-    """Copy ``debs`` into the release's store, replacing any other version of the same package;
-    the stored copies."""
+def keep(debs: Iterable[AddedDeb], release_dir: Path) -> None:
+    """Copy ``debs`` into the release's store, replacing any other version of the same package
+    (package names hold no ``_``, so ``<name>_*.deb`` is that package's files alone)."""
     release_dir.mkdir(parents=True, exist_ok=True)
-    stored = []
     for deb in debs:
         for old in release_dir.glob(f"{deb.name}_*.deb"):
-            if old.name != deb.filename and old.name.split("_", 1)[0] == deb.name:
+            if old.name != deb.filename:
                 old.unlink()
-        target = release_dir / deb.filename
         tmp = release_dir / f".{deb.filename}.tmp"
         shutil.copyfile(deb.path, tmp)
         tmp.chmod(0o644)
-        tmp.replace(target)
-        stored.append(AddedDeb(deb.name, deb.version, deb.arch, target))
-    return stored
+        tmp.replace(release_dir / deb.filename)
 
 
 def include(workspace: AptWorkspace, apt_dir: Path, added: Sequence[AddedDeb], recipe: Iterable[str]) -> list[Deb]:

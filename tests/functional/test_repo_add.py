@@ -29,13 +29,11 @@ from pigsalt.repo import (
 )
 from pigsalt.repo.added import added_dir
 from tests.conftest import build_deb
+from tests.functional import test_repo_build
 from tests.functional.test_repo_build import minbase_root
 
-pytestmark = [
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (apt downloads, chroot, mounts)"),
-    pytest.mark.skipif(shutil.which("mmdebstrap") is None, reason="mmdebstrap is not installed (make deps)"),
-    pytest.mark.skipif(shutil.which("dpkg-scanpackages") is None, reason="dpkg-dev is not installed (make deps)"),
-]
+# The same needs as building the repository: root, mmdebstrap, dpkg-dev (each skip says which).
+pytestmark = test_repo_build.pytestmark
 
 CODENAME = "bookworm"
 
