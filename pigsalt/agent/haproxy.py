@@ -15,7 +15,7 @@ from typing import Literal
 
 from pigsalt.agent import AgentError
 
-__all__ = ["DEFAULT_SOCKET", "ServerState", "parse_stat", "send", "servers", "set_state"]
+__all__ = ["DEFAULT_SOCKET", "ServerState", "parse_stat", "send", "servers", "set_health", "set_state"]
 
 DEFAULT_SOCKET = "/run/haproxy/admin.sock"
 # HAProxy's own rule for proxy and server names: letters, digits, '-', '_', '.' and ':'.
@@ -117,6 +117,18 @@ def set_state(backend: str, server: str, state: State, socket_path: str = DEFAUL
     if state not in ("ready", "drain", "maint"):
         raise AgentError(f"HAProxy: server state {state!r} is not ready, drain or maint")
     command = f"set server {_check_name('backend', backend)}/{_check_name('server', server)} state {state}"
+    answer = send(command, socket_path).strip()
+    if answer:
+        raise AgentError(f"HAProxy {socket_path}: {command!r}: {answer}")
+
+
+def set_health(backend: str, server: str, enabled: bool, socket_path: str = DEFAULT_SOCKET) -> None:
+    """Resume (``enabled``) or stop the health checks of ``backend/server``.
+
+    A server whose checks are stopped is taken as UP by HAProxy whatever its last result was:
+    stop them on servers that are UP only."""
+    verb = "enable" if enabled else "disable"
+    command = f"{verb} health {_check_name('backend', backend)}/{_check_name('server', server)}"
     answer = send(command, socket_path).strip()
     if answer:
         raise AgentError(f"HAProxy {socket_path}: {command!r}: {answer}")

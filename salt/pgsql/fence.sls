@@ -31,6 +31,9 @@ pgsql-fence-unit-file-managed:
 
         [Service]
         ExecStart=/opt/pigsalt/salt/bin/python -m pigsalt.agent.fence --patroni https://{{ node.ip }}:{{ pg.patroni.port }} --cacert {{ pillar.pigsty.tls.ca_cert }} --ports {{ fence.ports | join(',') }} --lease {{ fence.lease }}
+        # The stop signals the keeper only, which then removes its table with one last command;
+        # the default (the whole group) also killed that command and the one in flight.
+        KillMode=mixed
         Restart=always
         RestartSec=1
 

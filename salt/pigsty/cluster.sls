@@ -42,10 +42,21 @@ pigsty-cluster-modules-sync:
 
 {#- A cluster deployed before pigsalt's TLS: every member's Patroni starts serving its REST
     API over HTTPS, and its HAProxy checks and VIP keeper follow, all members at once, HAProxy
-    right after Patroni on each, so that the members' checks change scheme within seconds of
-    each other, less than HAProxy takes to mark a backend down. Postgres is not restarted.
-    Nothing changes on a converted cluster; on a new one this writes the configuration and
-    installs HAProxy and the keeper (its Patroni does not run yet). #}
+    right after Patroni on each. Before that, every HAProxy that still checks in clear holds
+    the checks of its UP servers (they stay UP): a member's Patroni answering only over TLS
+    would otherwise be marked DOWN by the other members' HAProxy until they reload, seconds
+    later on a busy node. The reloads start new workers with TLS checks; the held ones are
+    resumed after the step either way. Postgres is not restarted. Nothing changes on a
+    converted cluster; on a new one this writes the configuration and installs HAProxy and
+    the keeper (its Patroni does not run yet). #}
+pigsty-cluster-haproxy-hold-function:
+  salt.function:
+    - name: haproxy.hold_clear_checks
+    - tgt: '{{ members }}'
+    - tgt_type: compound
+    - require:
+      - salt: pigsty-cluster-modules-sync
+
 pigsty-cluster-restapi-state:
   salt.state:
     - tgt: '{{ members }}'
@@ -53,7 +64,24 @@ pigsty-cluster-restapi-state:
     - sls: [pgsql.restapi, haproxy, vip]
     - queue: True
     - require:
-      - salt: pigsty-cluster-modules-sync
+      - salt: pigsty-cluster-haproxy-hold-function
+
+pigsty-cluster-haproxy-resume-function:
+  salt.function:
+    - name: haproxy.resume_checks
+    - tgt: '{{ members }}'
+    - tgt_type: compound
+    - require:
+      - salt: pigsty-cluster-restapi-state
+
+pigsty-cluster-haproxy-resume-onfail-function:
+  salt.function:
+    - name: haproxy.resume_checks
+    - tgt: '{{ members }}'
+    - tgt_type: compound
+    - onfail:
+      - salt: pigsty-cluster-haproxy-hold-function
+      - salt: pigsty-cluster-restapi-state
 
 pigsty-cluster-packages-state:
   salt.state:
@@ -62,7 +90,7 @@ pigsty-cluster-packages-state:
     - sls: [pgsql.install]
     - queue: True
     - require:
-      - salt: pigsty-cluster-restapi-state
+      - salt: pigsty-cluster-haproxy-resume-function
 
 pigsty-cluster-primary-state:
   salt.state:

@@ -29,6 +29,9 @@ vip-unit-file-managed:
 
         [Service]
         ExecStart=/opt/pigsalt/salt/bin/python -m pigsalt.agent.vip {{ pg.vip.keeper_args | join(' ') }} --patroni https://{{ node.ip }}:{{ pg.patroni.port }} --cacert {{ pillar.pigsty.tls.ca_cert }}
+        # The stop signals the keeper only, which then removes the VIP with one last command;
+        # the default (the whole group) also killed that command and the one in flight.
+        KillMode=mixed
         Restart=always
         RestartSec=2
 

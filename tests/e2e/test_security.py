@@ -250,6 +250,39 @@ def _serve_in_clear(deployed: Sandbox) -> None:
         assert done.returncode == 0, (node, done.stderr)
 
 
+def _haproxy_status(deployed: Sandbox, node: str, backend: str, server: str) -> str:
+    out = deployed.salt(node, "haproxy.servers", f"backend={backend}", "--out=json").stdout
+    return next(s["status"] for s in json.loads(out)[node] if s["server"] == server)
+
+
+def test_held_checks_keep_a_member_up_while_its_patroni_changes_scheme(deployed: Sandbox) -> None:
+    """What pigsty.cluster does around the TLS conversion, step by step on the real HAProxy: a
+    node's HAProxy that holds its checks in clear keeps the primary UP although the primary's
+    Patroni now answers over TLS only, for longer than the checks take to mark it DOWN; resumed,
+    the checks in clear fail and mark it DOWN (the reload to TLS checks is what follows)."""
+    login = _test_login(deployed)
+    leader = next(name for name, m in _members(deployed).items() if m["role"] == "leader")
+    _serve_in_clear(deployed)
+    (node,) = [n for n, i in MEMBERS.items() if i == leader]
+    other = next(n for n in MEMBERS if n != node)
+    backend = "pg-test-primary"
+    assert _eventually(lambda: _haproxy_status(deployed, other, backend, leader).startswith("UP"))
+    held = json.loads(deployed.salt(other, "haproxy.hold_clear_checks", "--out=json").stdout)[other]
+    # The replicas are DOWN behind the primary's port: their checks go on.
+    assert [h for h in held["held"] if h.startswith(f"{backend}/")] == [f"{backend}/{leader}"], held
+    done = deployed.salt(node, "state.sls", "pgsql.restapi", "--out=json", "--state-verbose=False")
+    assert done.returncode == 0, done.stdout[-2000:]
+    with pytest.raises(ConnectionError):
+        deployed.http(f"http://{NODE_IPS[node]}:8008/patroni")
+    time.sleep(12)  # inter 3s + fall 3 × fastinter 1s, twice over
+    # "no check": HAProxy takes the unchecked server as UP; the node's 5433 reaches the primary.
+    assert _haproxy_status(deployed, other, backend, leader) == "no check"
+    assert _answers(NODE_IPS[other], 5433, login)
+    resumed = json.loads(deployed.salt(other, "haproxy.resume_checks", "--out=json").stdout)[other]
+    assert f"{backend}/{leader}" in resumed["resumed"], resumed
+    assert _eventually(lambda: _haproxy_status(deployed, other, backend, leader) == "DOWN", timeout=30)
+
+
 def test_a_cluster_deployed_before_tls_is_converted_by_a_deploy_without_a_restart(deployed: Sandbox) -> None:
     """pg-test as the release before TLS left it is converted by pigsty.cluster: every Patroni's
     REST API over HTTPS, HAProxy's checks and the keeper with it, Postgres never restarted, and
@@ -387,3 +420,49 @@ def test_a_primary_whose_patroni_stops_confirming_the_lock_goes_silent_until_it_
     assert _eventually(lambda: _ssl_answer(ip, 5432) and _ssl_answer(ip, 6432), timeout=60)
     after = _streaming(deployed)
     assert after[leader]["role"] == "leader", after
+
+
+SLOW_NFT = (
+    "mkdir -p /run/slow-nft /run/systemd/system/pigsalt-fence.service.d && "
+    "printf '#!/bin/sh\\nsleep 2\\nexec /usr/sbin/nft \"$@\"\\n' > /run/slow-nft/nft && chmod 755 /run/slow-nft/nft && "
+    "printf '[Service]\\nEnvironment=PATH=/run/slow-nft:/usr/sbin:/usr/bin:/sbin:/bin\\n' "
+    "> /run/systemd/system/pigsalt-fence.service.d/slow-nft.conf && "
+    "systemctl daemon-reload && systemctl restart pigsalt-fence"
+)
+# Stop the keeper while one of its nft commands runs (a child of its main process).
+STOP_IN_NFT = (
+    "pid=$(systemctl show -p MainPID --value pigsalt-fence); "
+    "for i in $(seq 200); do [ -n \"$(cat /proc/$pid/task/*/children 2>/dev/null | tr -d ' ')\" ] && break; "
+    "sleep 0.05; done; systemctl stop pigsalt-fence"
+)
+
+
+def test_a_fence_stopped_while_it_runs_nft_still_removes_its_table(deployed: Sandbox) -> None:
+    """systemd's stop signals the keeper only (KillMode=mixed): the nft command it runs at that
+    moment and the one that deletes its table both finish, so no fence is left behind (seen
+    before: a stop in the middle of a lease renewal killed both, and the table, its lease empty,
+    kept the primary's ports silent to the replicas). Each nft is made to take 2 s here."""
+    leader = next(str(name) for name, m in _streaming(deployed).items() if m["role"] == "leader")
+    node = next(n for n, inst in MEMBERS.items() if inst == leader)
+    try:
+        deployed.run(node, "sh", "-c", SLOW_NFT, check=True)
+        assert _eventually(
+            lambda: "5432" in deployed.run(node, "nft", "list", "set", "inet", "pigsalt_fence", "guarded").stdout,
+            timeout=30,
+        )
+        show = ["systemctl", "show", "--value", "pigsalt-fence", "-p"]
+        invocation = deployed.run(node, *show, "InvocationID", check=True).stdout.strip()
+        stopped = deployed.run(node, "sh", "-c", STOP_IN_NFT, timeout=120)
+        table = deployed.run(node, "nft", "list", "table", "inet", "pigsalt_fence")
+        result = deployed.run(node, *show, "Result").stdout.strip()
+        journal = deployed.run(
+            node, "journalctl", "--no-pager", "-o", "cat", f"_SYSTEMD_INVOCATION_ID={invocation}"
+        ).stdout
+    finally:
+        cleanup = "rm -rf /run/slow-nft /run/systemd/system/pigsalt-fence.service.d && systemctl daemon-reload"
+        deployed.run(node, "sh", "-c", f"{cleanup} && systemctl start pigsalt-fence", check=True)
+    assert stopped.returncode == 0, stopped.stderr
+    assert table.returncode != 0, f"the stopped keeper left its table:\n{table.stdout}\n{journal}"
+    assert result == "success", journal
+    # The renewal in flight was not cut either (it was: "ERROR nft: exit -15").
+    assert "ERROR" not in journal, journal

@@ -13,7 +13,7 @@ import pytest
 
 from pigsalt.agent import AgentError
 from pigsalt.agent import haproxy as haproxy_agent
-from pigsalt.agent.haproxy import ServerState, parse_stat, send, servers, set_state
+from pigsalt.agent.haproxy import ServerState, parse_stat, send, servers, set_health, set_state
 
 # The `show stat` fields of HAProxy 2.6, in order.
 FIELDS = (
@@ -97,6 +97,7 @@ class FakeHAProxy:
         self.path = path
         self.commands: list[str] = []
         self.table = {(px, server): status for px, server, status, *_ in SERVERS}
+        self.unchecked: set[tuple[str, str]] = set()  # health checks stopped (`disable health`)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
         self.sock.listen()
@@ -132,6 +133,12 @@ class FakeHAProxy:
             if words[4] not in ("ready", "drain", "maint"):
                 return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n\n"
             self.table[(backend, server)] = {"ready": "UP", "drain": "DRAIN", "maint": "MAINT"}[words[4]]
+            return "\n"
+        if words[1:2] == ["health"] and words[0] in ("enable", "disable") and len(words) == 3:
+            backend, _, server = words[2].partition("/")
+            if (backend, server) not in self.table:
+                return "No such server.\n\n"
+            (self.unchecked.discard if words[0] == "enable" else self.unchecked.add)((backend, server))
             return "\n"
         return "Unknown command: '" + words[0] + "'\n\n"
 
@@ -209,6 +216,19 @@ def test_set_state(haproxy: FakeHAProxy):
         "show stat",
         "set server pg-test-replica/pg-test-1 state ready",
     ]
+
+
+def test_set_health(haproxy: FakeHAProxy):
+    set_health("pg-test-primary", "pg-test-1", False, haproxy.path)
+    assert haproxy.unchecked == {("pg-test-primary", "pg-test-1")}
+    set_health("pg-test-primary", "pg-test-1", True, haproxy.path)
+    assert haproxy.unchecked == set()
+    assert haproxy.commands == ["disable health pg-test-primary/pg-test-1", "enable health pg-test-primary/pg-test-1"]
+    with pytest.raises(AgentError) as caught:
+        set_health("pg-test-primary", "pg-test-9", True, haproxy.path)
+    assert str(caught.value) == f"HAProxy {haproxy.path}: 'enable health pg-test-primary/pg-test-9': No such server."
+    with pytest.raises(AgentError, match=r"^HAProxy: 'a b' is not a server name"):
+        set_health("pg-test-primary", "a b", False, haproxy.path)
 
 
 def test_set_state_says_what_haproxy_refused(haproxy: FakeHAProxy):

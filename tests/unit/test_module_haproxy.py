@@ -123,3 +123,69 @@ def test_no_postgres_on_this_node():
     mod.__pillar__ = {"pigsty": {"node": {"ip": "10.10.10.10"}}}  # type: ignore[attr-defined]
     with pytest.raises(CommandExecutionError, match=r"^this node holds no Postgres instance$"):
         mod.servers()
+
+
+def config(tmp_path: Path, tls: bool) -> str:
+    """An haproxy.cfg whose two service backends check Patroni over TLS or in clear."""
+    ssl = " check-ssl verify required ca-file /etc/pki/pigsalt/ca.crt verifyhost {name}" if tls else ""
+    text = ["global", "    stats socket /run/haproxy/admin.sock", "", "listen admin", "    bind :9101"]
+    for backend, uri in (("pg-test-primary", "/primary"), ("pg-test-replica", "/replica")):
+        text += [f"backend {backend}", "    option httpchk", f"    http-check send meth OPTIONS uri {uri}"]
+        for n in (1, 2):
+            name = f"pg-test-{n}"
+            text.append(f"    server {name} 10.10.10.1{n}:6432 check port 8008{ssl.format(name=name)} weight 100")
+    path = tmp_path / "haproxy.cfg"
+    path.write_text("\n".join(text) + "\n")
+    return str(path)
+
+
+@pytest.fixture
+def service(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
+    """``service.status`` as the module sees it: haproxy runs unless a test says otherwise."""
+    running = {"haproxy": True}
+    monkeypatch.setattr(mod, "__salt__", {"service.status": lambda name: running[name]}, raising=False)
+    return running
+
+
+def test_hold_clear_checks_stops_the_checks_of_up_servers_only(
+    haproxy: FakeHAProxy, tmp_path: Path, service: dict[str, bool]
+):
+    assert mod.hold_clear_checks(config=config(tmp_path, tls=False)) == {
+        "held": ["pg-test-primary/pg-test-1", "pg-test-replica/pg-test-1", "pg-test-replica/pg-test-2"],
+        "comment": "health checks in clear held",
+    }
+    # pg-test-2 is DOWN behind the primary's port: unchecked, HAProxy would take it as UP.
+    assert haproxy.unchecked == {
+        ("pg-test-primary", "pg-test-1"),
+        ("pg-test-replica", "pg-test-1"),
+        ("pg-test-replica", "pg-test-2"),
+    }
+    assert mod.resume_checks(config=config(tmp_path, tls=True)) == {
+        "resumed": [
+            "pg-test-primary/pg-test-1",
+            "pg-test-primary/pg-test-2",
+            "pg-test-replica/pg-test-1",
+            "pg-test-replica/pg-test-2",
+        ],
+        "comment": "health checks on",
+    }
+    assert haproxy.unchecked == set()
+
+
+def test_hold_clear_checks_leaves_tls_checks_alone(haproxy: FakeHAProxy, tmp_path: Path, service: dict[str, bool]):
+    assert mod.hold_clear_checks(config=config(tmp_path, tls=True)) == {
+        "held": [],
+        "comment": "no health check in clear",
+    }
+    assert mod.hold_clear_checks(config=str(tmp_path / "absent.cfg"))["held"] == []
+    assert haproxy.commands == []
+
+
+def test_hold_and_resume_without_haproxy_running(sockdir: Path, tmp_path: Path, service: dict[str, bool]):  # noqa: F811
+    mod.__pillar__ = pillar(str(sockdir / "admin.sock"))  # type: ignore[attr-defined]
+    service["haproxy"] = False
+    assert mod.hold_clear_checks(config=config(tmp_path, tls=False)) == {"held": [], "comment": "HAProxy does not run"}
+    assert mod.resume_checks(config=config(tmp_path, tls=True)) == {"resumed": [], "comment": "HAProxy does not run"}
+    service["haproxy"] = True  # running, yet its socket is not there: that is an error
+    with pytest.raises(CommandExecutionError, match=r"'show stat': no such socket"):
+        mod.hold_clear_checks(config=config(tmp_path, tls=False))
