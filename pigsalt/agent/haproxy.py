@@ -116,10 +116,7 @@ def set_state(backend: str, server: str, state: State, socket_path: str = DEFAUL
     """Put ``backend/server`` in ``state``: ``ready`` (takes traffic), ``drain`` (no new traffic), ``maint`` (off)."""
     if state not in ("ready", "drain", "maint"):
         raise AgentError(f"HAProxy: server state {state!r} is not ready, drain or maint")
-    command = f"set server {_check_name('backend', backend)}/{_check_name('server', server)} state {state}"
-    answer = send(command, socket_path).strip()
-    if answer:
-        raise AgentError(f"HAProxy {socket_path}: {command!r}: {answer}")
+    _command(f"set server {_check_name('backend', backend)}/{_check_name('server', server)} state {state}", socket_path)
 
 
 def set_health(backend: str, server: str, enabled: bool, socket_path: str = DEFAULT_SOCKET) -> None:
@@ -128,7 +125,11 @@ def set_health(backend: str, server: str, enabled: bool, socket_path: str = DEFA
     A server whose checks are stopped is taken as UP by HAProxy whatever its last result was:
     stop them on servers that are UP only."""
     verb = "enable" if enabled else "disable"
-    command = f"{verb} health {_check_name('backend', backend)}/{_check_name('server', server)}"
+    _command(f"{verb} health {_check_name('backend', backend)}/{_check_name('server', server)}", socket_path)
+
+
+def _command(command: str, socket_path: str) -> None:
+    """A command HAProxy answers with nothing when it did it; anything else is its refusal."""
     answer = send(command, socket_path).strip()
     if answer:
         raise AgentError(f"HAProxy {socket_path}: {command!r}: {answer}")
