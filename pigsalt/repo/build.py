@@ -34,7 +34,7 @@ import pigsalt
 from pigsalt.agent.wheels import SUMS as WHEEL_SUMS
 from pigsalt.debian import BY_CODENAME
 from pigsalt.errors import PigsaltError
-from pigsalt.fileio import write_text_atomic
+from pigsalt.fileio import exchange, write_text_atomic
 from pigsalt.repo import added as added_mod
 from pigsalt.repo import apt as apt_mod
 from pigsalt.repo._util import Progress, say, tree_size
@@ -780,17 +780,31 @@ def _link_tree(src: Path, dst: Path) -> None:
 
 
 def _swap(staging: Path, dest: Path) -> None:
-    """Put the finished ``staging`` in place of ``dest`` (two renames; dest is absent for an instant)."""
-    old = dest.parent / f".{dest.name}.old-{os.getpid()}"
-    if dest.exists():
-        dest.rename(old)
-    try:
-        staging.rename(dest)
-    except BaseException:
-        if old.exists():
-            old.rename(dest)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    """Put the finished ``staging`` in place of ``dest``'s contents, ``dest`` itself staying.
+
+    ``dest`` keeps its inode: a bind mount of it (the sandbox's meta node serves the repository
+    through one) or a server whose root it is sees the new repository, not a deleted one. Each
+    entry trades places with the old one in one step (``renameat2`` RENAME_EXCHANGE; where the
+    file system cannot, the old entry is moved aside first, absent for an instant); the manifest
+    comes last, so a reader that sees the new manifest finds everything it names. ``staging``
+    ends up holding the old entries and is removed.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    entries = sorted(staging.iterdir(), key=lambda p: (p.name == MANIFEST, p.name))
+    for entry in entries:
+        target = dest / entry.name
+        if not target.exists() and not target.is_symlink():
+            entry.rename(target)
+        elif not exchange(entry, target):
+            aside = staging / f".{entry.name}.old"
+            target.rename(aside)
+            entry.rename(target)
+    kept = {entry.name for entry in entries}
+    for stale in dest.iterdir():
+        if stale.name not in kept:
+            stale.rename(staging / f".{stale.name}.stale")
+    dest.chmod(staging.stat().st_mode & 0o7777)
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def wheel_sums(pypi_dir: Path) -> str:

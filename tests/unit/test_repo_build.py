@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 from pathlib import Path
 from typing import Any, ClassVar
@@ -10,6 +11,7 @@ from typing import Any, ClassVar
 import pytest
 
 from pigsalt.errors import PigsaltError
+from pigsalt.fileio import exchange
 from pigsalt.repo import build as build_mod
 from pigsalt.repo import ensure_repo, read_repo, repo_status, write_tarball
 from pigsalt.repo.build import SourceTree, current_recipe_hashes
@@ -383,14 +385,51 @@ def test_places_that_must_not_be_replaced(tmp_path: Path) -> None:
     check(tmp_path / "new", False, tmp_path / "key", tmp_path / "cache")
 
 
-def test_swap_replaces_the_old_tree_whole(tmp_path: Path) -> None:
-    (tmp_path / "repo").mkdir()
-    (tmp_path / "repo" / "old").write_text("old")
-    (tmp_path / "staging").mkdir()
-    (tmp_path / "staging" / "new").write_text("new")
-    build_mod._swap(tmp_path / "staging", tmp_path / "repo")
+def _tree(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def _files(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("atomic", [True, False], ids=["exchange", "aside"])
+def test_swap_replaces_the_contents_and_keeps_the_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, atomic: bool
+) -> None:
+    """A bind mount of the repository (the sandbox's meta) follows its inode: the build replaces
+    what the directory holds, not the directory, whether or not the file system can exchange."""
+    if not atomic:
+        monkeypatch.setattr(build_mod, "exchange", lambda a, b: False)
+    repo, staging = tmp_path / "repo", tmp_path / "staging"
+    _tree(repo, {"apt/trixie/Release": "old", "pypi/a.whl": "old", "manifest.json": "old", "gone/x": "old"})
+    _tree(staging, {"apt/trixie/Release": "new", "pypi/b.whl": "new", "manifest.json": "new"})
+    inode = repo.stat().st_ino
+    held = os.open(repo, os.O_RDONLY)  # what a bind mount holds: the directory itself
+    try:
+        build_mod._swap(staging, repo)
+        seen = {name: (Path(f"/proc/self/fd/{held}") / name).read_text() for name in ("manifest.json",)}
+    finally:
+        os.close(held)
+    assert repo.stat().st_ino == inode
     assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]
-    assert [p.name for p in (tmp_path / "repo").iterdir()] == ["new"]
+    assert _files(repo) == {"apt/trixie/Release": "new", "manifest.json": "new", "pypi/b.whl": "new"}
+    assert seen == {"manifest.json": "new"}
+
+
+def test_swap_into_a_missing_directory_creates_it(tmp_path: Path) -> None:
+    _tree(tmp_path / "staging", {"manifest.json": "new", "apt/x": "new"})
+    build_mod._swap(tmp_path / "staging", tmp_path / "repo")
+    assert _files(tmp_path / "repo") == {"apt/x": "new", "manifest.json": "new"}
+    assert not (tmp_path / "staging").exists()
+
+
+def test_exchange_swaps_two_directories_in_place(tmp_path: Path) -> None:
+    _tree(tmp_path, {"a/one": "a", "b/two": "b"})
+    assert exchange(tmp_path / "a", tmp_path / "b")  # ext4 and tmpfs, where the tests run
+    assert _files(tmp_path) == {"a/two": "b", "b/one": "a"}
 
 
 def test_a_kept_release_keeps_its_wheels_with_the_current_pigsalt() -> None:
