@@ -14,8 +14,10 @@ right after a failover too, when the inventory's ``pg_role`` no longer says who 
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from salt.exceptions import CommandExecutionError
@@ -88,6 +90,71 @@ def joined(name: str, timeout: float = 180, interval: float = 1) -> dict[str, An
             ret["comment"] = f"{name} has not joined its cluster after {timeout} s (last: {seen})"
             return ret
         time.sleep(float(interval))
+
+
+# --- installed from the wheelhouse ----------------------------------------------------------
+
+
+def _installed_version(venv: Path) -> str | None:
+    """The Patroni version whose metadata the virtualenv ``venv`` holds, None when none."""
+    found = sorted(venv.glob("lib/python3*/site-packages/patroni-*.dist-info"))
+    return found[-1].name[len("patroni-") : -len(".dist-info")] if found else None
+
+
+def _run(argv: list[str], what: str) -> None:
+    done = __salt__["cmd.run_all"](argv, python_shell=False, timeout=900, ignore_retcode=True)
+    if done["retcode"] != 0:
+        said = (done["stderr"] or done["stdout"]).strip().splitlines()
+        raise CommandExecutionError(f"{what}: {said[-1] if said else 'exit ' + str(done['retcode'])}")
+
+
+def installed(
+    name: str, version: str, requirements: list[str], repo: str, keyring: str, python: str = "python3"
+) -> dict[str, Any]:
+    """Patroni ``version`` in the virtualenv ``name``, with ``requirements``, from the offline
+    repository's wheelhouse checked against its signed hashes (``pigsalt.agent.wheels``).
+
+    The virtualenv has no pip of its own (``python3 -m venv --without-pip``: ensurepip costs ~10 s
+    of CPU per node); the minion's pip installs into it. A state of its own rather than
+    ``cmd.run`` with ``creates``/``unless``: in Salt 3008 the first such requisite of a state
+    run loads every state and execution module (~1.2 s), on every run that includes
+    pgsql.install, converged or not.
+
+    .. code-block:: yaml
+
+        pgsql-patroni-installed:
+          pigsalt_patroni.installed:
+            - name: /opt/pigsalt/patroni
+            - version: 4.1.5
+            - requirements: ['patroni[etcd3]==4.1.5', 'psycopg[binary]']
+            - repo: http://repo.pigsty/pypi
+            - keyring: /etc/apt/keyrings/pigsalt-archive-keyring.gpg
+    """
+    ret: dict[str, Any] = {"name": name, "changes": {}, "result": True, "comment": ""}
+    venv = Path(name)
+    have = _installed_version(venv)
+    if have == version:
+        ret["comment"] = f"Patroni {version} is installed in {name}"
+        return ret
+    ret["changes"] = {"patroni": {"old": have, "new": version}}
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = f"Patroni {version} would be installed in {name}"
+        return ret
+    try:
+        if not (venv / "bin" / "python").exists():
+            _run([python, "-m", "venv", "--without-pip", name], f"{python} -m venv {name}")
+        argv = [sys.executable, "-m", "pigsalt.agent.wheels", "--repo", repo, "--keyring", keyring]
+        _run([*argv, "--python", str(venv / "bin" / "python"), *requirements], "pigsalt.agent.wheels")
+    except CommandExecutionError as err:
+        ret.update(result=False, changes={}, comment=str(err))
+        return ret
+    now = _installed_version(venv)
+    if now != version:
+        ret.update(result=False, comment=f"{name} holds Patroni {now} after the install, not {version}")
+        return ret
+    ret["comment"] = f"Patroni {version} installed in {name}"
+    return ret
 
 
 # --- the REST API over TLS -------------------------------------------------------------------

@@ -64,9 +64,9 @@ node-firewall-service-running:
 
 {#- The running ruleset is the file's (a table deleted by hand is put back). #}
 node-firewall-table-loaded:
-  cmd.run:
-    - name: /usr/sbin/nft --file /etc/pigsalt/firewall.nft
-    - unless: /usr/sbin/nft list table inet {{ fw.table }}
+  pigsalt_node.nft_table_loaded:
+    - name: {{ fw.table }}
+    - file: /etc/pigsalt/firewall.nft
     - require:
       - pigsalt_service: node-firewall-service-running
 {%- elif fw.mode == 'off' %}

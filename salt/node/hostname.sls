@@ -7,9 +7,8 @@ node-hostname-file-managed:
     - contents: {{ node.name }}
     - mode: '0644'
 
-node-hostname-cmd-run:
-  cmd.run:
-    - name: hostname {{ node.name }}
-    - unless: test "$(hostname)" = {{ node.name }}
+node-hostname-set:
+  pigsalt_node.hostname:
+    - name: {{ node.name }}
     - require:
       - file: node-hostname-file-managed

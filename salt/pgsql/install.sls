@@ -48,29 +48,22 @@ pgsql-postgres-pkg-installed:
       - file: repo-policy-rc-file-managed
       - file: pgsql-createcluster-file-managed
 
-{#- Without pip of its own: ensurepip costs ~10 s of CPU per node, and the minion's pip installs
-    into it (`pip --python`, pip >= 22.3). #}
-pgsql-patroni-venv-cmd-run:
-  cmd.run:
-    - name: python3 -m venv --without-pip {{ patroni_venv }}
-    - creates: {{ patroni_venv }}/bin/python
+{#- Patroni in its virtualenv (no pip of its own: the minion's pip installs into it), from the
+    repository's wheelhouse only, each file checked against the repository's signed SHA256SUMS
+    (gpgv with the APT keyring, then pip --require-hashes: pigsalt.agent.wheels). A state of its
+    own, which looks at the installed version's metadata: cmd.run with creates/unless made every
+    state run that includes this file load all of Salt's modules (~1.2 s). #}
+pgsql-patroni-installed:
+  pigsalt_patroni.installed:
+    - name: {{ patroni_venv }}
+    - version: {{ patroni_version }}
+    - requirements:
+      - patroni[etcd3]=={{ patroni_version }}
+      - psycopg[binary]
+    - repo: {{ repo.url }}/pypi
+    - keyring: {{ repo.keyring }}
     - require:
       - pkg: pgsql-postgres-pkg-installed
-
-{#- From the repository's wheelhouse only, each file checked against the repository's signed
-    SHA256SUMS (gpgv with the APT keyring, then pip --require-hashes): pigsalt.agent.wheels. #}
-pgsql-patroni-pip-cmd-run:
-  cmd.run:
-    - name: >-
-        {{ grains['pythonexecutable'] }} -m pigsalt.agent.wheels
-        --repo {{ repo.url }}/pypi --keyring {{ repo.keyring }}
-        --python {{ patroni_venv }}/bin/python
-        'patroni[etcd3]=={{ patroni_version }}' 'psycopg[binary]'
-    {#- The installed version's metadata, not `patroni --version` (0.7 s of imports on every
-        state run that includes this one). #}
-    - unless: ls -d {{ patroni_venv }}/lib/python3*/site-packages/patroni-{{ patroni_version }}.dist-info
-    - require:
-      - cmd: pgsql-patroni-venv-cmd-run
 
 pgsql-patroni-unit-file-managed:
   file.managed:
@@ -97,7 +90,7 @@ pgsql-patroni-unit-file-managed:
         [Install]
         WantedBy=multi-user.target
     - require:
-      - cmd: pgsql-patroni-pip-cmd-run
+      - pigsalt_patroni: pgsql-patroni-installed
 {%- else %}
 
 pgsql-install-test-nop:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -414,4 +415,100 @@ def test_a_reload_that_does_not_bring_tls_fails_with_the_last_error():
     assert ret["comment"] == (
         "Patroni was reloaded but its REST API does not answer over TLS after 0.05 s "
         f"(answers: http; last error: {CLEAR['error']})"
+    )
+
+
+# --- installed ---------------------------------------------------------------------------------
+
+INSTALL = {
+    "version": "4.1.5",
+    "requirements": ["patroni[etcd3]==4.1.5", "psycopg[binary]"],
+    "repo": "http://repo.pigsty/pypi",
+    "keyring": "/etc/apt/keyrings/pigsalt-archive-keyring.gpg",
+}
+
+
+def _dist_info(venv: Path, version: str) -> None:
+    (venv / "bin").mkdir(parents=True, exist_ok=True)
+    (venv / "bin" / "python").touch()
+    (venv / "lib" / "python3.13" / "site-packages" / f"patroni-{version}.dist-info").mkdir(parents=True)
+
+
+def wire_run(test: bool, effect: Any) -> mock.Mock:
+    run = mock.Mock(side_effect=effect)
+    states.__salt__ = {"cmd.run_all": run}  # type: ignore[attr-defined]
+    states.__opts__ = {"test": test}  # type: ignore[attr-defined]
+    return run
+
+
+def test_installed_patroni_of_that_version_changes_nothing_and_runs_nothing(tmp_path: Path):
+    _dist_info(tmp_path / "venv", "4.1.5")
+    run = wire_run(False, AssertionError("nothing to run"))
+    assert states.installed(str(tmp_path / "venv"), **INSTALL) == {
+        "name": str(tmp_path / "venv"),
+        "changes": {},
+        "result": True,
+        "comment": f"Patroni 4.1.5 is installed in {tmp_path / 'venv'}",
+    }
+    run.assert_not_called()
+
+
+def test_installed_in_test_mode_says_what_would_change_and_runs_nothing(tmp_path: Path):
+    _dist_info(tmp_path / "venv", "4.1.4")
+    run = wire_run(True, AssertionError("nothing to run"))
+    assert states.installed(str(tmp_path / "venv"), **INSTALL) == {
+        "name": str(tmp_path / "venv"),
+        "changes": {"patroni": {"old": "4.1.4", "new": "4.1.5"}},
+        "result": None,
+        "comment": f"Patroni 4.1.5 would be installed in {tmp_path / 'venv'}",
+    }
+    run.assert_not_called()
+
+
+def test_installed_makes_the_venv_then_installs_through_the_signed_wheelhouse(tmp_path: Path):
+    venv = tmp_path / "venv"
+
+    def effect(argv: list[str], **kwargs: Any) -> dict[str, Any]:
+        assert kwargs["python_shell"] is False
+        if argv[1:3] == ["-m", "venv"]:
+            (venv / "bin").mkdir(parents=True)
+            (venv / "bin" / "python").touch()
+        else:
+            (venv / "lib" / "python3.13" / "site-packages" / "patroni-4.1.5.dist-info").mkdir(parents=True)
+        return {"retcode": 0, "stdout": "", "stderr": ""}
+
+    run = wire_run(False, effect)
+    ret = states.installed(str(venv), **INSTALL)
+    assert ret == {
+        "name": str(venv),
+        "changes": {"patroni": {"old": None, "new": "4.1.5"}},
+        "result": True,
+        "comment": f"Patroni 4.1.5 installed in {venv}",
+    }
+    venv_argv, wheels_argv = (c.args[0] for c in run.call_args_list)
+    assert venv_argv == ["python3", "-m", "venv", "--without-pip", str(venv)]
+    assert wheels_argv[1:] == [
+        "-m", "pigsalt.agent.wheels", "--repo", INSTALL["repo"], "--keyring", INSTALL["keyring"],
+        "--python", str(venv / "bin" / "python"), *INSTALL["requirements"],
+    ]  # fmt: skip
+
+
+def test_installed_fails_with_the_installers_last_line_and_no_changes(tmp_path: Path):
+    _dist_info(tmp_path / "venv", "4.1.4")
+    wire_run(False, lambda argv, **kw: {"retcode": 2, "stdout": "", "stderr": "x\nwheels: SHA256SUMS: bad signature\n"})
+    assert states.installed(str(tmp_path / "venv"), **INSTALL) == {
+        "name": str(tmp_path / "venv"),
+        "changes": {},
+        "result": False,
+        "comment": "pigsalt.agent.wheels: wheels: SHA256SUMS: bad signature",
+    }
+
+
+def test_installed_fails_when_the_version_is_still_not_there(tmp_path: Path):
+    _dist_info(tmp_path / "venv", "4.1.4")
+    wire_run(False, lambda argv, **kw: {"retcode": 0, "stdout": "", "stderr": ""})
+    ret = states.installed(str(tmp_path / "venv"), **INSTALL)
+    assert (ret["result"], ret["comment"]) == (
+        False,
+        f"{tmp_path / 'venv'} holds Patroni 4.1.4 after the install, not 4.1.5",
     )
