@@ -31,7 +31,6 @@ CLUSTER = (
     "pgsql.restapi",
     "haproxy",
     "vip",
-    "pgsql.install",
     "pgsql",
     "checks.pgsql",
     "checks.replication",

@@ -5,7 +5,9 @@
     then Pgbouncer, HAProxy, the VIP, the lease fence (pgsql.fence), the role-change events
     (pgsql.events) and the exporters, and checks that each answers. A failed step
     stops the run (the next steps require it); a failed wait names the member (or its
-    Patroni URL) and what it last saw.
+    Patroni URL) and what it last saw. Work that needs no other member done first shares a
+    step (each step is a Salt job, ~1 s even when nothing changes): a member's Postgres and
+    its check, its services and theirs.
 
     Run on the master, after pigsty.infra and pigsty.node:
       salt-run state.orch pigsty.cluster pillar='{"pg_cluster": "pg-test"}' #}
@@ -83,32 +85,18 @@ pigsty-cluster-haproxy-resume-onfail-function:
       - salt: pigsty-cluster-haproxy-hold-function
       - salt: pigsty-cluster-restapi-state
 
-pigsty-cluster-packages-state:
-  salt.state:
-    - tgt: '{{ members }}'
-    - tgt_type: compound
-    - sls: [pgsql.install]
-    - queue: True
-    - require:
-      - salt: pigsty-cluster-haproxy-resume-function
-
+{#- Each member's Postgres and its check run in one job (failhard: a failed state stops the
+    run before the wait). The packages were installed by the step above (pgsql.restapi
+    includes pgsql.install). #}
 pigsty-cluster-primary-state:
   salt.state:
     - tgt: '{{ primary }}'
     - tgt_type: compound
-    - sls: [pgsql]
+    - sls: [pgsql, checks.pgsql]
+    - failhard: True
     - queue: True
     - require:
-      - salt: pigsty-cluster-packages-state
-
-pigsty-cluster-primary-leader-state:
-  salt.state:
-    - tgt: '{{ primary }}'
-    - tgt_type: compound
-    - sls: [checks.pgsql]
-    - queue: True
-    - require:
-      - salt: pigsty-cluster-primary-state
+      - salt: pigsty-cluster-haproxy-resume-function
 
 {%- if spec.replicas %}
 
@@ -116,19 +104,11 @@ pigsty-cluster-replicas-state:
   salt.state:
     - tgt: '{{ replicas }}'
     - tgt_type: compound
-    - sls: [pgsql]
+    - sls: [pgsql, checks.pgsql]
+    - failhard: True
     - queue: True
     - require:
-      - salt: pigsty-cluster-primary-leader-state
-
-pigsty-cluster-replicas-streaming-state:
-  salt.state:
-    - tgt: '{{ replicas }}'
-    - tgt_type: compound
-    - sls: [checks.pgsql]
-    - queue: True
-    - require:
-      - salt: pigsty-cluster-replicas-state
+      - salt: pigsty-cluster-primary-state
 {%- endif %}
 
 pigsty-cluster-replication-state:
@@ -138,7 +118,7 @@ pigsty-cluster-replication-state:
     - sls: [checks.replication]
     - queue: True
     - require:
-      - salt: {{ 'pigsty-cluster-replicas-streaming-state' if spec.replicas else 'pigsty-cluster-primary-leader-state' }}
+      - salt: {{ 'pigsty-cluster-replicas-state' if spec.replicas else 'pigsty-cluster-primary-state' }}
 
 {#- Dynamic configuration on the leader (after a change every member reloads); then any
     pending restart, from the leader: replicas first, one at a time, then a switchover and the
@@ -174,19 +154,11 @@ pigsty-cluster-services-state:
   salt.state:
     - tgt: '{{ members }}'
     - tgt_type: compound
-    - sls: [pgbouncer, haproxy, vip, pgsql.fence, pgsql.events, exporters]
+    - sls: [pgbouncer, haproxy, vip, pgsql.fence, pgsql.events, exporters, checks.services]
+    - failhard: True
     - queue: True
     - require:
       - salt: pigsty-cluster-users-state
-
-pigsty-cluster-services-check-state:
-  salt.state:
-    - tgt: '{{ members }}'
-    - tgt_type: compound
-    - sls: [checks.services]
-    - queue: True
-    - require:
-      - salt: pigsty-cluster-services-state
 
 {#- Registration: Prometheus on the meta nodes discovers the inventory's targets, this
     cluster's included (file-based discovery: no reload), with the roles Patroni reports, and
@@ -202,6 +174,6 @@ pigsty-cluster-register-state:
     - sls: [prometheus.targets, dns, nginx.index]
     - queue: True
     - require:
-      - salt: pigsty-cluster-services-check-state
+      - salt: pigsty-cluster-services-state
 {%- endif %}
 {%- endif %}
