@@ -1,11 +1,10 @@
 {#- etcd's RBAC (pigsalt.agent.etcd_auth): the root user and authentication on, then one user and
     role per cluster, read-write on that cluster's Patroni keys only. The file holds the
-    passwords (root, 0600); the script never prints one. Converged when `--check` exits 0, so a
-    rerun (or test=True) changes nothing. #}
+    passwords (root, 0600); nothing prints one. Compared first (pigsalt_etcd.auth_applied), so
+    a rerun (or test=True) changes nothing. #}
 {%- set node = pillar['pigsty']['node'] %}
 {%- set dcs = pillar['pigsty']['infra']['dcs'] %}
 {%- set tls = pillar['pigsty']['tls'] %}
-{%- set python = '/opt/pigsalt/salt/bin/python' %}
 {%- set config = '/etc/etcd/pigsalt-auth.json' %}
 
 include:
@@ -35,14 +34,12 @@ etcd-auth-config-file-managed:
     - require:
       - file: etcd-auth-dir-file-directory
 
-etcd-auth-cmd-run:
-  cmd.run:
-    - name: {{ python }} -m pigsalt.agent.etcd_auth {{ config }}
-    - stateful: True
-    - unless: {{ python }} -m pigsalt.agent.etcd_auth {{ config }} --check
+etcd-auth-applied:
+  pigsalt_etcd.auth_applied:
+    - name: {{ config }}
     - require:
       - file: etcd-auth-config-file-managed
-      - cmd: etcd-health-cmd-run
+      - pigsalt_wait: etcd-health-wait
 {%- else %}
 
 etcd-auth-test-nop:

@@ -66,16 +66,12 @@ pki-ca-mine-send:
       - {{ ca_state }}: pki-ca-certificate-managed
 
 pki-ca-mine-present:
-  module.run:
-    - mine.send:
-      - name: {{ tls.mine.ca }}
-      - mine_function: file.read
-      - path: {{ tls.ca_cert }}
+  pigsalt_pki.mine_present:
+    - name: {{ tls.mine.ca }}
+    - mine_function: file.read
+    - path: {{ tls.ca_cert }}
     - require:
       - module: pki-ca-mine-send
-    - unless:
-      - fun: mine.get
-        args: [{{ grains['id'] | json }}, {{ tls.mine.ca | json }}]
 {%- else %}
 
 pki-ca-test-nop:

@@ -40,11 +40,10 @@ pki-node-certificate-file-managed:
       - file: pki-ca-certificate-file-managed
 
 pki-node-certificate-matches-key:
-  test.fail_without_changes:
-    - name: {{ (tls.cert ~ " does not belong to " ~ tls.key ~ ": run pki.sign on " ~ tls.ca_server) | json }}
-    - unless:
-      - fun: x509.verify_private_key
-        args: [{{ tls.key | json }}, {{ tls.cert | json }}]
+  pigsalt_pki.certificate_matches_key:
+    - name: {{ tls.cert }}
+    - key: {{ tls.key }}
+    - hint: {{ ("run pki.sign on " ~ tls.ca_server) | json }}
     - require:
       - file: pki-node-certificate-file-managed
 {%- endif %}

@@ -42,13 +42,9 @@ pki-node-pubkey-mine-send:
       - x509: pki-node-key-managed
 
 pki-node-pubkey-mine-present:
-  module.run:
-    - mine.send:
-      - name: {{ tls.mine.pubkey }}
-      - mine_function: x509.get_public_key
-      - key: {{ tls.key }}
+  pigsalt_pki.mine_present:
+    - name: {{ tls.mine.pubkey }}
+    - mine_function: x509.get_public_key
+    - key: {{ tls.key }}
     - require:
       - module: pki-node-pubkey-mine-send
-    - unless:
-      - fun: mine.get
-        args: [{{ grains['id'] | json }}, {{ tls.mine.pubkey | json }}]

@@ -57,16 +57,12 @@ pki-issued-mine-send:
 {%- endfor %}
 
 pki-issued-mine-present:
-  module.run:
-    - mine.send:
-      - name: {{ tls.mine.issued }}
-      - mine_function: pigsalt.issued_certs
-      - directory: {{ ca.issued_dir }}
+  pigsalt_pki.mine_present:
+    - name: {{ tls.mine.issued }}
+    - mine_function: pigsalt.issued_certs
+    - directory: {{ ca.issued_dir }}
     - require:
       - module: pki-issued-mine-send
-    - unless:
-      - fun: mine.get
-        args: [{{ grains['id'] | json }}, {{ tls.mine.issued | json }}]
 {%- else %}
 
 pki-sign-test-nop:
