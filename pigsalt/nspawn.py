@@ -1,7 +1,7 @@
 """One command in a Debian root with systemd-nspawn: no boot, no network, in a cgroup of its own.
 
-How the sandbox builds its Salt layers and the repository builds wheels for another release's
-Python. The host has no systemd to place nspawn: started with ``--keep-unit``, it runs in the
+How the sandbox builds its Salt layers and the repository compiles each release's sdists for
+that release's Python. The host has no systemd to place nspawn: started with ``--keep-unit``, it runs in the
 cgroup it was started from, and two nspawns started from one cgroup collide (docs/sandbox.md).
 So each run gets a cgroup made for it, removed when the command is done.
 """

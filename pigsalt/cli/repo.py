@@ -10,16 +10,21 @@ from typing import Any, TypeVar
 import click
 
 from pigsalt.cli.options import json_option
+from pigsalt.errors import PigsaltError
 from pigsalt.repo import (
     DEFAULT_REPO_DIR,
     RepoInfo,
     RepoStatus,
     add_packages,
     build_repo,
+    check_wheel_lock,
+    lock_repo,
     remove_packages,
     repo_status,
     write_tarball,
 )
+from pigsalt.repo.manifest import check_format, describe_changes, diff_manifests, read_manifest
+from pigsalt.wheellock import LOCK_PATH
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,11 +83,15 @@ def build(dest: Path, releases: tuple[str, ...], tarball: Path | None, force: bo
     """Download, index and sign the repository (needs root, a Debian mirror and PyPI).
 
     For each release, every Debian package of the recipe is fetched with its whole dependency
-    closure into apt/<codename>/; the wheels of Salt, Patroni, psycopg and pigsalt are built for
-    each release's Python. The releases asked for are rebuilt (picking up the mirror's security
-    updates); the others the repository holds are kept when up to date.
+    closure into apt/<codename>/; the wheels of Salt, Patroni, psycopg and pigsalt are the wheel
+    lock's (pigsalt repo lock), for each release's Python. The releases asked for are rebuilt
+    (picking up the mirror's security updates); the others the repository holds are kept when up
+    to date. What changed since the previous build is printed, package by package.
     """
+    before = _previous_manifest(dest)
     info = build_repo(dest=dest, releases=releases or None, progress=_echo, force=force)
+    for line in describe_changes(diff_manifests(before, read_manifest(info.path) or {})):
+        click.echo(line)
     if tarball is not None:
         write_tarball(info.path, tarball, progress=_echo)
     for codename in info.releases:
@@ -93,6 +102,59 @@ def build(dest: Path, releases: tuple[str, ...], tarball: Path | None, force: bo
     pythons = ", ".join(sorted(set(info.python_versions.values())))
     click.echo(f"pypi:    pip install --no-index --find-links {info.pypi_dir} ...  (Python {pythons})")
     click.echo(f"keyring: {info.keyring} (key {info.key_fingerprint})")
+
+
+@repo.command(
+    epilog=(
+        "Examples:\n\n\b\n"
+        "  pigsalt repo lock                # keep the locked versions the requirements still allow\n"
+        "  pigsalt repo lock --upgrade      # the newest versions the requirements and constraints allow\n"
+        "  pigsalt repo lock --check        # exit 1 when the lock disagrees with the recipe (no network)"
+    ),
+)
+@click.option("--upgrade", is_flag=True, help="Resolve every version anew instead of keeping the ones the lock holds.")
+@click.option(
+    "--index-url",
+    default=None,
+    metavar="URL",
+    help="The package index (https://) to resolve against and builds to download from. "
+    "Default: the lock's, else https://pypi.org/simple.",
+)
+@click.option("--check", "check_only", is_flag=True, help="Only check the lock against the recipe; change nothing.")
+@click.option(
+    "--lock-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=LOCK_PATH,
+    show_default=True,
+    help="The lock to write (or check).",
+)
+def lock(upgrade: bool, index_url: str | None, check_only: bool, lock_file: Path) -> None:
+    """Resolve the wheels of the offline repository into the wheel lock (no root needed).
+
+    The recipe's pypi.requirements and pigsalt's install_requires are resolved under
+    requirements/constraints.txt, for every Python the recipe's releases run, against the index
+    over HTTPS; the lock holds each file with its SHA-256 (a wheel, or the sdist the build compiles
+    in a root of the release). Builds fetch exactly these files, and the formulas install the
+    Patroni it holds. Commit the file; review its diff like code.
+    """
+    if check_only:
+        try:
+            check_wheel_lock(lock_file)
+        except PigsaltError as err:
+            click.echo(err.message, err=True)
+            raise SystemExit(1) from err
+        click.echo(f"{lock_file}: matches the recipe, setup.cfg and requirements/constraints.txt")
+        return
+    locked, changes = lock_repo(lock_path=lock_file, index_url=index_url, upgrade=upgrade, progress=_echo)
+    for part in locked.pythons:
+        sdists = [f.file for f in part.install if not f.is_wheel]
+        compiled = f", {len(sdists)} sdists compiled by the build: {', '.join(sdists)}" if sdists else ""
+        click.echo(
+            f"Python {part.python} ({part.platform}): {len(part.install)} files{compiled}; "
+            f"{len(part.build)} to compile them"
+        )
+    click.echo("\n".join(changes) if changes else "no version changed")
+    click.echo(f"written: {lock_file}")
 
 
 @repo.command(
@@ -193,6 +255,17 @@ def _status_lines(state: RepoStatus, info: RepoInfo) -> list[str]:
     ]
     lines += [f"problem:    {problem}" for problem in state.problems]
     return lines
+
+
+def _previous_manifest(dest: Path) -> dict[str, Any] | None:
+    """The manifest of the repository a build replaces, when it is one this pigsalt reads."""
+    try:
+        manifest = read_manifest(dest) if dest.is_dir() else None
+        if manifest is not None:
+            check_format(dest, manifest)
+        return manifest
+    except PigsaltError:
+        return None
 
 
 def _echo(message: str) -> None:

@@ -19,6 +19,7 @@ from pigsalt.inventory import load as loader
 from pigsalt.inventory.model import Loaded, open_inventory
 from pigsalt.pillar import secrets as secret_store
 from pigsalt.pillar.compile import compile_node, needed_secrets
+from pigsalt.wheellock import WheelLock
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
@@ -41,14 +42,17 @@ def _dump(data: Any) -> str:
     return HEADER + yaml.safe_dump(data, default_flow_style=False, sort_keys=False, width=120)
 
 
-def node_pillar(inventory: Path, node: str, secrets_file: Path | None = None) -> tuple[dict[str, Any], Loaded]:
+def node_pillar(
+    inventory: Path, node: str, secrets_file: Path | None = None, lock: WheelLock | None = None
+) -> tuple[dict[str, Any], Loaded]:
     """The full derived pillar one node receives (what the ext_pillar returns for it). Only
-    reads: a generated password the store does not hold yet shows as ``secrets.MISSING``."""
+    reads: a generated password the store does not hold yet shows as ``secrets.MISSING``.
+    ``lock``: the wheel lock (the packaged one by default)."""
     inv, loaded = open_inventory(inventory)
     target = inv.node(node)
     path = secrets_file or secret_store.secrets_path(inventory)
     store = secret_store.placeholders(secret_store.read(path, missing_ok=True), needed_secrets(inv))
-    return compile_node(inv, target, store), loaded
+    return compile_node(inv, target, store, lock=lock), loaded
 
 
 def cluster_members(inventory: Path) -> dict[str, dict[str, Any]]:

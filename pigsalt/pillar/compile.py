@@ -15,6 +15,7 @@ from pigsalt.inventory.model import Cluster, Inventory, Node
 from pigsalt.monitor import registry
 from pigsalt.pillar import derive, firewall, platform, prometheus, tls, tune
 from pigsalt.pillar.secrets import CLUSTER_GENERATED, CLUSTER_INTERNAL, INFRA_GENERATED, Needs, Store
+from pigsalt.wheellock import WheelLock, load_lock
 
 # Where the offline repository lives on meta nodes, and the keyring nodes verify it with.
 REPO_DIR = "/var/lib/pigsalt/repo"
@@ -395,7 +396,7 @@ def _fence(cluster: Cluster, services: list[dict[str, Any]], timings: Mapping[st
     }
 
 
-def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Memo) -> dict[str, Any]:
+def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Memo, lock: WheelLock) -> dict[str, Any]:
     c = cluster.vars
     own = secrets.cluster(cluster.name)
     inst = node.instance
@@ -442,6 +443,8 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Mem
         "parameters": dict(sorted(c["pg_parameters"].items())),
         "dbsu": c["pg_dbsu"],
         "patroni": {
+            # From the offline repository's wheelhouse: the wheel lock's version for this node's Python.
+            **platform.patroni(node.release, lock),
             "port": c["patroni_port"],
             "username": c["patroni_username"],
             "password": _secret(c, "patroni_password", own),
@@ -576,8 +579,10 @@ def _vip(cluster: Cluster, node: Node) -> dict[str, Any]:
     }
 
 
-def compile_node(inv: Inventory, node: Node, secrets: Store, memo: _Memo | None = None) -> dict[str, Any]:
-    """The ``pigsty`` pillar of one node."""
+def compile_node(
+    inv: Inventory, node: Node, secrets: Store, memo: _Memo | None = None, lock: WheelLock | None = None
+) -> dict[str, Any]:
+    """The ``pigsty`` pillar of one node; ``lock``: the wheel lock (the packaged one by default)."""
     memo = memo or _Memo()
     pillar: dict[str, Any] = {
         "node": _node(inv, node),
@@ -585,11 +590,11 @@ def compile_node(inv: Inventory, node: Node, secrets: Store, memo: _Memo | None 
         "tls": tls.node_tls(inv, node),
     }
     if node.instance is not None:
-        pillar["pg"] = _pg(inv, node, inv.cluster(node.instance.cluster), secrets, memo)
+        pillar["pg"] = _pg(inv, node, inv.cluster(node.instance.cluster), secrets, memo, lock or load_lock())
     return {"pigsty": pillar}
 
 
-def compile_all(inv: Inventory, secrets: Store) -> dict[str, dict[str, Any]]:
+def compile_all(inv: Inventory, secrets: Store, lock: WheelLock | None = None) -> dict[str, dict[str, Any]]:
     """Every node's pillar, keyed by node name."""
     memo = _Memo()
-    return {node.name: compile_node(inv, node, secrets, memo) for node in inv.nodes}
+    return {node.name: compile_node(inv, node, secrets, memo, lock) for node in inv.nodes}

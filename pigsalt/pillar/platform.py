@@ -10,6 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from pigsalt.debian import Release
+from pigsalt.wheellock import WheelLock
+
+#: What ``pigsalt.agent.wheels`` installs into Patroni's virtualenv (pgsql.install): Patroni with
+#: its etcd client, and psycopg 3 (binary); each is pinned to the wheel lock's version.
+PATRONI_REQUIREMENTS = ("patroni[etcd3]", "psycopg[binary]")
 
 
 def node_os(release: Release) -> dict[str, Any]:
@@ -22,6 +27,16 @@ def postgres(release: Release, version: int) -> dict[str, Any]:
     return {
         "packages": [f"postgresql-{version}", f"postgresql-client-{version}"],
         "bin_dir": f"/usr/lib/postgresql/{version}/bin",
+    }
+
+
+def patroni(release: Release, lock: WheelLock) -> dict[str, Any]:
+    """The Patroni a node installs from the wheelhouse: the version the wheel lock holds for the
+    node's Python (the wheelhouse holds that one only), and the pinned requirements to install."""
+    part = lock.python(release.python)
+    return {
+        "version": part.version("patroni"),
+        "requirements": [f"{req}=={part.version(req.split('[', 1)[0])}" for req in PATRONI_REQUIREMENTS],
     }
 
 

@@ -20,7 +20,9 @@ import fcntl
 import hashlib
 import os
 import shutil
+import sys
 import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,7 +40,9 @@ from pigsalt.fileio import exchange, write_text_atomic
 from pigsalt.repo import added as added_mod
 from pigsalt.repo import apt as apt_mod
 from pigsalt.repo._util import Progress, say, tree_size
-from pigsalt.repo.foreign import BuilderRoot, ForeignBuild
+from pigsalt.repo.builder import BuilderRoot, ReleaseWheels
+from pigsalt.repo.index import PYPI, PackageIndex
+from pigsalt.repo.lock import check_lock, lock_changes, lock_requirements, make_lock, pip_resolver
 from pigsalt.repo.manifest import (
     KEYRING_NAME,
     MANIFEST,
@@ -55,6 +59,7 @@ from pigsalt.repo.manifest import (
 from pigsalt.repo.pypi import SOURCE_PACKAGE, WheelBuilder, source_hash, wheel_project, write_simple_index
 from pigsalt.repo.recipe import BUILDER_VERSION, RECIPE_PATH, Recipe, ReleaseRecipe, load_recipe, recipe_hash
 from pigsalt.repo.signing import DEFAULT_KEY_DIR, SigningKey, verify_detached, verify_release
+from pigsalt.wheellock import LOCK_PATH, WheelLock, load_lock
 
 DEFAULT_REPO_DIR = Path("/var/lib/pigsalt/repo")
 DEFAULT_CACHE_DIR = Path("/var/lib/pigsalt/cache/repo")
@@ -114,11 +119,77 @@ class RepoStatus:
         return all(self.fresh(codename) is not False for codename in self.info.releases)
 
 
-def current_recipe_hashes(recipe: Recipe, source: SourceTree) -> dict[str, str]:
-    """The hash each release of ``recipe`` would carry if built now from ``source``, in recipe order."""
-    constraints = source.constraints.read_text(encoding="utf-8")
+def current_recipe_hashes(recipe: Recipe, source: SourceTree, lock: WheelLock | None = None) -> dict[str, str]:
+    """The hash each release of ``recipe`` would carry if built now from ``source`` and ``lock``
+    (the packaged wheel lock by default), in recipe order."""
+    lock = lock or load_lock()
     requires = source.install_requires()
-    return {codename: recipe_hash(recipe, codename, constraints, requires) for codename in recipe.codenames}
+    return {
+        codename: recipe_hash(recipe, codename, requires, lock.identity(recipe.release(codename).python_version))
+        for codename in recipe.codenames
+    }
+
+
+def check_wheel_lock(
+    lock_path: Path = LOCK_PATH, *, recipe_path: Path = RECIPE_PATH, source: Path | None = None
+) -> WheelLock:
+    """The wheel lock at ``lock_path``, checked against the recipe and the source checkout (see
+    ``_checked_lock``); no network."""
+    return _checked_lock(load_recipe(recipe_path), SourceTree.find(source), lock_path)
+
+
+def _checked_lock(recipe: Recipe, source: SourceTree, lock_path: Path = LOCK_PATH) -> WheelLock:
+    """The wheel lock at ``lock_path``; an error naming each way it disagrees with the recipe,
+    pigsalt's ``install_requires`` or the constraints (``pigsalt repo lock`` writes it anew)."""
+    lock = load_lock(lock_path)
+    requirements = lock_requirements(recipe, source.install_requires())
+    problems = check_lock(lock, recipe, requirements, source.constraints.read_text(encoding="utf-8"))
+    if problems:
+        raise PigsaltError(f"{lock_path}: does not match the recipe: {'; '.join(problems)}: run `pigsalt repo lock`")
+    return lock
+
+
+def lock_repo(
+    *,
+    lock_path: Path = LOCK_PATH,
+    recipe_path: Path = RECIPE_PATH,
+    source: Path | None = None,
+    index_url: str | None = None,
+    upgrade: bool = False,
+    python: str = sys.executable,
+    progress: Progress | None = None,
+) -> tuple[WheelLock, list[str]]:
+    """Resolve the wheel lock anew and write it to ``lock_path``; the lock and what changed.
+
+    ``index_url`` defaults to the current lock's (else PyPI); the current lock's versions are kept
+    unless ``upgrade``. ``python`` runs pip (the one running pigsalt by default): it needs the
+    index, not root.
+    """
+    tree = SourceTree.find(source)
+    recipe = load_recipe(recipe_path)
+    try:
+        old: WheelLock | None = load_lock(lock_path)
+    except PigsaltError:
+        old = None  # none yet, or unreadable: written anew
+    index = PackageIndex(index_url or (old.index_url if old else PYPI))
+    requirements = lock_requirements(recipe, tree.install_requires())
+    with tempfile.TemporaryDirectory(prefix="pigsalt-lock-") as work:
+        resolve = pip_resolver(python, index.url, tree.constraints, Path(work))
+        lock = make_lock(
+            recipe,
+            requirements,
+            tree.constraints.read_text(encoding="utf-8"),
+            resolve=resolve,
+            index=index,
+            machine=os.uname().machine,
+            keep=None if upgrade else old,
+            progress=progress,
+        )
+    problems = check_lock(lock, recipe, requirements, tree.constraints.read_text(encoding="utf-8"))
+    if problems:  # what was just resolved disagrees with what it was resolved from: a bug here
+        raise PigsaltError(f"lock: the new lock does not match the recipe: {'; '.join(problems)}")
+    write_text_atomic(lock_path, lock.render())
+    return lock, lock_changes(old, lock)
 
 
 def read_repo(dest: Path = DEFAULT_REPO_DIR) -> RepoInfo:
@@ -136,6 +207,7 @@ def build_repo(
     progress: Progress | None = None,
     force: bool = False,
     recipe_path: Path = RECIPE_PATH,
+    lock_path: Path = LOCK_PATH,
     source: Path | None = None,
     key_dir: Path = DEFAULT_KEY_DIR,
     cache_dir: Path = DEFAULT_CACHE_DIR,
@@ -143,19 +215,21 @@ def build_repo(
     """Build ``releases`` (APT codenames; every release of the recipe by default) at ``dest``.
 
     They are rebuilt even when up to date: a rebuild re-resolves against the mirror (it picks
-    up security updates). The other releases ``dest`` holds are kept when up to date and rebuilt
-    when not. ``force`` allows replacing a non-empty ``dest`` that is not a pigsalt repository.
+    up security updates); the wheels are the lock's (``lock_path``), whatever PyPI serves now.
+    The other releases ``dest`` holds are kept when up to date and rebuilt when not. ``force``
+    allows replacing a non-empty ``dest`` that is not a pigsalt repository.
     """
     dest = _absolute(dest)
     tree = SourceTree.find(source)
     recipe = load_recipe(recipe_path)
+    lock = _checked_lock(recipe, tree, lock_path)
     requested = _requested(recipe, releases)
     with _os_errors(), _locked(dest):
         manifest = _current_manifest(dest)
-        wanted = current_recipe_hashes(recipe, tree)
+        wanted = current_recipe_hashes(recipe, tree, lock)
         plan = plan_releases(manifest, wanted, requested, _incomplete(dest, manifest), rebuild=True)
         say(progress, f"repo: building {plan.describe()} at {dest}")
-        return _Build(dest, recipe, tree, plan, manifest, key_dir, cache_dir, progress).run(force)
+        return _Build(dest, recipe, tree, plan, manifest, key_dir, cache_dir, progress, lock).run(force)
 
 
 def ensure_repo(
@@ -164,6 +238,7 @@ def ensure_repo(
     releases: Sequence[str] = ("bookworm",),
     progress: Progress | None = None,
     recipe_path: Path = RECIPE_PATH,
+    lock_path: Path = LOCK_PATH,
     source: Path | None = None,
     key_dir: Path = DEFAULT_KEY_DIR,
     cache_dir: Path = DEFAULT_CACHE_DIR,
@@ -177,16 +252,17 @@ def ensure_repo(
     dest = _absolute(dest)
     tree = SourceTree.find(source)
     recipe = load_recipe(recipe_path)
+    lock = _checked_lock(recipe, tree, lock_path)
     requested = _requested(recipe, releases)
-    wanted = current_recipe_hashes(recipe, tree)
+    wanted = current_recipe_hashes(recipe, tree, lock)
     with _os_errors(), _locked(dest):
         manifest = _current_manifest(dest)
         plan = plan_releases(manifest, wanted, requested, _incomplete(dest, manifest))
         if plan.build or manifest is None:
             say(progress, f"repo: {dest}: building {plan.describe()}")
-            return _Build(dest, recipe, tree, plan, manifest, key_dir, cache_dir, progress).run(False)
+            return _Build(dest, recipe, tree, plan, manifest, key_dir, cache_dir, progress, lock).run(False)
         if manifest.get("pigsalt_source_hash") != source_hash(tree.root):
-            _refresh_pigsalt(dest, manifest, recipe, tree, cache_dir, progress)
+            _refresh_pigsalt(dest, manifest, recipe, lock, tree, cache_dir, progress)
         if not wheelhouse_signed(dest / "pypi"):
             _resign_wheelhouse(dest, manifest, key_dir, progress)
         info = RepoInfo.from_manifest(dest, manifest)
@@ -511,6 +587,7 @@ class _Build:
     key_dir: Path
     cache_dir: Path
     progress: Progress | None
+    lock: WheelLock = field(default_factory=load_lock)
 
     def __post_init__(self) -> None:
         self.kept = built_releases(self.old)
@@ -524,15 +601,14 @@ class _Build:
         started = time.monotonic()
         dest = self.dest
         _check_places(dest, force, self.key_dir, self.cache_dir)
-        host_python = _python_xy(self.host.python_version())
-        native = [r for r in self.building if r.python_version == host_python]
-        foreign = [r for r in self.building if r.python_version != host_python]
-        if foreign and not any(r.python_version == host_python for r in self.recipe.releases):
-            runs = ", ".join(f"{r.codename} {r.python_version}" for r in self.recipe.releases)
-            raise PigsaltError(
-                f"{self.recipe.python} is Python {host_python}, which no release of the recipe runs ({runs}): "
-                "build the repository on one of them"
-            )
+        machine = os.uname().machine
+        for release in self.building:
+            part = self.lock.python(release.python_version)
+            if part.machine != machine:
+                raise PigsaltError(
+                    f"the wheel lock holds {part.machine} wheels for Python {part.python}, this machine is {machine}: "
+                    "run `pigsalt repo lock` here"
+                )
         if self.plan.drop:
             say(self.progress, f"repo: dropping {', '.join(self.plan.drop)}: no longer in the recipe")
         for leftover in dest.parent.glob(f".{dest.name}.build-*"):
@@ -550,18 +626,18 @@ class _Build:
                 for name in self.kept[codename]["pypi"]["wheels"]:
                     apt_mod.link_or_copy(dest / "pypi" / name, pypi_dir / name)
             arch = apt_mod.host_architecture()
-            builders = {r.codename: BuilderRoot(self.cache_dir, r, self.recipe.builder_packages) for r in foreign}
+            builders = {r.codename: BuilderRoot(self.cache_dir, r, self.recipe.builder_packages) for r in self.building}
 
             # The Debian halves (apt's resolver is CPU, the download network) and the Python half
             # (compiling timelib is CPU) run side by side: on two cores that halves a cold build.
-            # The root that builds wheels for another release's Python is made meanwhile (cached).
+            # The roots that compile each release's sdists are made meanwhile (cached).
             def debian() -> dict[str, list[apt_mod.Deb]]:
                 return {r.codename: self.debian_half(r, apt_root / r.codename, arch) for r in self.building}
 
-            with ThreadPoolExecutor(max_workers=2 + len(foreign)) as pool:
+            with ThreadPoolExecutor(max_workers=2 + len(builders)) as pool:
                 ready = {c: (b, pool.submit(b.ensure, self.progress)) for c, b in builders.items()}
                 debian_half = pool.submit(debian)
-                python_half = pool.submit(self.python_half, native, foreign, ready)
+                python_half = pool.submit(self.python_half, ready)
                 debs, (built, pigsalt_wheel) = debian_half.result(), python_half.result()
 
             # The wheelhouse: the kept releases' wheels (linked above), the new ones, one pigsalt.
@@ -626,62 +702,44 @@ class _Build:
         _index(apt_dir, codename, arch)
         return debs
 
-    def python_half(
-        self,
-        native: Sequence[ReleaseRecipe],
-        foreign: Sequence[ReleaseRecipe],
-        roots: Mapping[str, tuple[BuilderRoot, Future[Path]]],
-    ) -> tuple[dict[str, _Wheels], Path]:
+    def python_half(self, roots: Mapping[str, tuple[BuilderRoot, Future[Path]]]) -> tuple[dict[str, _Wheels], Path]:
         """The wheels of each release built, and pigsalt's fresh wheel.
 
-        The build machine's own Python resolves online, once, for every release that runs it;
-        the other releases start from that wheelhouse (or, when it is not rebuilt, from the
-        kept one: then only pigsalt's wheel is made anew).
+        Each release's Python gets the lock's files, its sdists compiled in a root of that
+        release; a pure wheel compiled for one release, or kept in the repository, serves the
+        next as it is (one file per name in the wheelhouse).
         """
         version = self.host.prepare()
-        host_python = _python_xy(version)
-        requirements = [*self.recipe.requirements, SOURCE_PACKAGE]
+        index = PackageIndex(self.lock.index_url)
+        shared: dict[str, Path] = {
+            name: self.dest / "pypi" / name
+            for codename in self.plan.keep
+            for name in self.kept[codename]["pypi"]["wheels"]
+            if wheel_project(name) != SOURCE_PACKAGE
+        }
         built: dict[str, _Wheels] = {}
-        base = self.work / "wheels-host"
-        base_kept = next((c for c in self.plan.keep if self.kept[c].get("python") == host_python), None)
-        if native or base_kept is None:
-            say(self.progress, f"pypi: building wheels with {self.recipe.python} ({version}): this takes a minute")
-            self.host.build_all(self.recipe.requirements, self.tree.root, self.tree.constraints, base, self.work)
-            names = sorted(w.name for w in base.glob("*.whl"))
-            say(self.progress, f"pypi: {len(names)} wheels for Python {version}")
-            pigsalt_wheel = next(base / n for n in names if wheel_project(n) == SOURCE_PACKAGE)
-            for release in native:
-                label = f"Python {release.python_version} ({release.codename})"
-
-                def check(pypi_dir: Path, label: str = label) -> None:
-                    self.host.check_install(requirements, pypi_dir, label)
-
-                built[release.codename] = _Wheels(base, names, version, check)
-        else:
-            pigsalt_wheel = self.host.build_pigsalt(self.tree.root, self.work / "pigsalt", self.work)
-            base.mkdir(parents=True)
-            for name in self.kept[base_kept]["pypi"]["wheels"]:
-                if wheel_project(name) != SOURCE_PACKAGE:
-                    apt_mod.link_or_copy(self.dest / "pypi" / name, base / name)
-            apt_mod.link_or_copy(pigsalt_wheel, base / pigsalt_wheel.name)
-        base_names = sorted(w.name for w in base.glob("*.whl"))
-        for release in foreign:
+        for release in self.building:
             root, ready = roots[release.codename]
             ready.result()
-            build = ForeignBuild(
-                self.recipe,
+            wheels = ReleaseWheels(
                 release,
-                self.host,
-                root,
-                constraints=self.tree.constraints,
+                self.lock.python(release.python_version),
+                index=index,
+                requirements=self.recipe.requirements,
+                host=self.host,
+                root=root,
                 work=self.work / f"builder-{release.codename}",
+                sdist_cache=self.cache_dir / "sdists",
                 progress=self.progress,
             )
-            root_version = build.python_version()
+            root_version = wheels.python_version()
             out = self.work / f"wheels-{release.codename}"
-            names = build.build(base, base_names, out)
-            built[release.codename] = _Wheels(out, names, root_version, build.check)
-            say(self.progress, f"pypi: {len(names)} wheels for {build.label}")
+            names = wheels.build(shared, out)
+            shared.update({name: out / name for name in names})
+            built[release.codename] = _Wheels(out, names, root_version, wheels.check)
+            say(self.progress, f"pypi: {len(names)} wheels for {wheels.label}")
+        links = pigsalt_build_links(self.host, self.lock, version, self.work / "pigsalt-links")
+        pigsalt_wheel = self.host.build_pigsalt(self.tree.root, self.work / "pigsalt", self.work, links)
         return built, pigsalt_wheel
 
     def sign(self, apt_root: Path, codenames: Sequence[str], pypi_dir: Path) -> str:
@@ -848,10 +906,22 @@ def _resign_wheelhouse(dest: Path, manifest: Mapping[str, Any], key_dir: Path, p
     sign_wheelhouse(dest / "pypi", key, fingerprint, dest / "apt" / KEYRING_NAME)
 
 
+def pigsalt_build_links(host: WheelBuilder, lock: WheelLock, version: str, dest: Path) -> Path:
+    """The lock's pure build requirements (setuptools, wheel...) for the host's Python ``version``
+    (or the first Python of the lock: pure wheels serve any), in ``dest``: pigsalt's own wheel is
+    built from them, offline."""
+    xy = _python_xy(version)
+    part = next((p for p in lock.pythons if p.python == xy), lock.pythons[0])
+    pure = [f for f in part.build if f.file.endswith("-none-any.whl")]
+    host.download(pure, part, lock.index_url, dest, f"Python {xy} (pigsalt's build)")
+    return dest
+
+
 def _refresh_pigsalt(
     dest: Path,
     manifest: dict[str, Any],
     recipe: Recipe,
+    lock: WheelLock,
     tree: SourceTree,
     cache_dir: Path,
     progress: Progress | None,
@@ -862,8 +932,9 @@ def _refresh_pigsalt(
     work = cache_dir / "work"
     try:
         builder = WheelBuilder(cache_dir, recipe.python)
-        builder.prepare()
-        wheel = builder.build_pigsalt(tree.root, pypi_dir, work)
+        version = builder.prepare()
+        links = pigsalt_build_links(builder, lock, version, work / "pigsalt-links")
+        wheel = builder.build_pigsalt(tree.root, pypi_dir, work, links)
         tmp = pypi_dir / f".{wheel.name}.tmp"
         shutil.copy2(wheel, tmp)
         tmp.replace(pypi_dir / wheel.name)

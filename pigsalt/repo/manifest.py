@@ -15,6 +15,7 @@ from typing import Any
 
 from pigsalt.errors import PigsaltError
 from pigsalt.fileio import write_text_atomic
+from pigsalt.wheellock import normalize
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 2
@@ -181,3 +182,99 @@ def plan_releases(
         drop=tuple(c for c in present if c not in wanted),
         reasons={c: reason(c) or "rebuild asked" for c in build},
     )
+
+
+# --- what a build changed ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One package whose version differs between two builds (None: absent from that build)."""
+
+    name: str
+    old: str | None
+    new: str | None
+
+    def describe(self) -> str:
+        if self.old is None:
+            return f"{self.name} {self.new} (new)"
+        if self.new is None:
+            return f"{self.name} {self.old} (gone)"
+        return f"{self.name} {self.old} -> {self.new}"
+
+
+@dataclass(frozen=True)
+class ReleaseChanges:
+    """How one release of a repository differs from the same release in the previous build."""
+
+    codename: str
+    status: str  # "new", "dropped", "changed" or "unchanged"
+    since: str = ""  # when the previous build of this release was made
+    debs: tuple[Change, ...] = ()
+    wheels: tuple[Change, ...] = ()
+
+
+def release_versions(entry: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """A manifest entry's Debian packages (the closure and those added) and wheels, name → version."""
+    debs: dict[str, list[str]] = {}
+    apt = entry.get("apt", {})
+    for spec in [*apt.get("packages", []), *apt.get("added", [])]:
+        name, _, version = str(spec).partition("=")
+        debs.setdefault(name, []).append(version)
+    wheels: dict[str, list[str]] = {}
+    for filename in entry.get("pypi", {}).get("wheels", []):
+        parts = str(filename).split("-")
+        wheels.setdefault(normalize(parts[0]), []).append(parts[1])
+    return (
+        {name: " ".join(sorted(set(v))) for name, v in debs.items()},
+        {name: " ".join(sorted(set(v))) for name, v in wheels.items()},
+    )
+
+
+def _changes(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[Change, ...]:
+    return tuple(
+        Change(name, old.get(name), new.get(name))
+        for name in sorted(set(old) | set(new))
+        if old.get(name) != new.get(name)
+    )
+
+
+def diff_manifests(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[ReleaseChanges]:
+    """Release by release (``new``'s order, then those it dropped), the Debian packages and wheels
+    whose versions differ from ``old``'s. A manifest of another format counts as none."""
+    before, after = built_releases(old), built_releases(new)
+    found: list[ReleaseChanges] = []
+    for codename, entry in after.items():
+        previous = before.get(codename)
+        if previous is None:
+            found.append(ReleaseChanges(codename, "new"))
+            continue
+        (old_debs, old_wheels), (new_debs, new_wheels) = release_versions(previous), release_versions(entry)
+        debs, wheels = _changes(old_debs, new_debs), _changes(old_wheels, new_wheels)
+        status = "changed" if debs or wheels else "unchanged"
+        found.append(ReleaseChanges(codename, status, str(previous.get("built_at", "")), debs, wheels))
+    found += [ReleaseChanges(codename, "dropped") for codename in before if codename not in after]
+    return found
+
+
+def describe_changes(changes: Sequence[ReleaseChanges]) -> list[str]:
+    """What ``pigsalt repo build`` prints: a line per release, then one per changed package."""
+    lines: list[str] = []
+    for release in changes:
+        since = f" since its build of {release.since}" if release.since else " since its last build"
+        if release.status == "new":
+            lines.append(f"{release.codename}: new in this repository")
+        elif release.status == "dropped":
+            lines.append(f"{release.codename}: dropped (no longer in the recipe)")
+        elif release.status == "unchanged":
+            lines.append(f"{release.codename}: no package changed{since}")
+        else:
+            counts = [_count(len(release.debs), "Debian package"), _count(len(release.wheels), "wheel")]
+            lines.append(f"{release.codename}: {' and '.join(c for c in counts if c)} changed{since}:")
+            lines += [f"  deb    {change.describe()}" for change in release.debs]
+            lines += [f"  wheel  {change.describe()}" for change in release.wheels]
+    return lines
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' if number != 1 else ''}" if number else ""

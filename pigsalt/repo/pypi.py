@@ -1,12 +1,12 @@
-"""The Python half of the repository: a wheelhouse for each release's Python, and its index.
+"""The Python half of the repository: the files of the wheel lock, and the wheelhouse's index.
 
-Wheels for the build machine's own Python are built by ``pip wheel`` running in a venv of
-Debian's ``/usr/bin/python3`` (kept in the cache), so compiled ones (timelib) match the
-interpreter the nodes of that release run. Wheels for another release's Python start from that
-wheelhouse (``plan_downloads``: pure and stable-ABI wheels are shared) and are finished in a
-root of that release (``pigsalt.repo.foreign``). The directory works with
-``pip install --no-index --find-links DIR`` and, through ``simple/`` (PEP 503), with
-``--index-url http://repo.pigsty/pypi/simple``.
+Every file comes from ``pigsalt/data/wheels.lock`` (``pigsalt.wheellock``), fetched by its hash:
+``WheelBuilder.download`` has the host's pip fetch the binary wheels of one Python (``pip download
+--require-hashes --only-binary=:all:`` with that Python's tags, from the lock's HTTPS index and
+nothing else); an sdist the index has no wheel for is fetched by ``pigsalt.repo.builder`` and
+compiled offline in a root of the release. The host's pip builds nothing but pigsalt's own wheel,
+offline, with the lock's setuptools and wheel. The directory works with ``pip install --no-index
+--find-links DIR`` and, through ``simple/`` (PEP 503), with ``--index-url http://repo.pigsty/pypi/simple``.
 """
 
 from __future__ import annotations
@@ -19,23 +19,18 @@ import shutil
 import subprocess
 import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
 
 from pigsalt.errors import PigsaltError
 from pigsalt.fileio import write_text_atomic
 from pigsalt.repo._util import file_digest, last_line, run
+from pigsalt.wheellock import LockedFile, PythonLock, normalize
 
 # What a wheel of pigsalt needs from the source tree (and what the source hash covers).
 SOURCE_FILES = ("pyproject.toml", "setup.cfg", "setup.py", "README.md", "LICENSE", "MANIFEST.in")
 SOURCE_PACKAGE = "pigsalt"
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", "*.egg-info")
-
-
-def normalize(name: str) -> str:
-    """A project name as PEP 503 spells it in URLs."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def wheel_project(filename: str) -> str:
@@ -107,8 +102,27 @@ def _page(title: str, body: Iterable[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The pip settings that pass from the environment to a pip that reaches the index: how to get
+#: there (a proxy, its CA), never where to look (PIP_INDEX_URL, PIP_FIND_LINKS, PIP_CONSTRAINT...).
+PIP_NETWORK_SETTINGS = frozenset(
+    {"PIP_CERT", "PIP_CLIENT_CERT", "PIP_PROXY", "PIP_TIMEOUT", "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES"}
+)
+
+
+def pip_env() -> dict[str, str]:
+    """The environment of a pip run: no configuration file (``PIP_CONFIG_FILE`` is the null device,
+    so no pip.conf adds an index, a find-links or a constraint), no PIP_* setting but the network
+    ones, no version check, no prompt."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON")) or k in PIP_NETWORK_SETTINGS}
+    env.update(
+        {"PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "LC_ALL": "C.UTF-8"}
+    )
+    return env
+
+
 class WheelBuilder:
-    """``pip`` in a venv of the build machine's Python, with a persistent pip cache."""
+    """``pip`` in a venv of the build machine's Python, with a persistent pip cache: it downloads
+    the lock's wheels for each Python and builds pigsalt's own wheel."""
 
     def __init__(self, cache_dir: Path, base_python: str) -> None:
         self.cache_dir = cache_dir
@@ -120,7 +134,7 @@ class WheelBuilder:
         """The full version of the build machine's interpreter."""
         if not self.base_python.is_file():
             raise PigsaltError(
-                f"{self.base_python} is missing: the wheels are built with Debian's Python (apt install python3)"
+                f"{self.base_python} is missing: the wheels are fetched with Debian's Python (apt install python3)"
             )
         code = "import platform; print(platform.python_version())"
         return run([self.base_python, "-c", code], what=str(self.base_python)).stdout.strip()
@@ -135,46 +149,55 @@ class WheelBuilder:
             write_text_atomic(marker, version + "\n")
         return version
 
-    def env(self) -> dict[str, str]:
-        """pip's environment: our cache, no version check, no user config surprises."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_CONSTRAINT", "PIP_REQUIRE", "PYTHON"))}
-        env.update({"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "LC_ALL": "C.UTF-8"})
-        return env
-
     def pip(
         self, args: Sequence[str | os.PathLike[str]], what: str, *, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``pip ARGS`` with the builder's cache."""
+        """Run ``pip ARGS`` with the builder's cache (see ``pip_env``)."""
         cmd = [self.python, "-m", "pip", "--cache-dir", self.cache_dir / "pip", *args]
-        return run(cmd, env=self.env(), what=what, timeout=3600, check=check)
+        return run(cmd, env=pip_env(), what=what, timeout=3600, check=check)
 
-    def wheel(self, args: Sequence[str | os.PathLike[str]], out_dir: Path, what: str) -> None:
-        """Run ``pip wheel ARGS -w out_dir``."""
-        out_dir.mkdir(parents=True, exist_ok=True)
-        self.pip(["wheel", "--quiet", "--use-pep517", "--wheel-dir", out_dir, *args], what)
+    def download(
+        self, files: Sequence[LockedFile], part: PythonLock, index_url: str, dest: Path, label: str
+    ) -> list[Path]:
+        """The binary wheels ``files`` of ``part``'s Python, into ``dest``: from ``index_url`` only,
+        each checked against its locked hash (``--require-hashes``), no dependency followed."""
+        wheels = [f for f in files if f.is_wheel]
+        if not wheels:
+            return []
+        if not index_url.startswith("https://"):
+            raise PigsaltError(f"pypi: the lock's index {index_url} is not https://: run `pigsalt repo lock`")
+        dest.mkdir(parents=True, exist_ok=True)
+        pins = dest.parent / f"{dest.name}.requirements.txt"
+        write_text_atomic(pins, "".join(f"{f.pin()}\n" for f in wheels))
+        args: list[str | os.PathLike[str]] = ["download", "--quiet", "--no-deps", "--require-hashes"]
+        args += binary_download_args(part.python, manylinux_platforms(part.glibc, part.machine))
+        args += ["--index-url", index_url, "--dest", dest, "--requirement", pins]
+        self.pip(args, f"pip download (wheels for {label})")
+        return [verified(dest / f.file, f) for f in wheels]
 
-    def build_all(
-        self, requirements: Sequence[str], source: Path, constraints: Path, out_dir: Path, work: Path
-    ) -> None:
-        """Every wheel of ``requirements`` plus pigsalt's own, resolved together under ``constraints``."""
-        tree = copy_source(source, work / "pigsalt-src")
-        self.wheel(["--constraint", constraints, *requirements, tree], out_dir, "pip wheel")
-
-    def build_pigsalt(self, source: Path, out_dir: Path, work: Path) -> Path:
-        """Only pigsalt's wheel (its dependencies are already in the wheelhouse)."""
+    def build_pigsalt(self, source: Path, out_dir: Path, work: Path, links: Path) -> Path:
+        """Only pigsalt's wheel (its dependencies are in the wheelhouse), offline: its build
+        requirements (setuptools, wheel) from ``links``, the lock's files."""
         tree = copy_source(source, work / "pigsalt-src")
         build = work / "pigsalt-wheel"
-        self.wheel(["--no-deps", tree], build, "pip wheel (pigsalt)")
+        build.mkdir(parents=True, exist_ok=True)
+        args: list[str | os.PathLike[str]] = ["wheel", "--quiet", "--use-pep517", "--no-deps", "--no-index"]
+        args += ["--find-links", links, "--wheel-dir", build, tree]
+        self.pip(args, "pip wheel (pigsalt)")
         wheels = [w for w in build.glob("*.whl") if wheel_project(w.name) == SOURCE_PACKAGE]
         if len(wheels) != 1:
             raise PigsaltError(f"pip wheel built {len(wheels)} pigsalt wheels, expected 1")
         return wheels[0]
 
-    def check_install(self, requirements: Sequence[str], wheelhouse: Path, label: str) -> None:
-        """``pip install --dry-run`` of ``requirements`` from ``wheelhouse`` alone; an error naming what is missing."""
-        args: list[str | os.PathLike[str]] = ["install", "--dry-run", "--ignore-installed", "--quiet", "--no-index"]
-        args += ["--find-links", wheelhouse]
-        check_dry_run(self.pip([*args, *requirements], "pip install --dry-run", check=False), label)
+
+def verified(path: Path, locked: LockedFile) -> Path:
+    """``path``, when it holds ``locked``'s file as the lock hashed it; an error otherwise."""
+    if not path.is_file():
+        raise PigsaltError(f"pypi: {locked.file} was not fetched")
+    digest = file_digest(path)
+    if digest != locked.sha256:
+        raise PigsaltError(f"pypi: {locked.file} has SHA-256 {digest}, the lock says {locked.sha256}")
+    return path
 
 
 def check_dry_run(proc: subprocess.CompletedProcess[str], label: str) -> None:
@@ -203,7 +226,31 @@ def missing_distributions(output: str) -> list[str]:
     return list(found)
 
 
-# --- wheels for another Python -------------------------------------------------------------------
+# --- wheels for each Python ---------------------------------------------------------------------
+
+
+# The manylinux aliases older wheels carry, by the glibc minor they mean.
+_LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+
+
+def manylinux_platforms(glibc: tuple[int, int], machine: str) -> tuple[str, ...]:
+    """pip's ``--platform`` values for a system with ``glibc``, newest first."""
+    tags: list[str] = []
+    for minor in range(glibc[1], 4, -1):
+        tags.append(f"manylinux_{glibc[0]}_{minor}_{machine}")
+        if minor in _LEGACY_MANYLINUX:
+            tags.append(f"{_LEGACY_MANYLINUX[minor]}_{machine}")
+    return tuple(tags)
+
+
+def binary_download_args(python_version: str, platforms: Sequence[str]) -> list[str]:
+    """``pip download`` options that fetch wheels for CPython ``python_version`` on ``platforms``."""
+    abi = "cp" + python_version.replace(".", "")
+    args = ["--only-binary=:all:", "--python-version", python_version, "--implementation", "cp"]
+    args += ["--abi", abi, "--abi", "abi3", "--abi", "none"]
+    for platform in platforms:
+        args += ["--platform", platform]
+    return args
 
 
 def wheel_tags(filename: str) -> list[tuple[str, str, str]]:
@@ -234,26 +281,6 @@ def serves(filename: str, python_version: str) -> bool:
         if impl == "cp" and version == minor and abi in ("none", f"cp{major}{minor}"):
             return True
     return False
-
-
-@dataclass(frozen=True)
-class DownloadPlan:
-    """Which wheels of a wheelhouse serve another Python as they are, and what must be fetched for it."""
-
-    shared: tuple[str, ...]  # wheel file names usable as they are
-    fetch: tuple[str, ...]  # NAME==VERSION: a wheel for the target Python, or the sdist to build one
-
-
-def plan_downloads(wheels: Iterable[str], python_version: str) -> DownloadPlan:
-    """Split a wheelhouse (file names) by what CPython ``python_version`` can use of it."""
-    shared: list[str] = []
-    fetch: list[str] = []
-    for name in sorted(wheels):
-        if serves(name, python_version):
-            shared.append(name)
-        else:
-            fetch.append(f"{name.split('-', 1)[0]}=={wheel_version(name)}")
-    return DownloadPlan(tuple(shared), tuple(fetch))
 
 
 def copy_source(source: Path, dest: Path) -> Path:

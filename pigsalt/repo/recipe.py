@@ -17,7 +17,7 @@ from pigsalt.errors import PigsaltError
 
 #: Bump when the way the repository is built changes: it is part of every release's hash,
 #: so every existing repository is rebuilt by ``ensure_repo``.
-BUILDER_VERSION = "2"
+BUILDER_VERSION = "3"
 
 RECIPE_PATH = Path(__file__).resolve().parent.parent / "data" / "repo-packages.yml"
 
@@ -58,9 +58,9 @@ class Recipe:
     """What goes into the repository: each release's Debian packages, and the Python requirements."""
 
     releases: tuple[ReleaseRecipe, ...]
-    python: str  # the build machine's interpreter (wheels for its version are built on the host)
+    python: str  # the build machine's interpreter: its pip fetches the locked wheels, builds pigsalt's
     requirements: tuple[str, ...]
-    build_requirements: tuple[str, ...]  # what compiling an sdist for another Python needs
+    build_requirements: tuple[str, ...]  # what compiling the locked sdists needs (locked too)
     builder_packages: tuple[str, ...]  # the Debian packages of that build's root
     text: str
 
@@ -166,15 +166,17 @@ def load_recipe(path: Path = RECIPE_PATH) -> Recipe:
     return Recipe.from_text(text, origin=str(path))
 
 
-def recipe_hash(recipe: Recipe, codename: str, constraints: str, install_requires: str) -> str:
+def recipe_hash(recipe: Recipe, codename: str, install_requires: str, lock: str) -> str:
     """The identity of one release's part of a repository.
 
     It covers what the recipe says about that release (packages, sources, flags), the Python
-    side (requirements, the release's Python, what a wheel build for another Python uses),
-    the builder version, the constraints file the wheels are resolved under and pigsalt's own
-    ``install_requires``: a change in any of them means that release must be rebuilt. Comments
-    and the other releases' lines do not count. pigsalt's code is tracked separately (its wheel
-    is refreshed in place, see ``ensure_repo``).
+    side (requirements, the release's Python, what compiling its sdists uses), the builder
+    version, pigsalt's own ``install_requires`` and ``lock``, the wheel lock's part for the
+    release's Python (``WheelLock.identity``): a change in any of them means that release must
+    be rebuilt. Comments and the other releases' lines do not count, nor does
+    requirements/constraints.txt, which the build does not read (the lock was resolved under it,
+    and a build checks that it still agrees). pigsalt's code is tracked separately (its wheel is
+    refreshed in place, see ``ensure_repo``).
     """
     part = recipe.release(codename)
     identity = {
@@ -189,8 +191,8 @@ def recipe_hash(recipe: Recipe, codename: str, constraints: str, install_require
         "requirements": list(recipe.requirements),
         "build_requirements": list(recipe.build_requirements),
         "builder_packages": list(recipe.builder_packages),
-        "constraints": constraints,
         "install_requires": install_requires,
+        "lock": lock,
     }
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,6 +1,8 @@
 {#- PostgreSQL from Debian's packages (pg.packages: the node release's major, chosen by the
-    compiler) and Patroni 4.1.5 from the offline repository's wheelhouse, in a virtualenv, on
-    every release, rather than Debian's `patroni` (3.0.2 on Debian 12, 4.0.7 on Debian 13): one
+    compiler) and Patroni from the offline repository's wheelhouse, in a virtualenv, on every
+    release: the version pigsalt/data/wheels.lock holds (pg.patroni.version and .requirements,
+    emitted by the compiler; `pigsalt repo lock` changes it, never this file), rather than
+    Debian's `patroni` (3.0.2 on Debian 12, 4.0.7 on Debian 13): one
     Patroni version across a mixed fleet (its REST API and configuration keys do not change with
     the node's release), and a cluster moved from 12 to 13 keeps the Patroni it was tested with.
 
@@ -11,14 +13,14 @@
     and restarted Postgres (the state the REST API reports is the HA loop's, so the window
     can last up to loop_wait).
     HAProxy must therefore not rely on Patroni alone to take a dead primary out (a later step).
-    4.1.5 is chosen because it is maintained upstream, supports `/replica?replication_state=
+    Patroni 4.1 is chosen because it is maintained upstream, supports `/replica?replication_state=
     streaming` (the orchestration's proof that a replica streams), and ships as wheels
     (psycopg 3 binary) that install without compiling. #}
 {%- set repo = pillar['pigsty']['infra']['repo'] %}
 {%- set patroni_venv = '/opt/pigsalt/patroni' %}
-{%- set patroni_version = '4.1.5' %}
 
 {%- if pillar['pigsty'].get('pg') %}
+{%- set patroni = pillar['pigsty']['pg']['patroni'] %}
 
 include:
   - repo.policy
@@ -56,10 +58,11 @@ pgsql-postgres-pkg-installed:
 pgsql-patroni-installed:
   pigsalt_patroni.installed:
     - name: {{ patroni_venv }}
-    - version: {{ patroni_version }}
+    - version: {{ patroni.version }}
     - requirements:
-      - patroni[etcd3]=={{ patroni_version }}
-      - psycopg[binary]
+      {%- for requirement in patroni.requirements %}
+      - {{ requirement }}
+      {%- endfor %}
     - repo: {{ repo.url }}/pypi
     - keyring: {{ repo.keyring }}
     - require:

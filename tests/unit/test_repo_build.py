@@ -518,3 +518,82 @@ def test_file_system_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.Mon
     assert err.value.message == (
         "repo: /var/lib/pigsalt/cache/repo: Permission denied (building the repository needs root)"
     )
+
+
+# --- the Python half -----------------------------------------------------------------------------
+
+
+def test_each_release_gets_the_locks_wheels_and_shares_what_it_compiled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every release built in its own root, in recipe order; a wheel made for one (or kept) is
+    offered to the next; pigsalt's own wheel from the lock's build requirements, offline."""
+    made: list[tuple[str, str, list[str]]] = []
+
+    class FakeWheels:
+        def __init__(self, release: Any, locked: Any, **kwargs: Any) -> None:
+            self.release, self.locked, self.kwargs = release, locked, kwargs
+            self.label = f"Python {release.python_version} ({release.codename})"
+
+        def python_version(self) -> str:
+            return {"3.11": "3.11.2", "3.13": "3.13.5"}[self.release.python_version]
+
+        def build(self, shared: dict[str, Path], out: Path) -> list[str]:
+            made.append((self.release.codename, self.locked.python, sorted(shared)))
+            out.mkdir(parents=True)
+            tag = "cp" + self.locked.python.replace(".", "")
+            name = f"timelib-0.3.0-{tag}-{tag}-linux_x86_64.whl"
+            (out / name).write_text("x")
+            return [name]
+
+        def check(self, wheelhouse: Path) -> None:
+            pass
+
+    downloads: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(build_mod, "ReleaseWheels", FakeWheels)
+    monkeypatch.setattr(build_mod.WheelBuilder, "prepare", lambda self: "3.11.2")
+    monkeypatch.setattr(
+        build_mod.WheelBuilder,
+        "download",
+        lambda self, files, part, index_url, dest, label: downloads.append((part.python, [f.name for f in files])),
+    )
+    monkeypatch.setattr(
+        build_mod.WheelBuilder,
+        "build_pigsalt",
+        lambda self, source, out, work, links: Path(f"/built-from/{links.name}/pigsalt-0.1.0-py3-none-any.whl"),
+    )
+    source, dest = make_source(tmp_path / "src"), tmp_path / "repo"
+    make_repo(dest, source, {"bookworm": release_entry("bookworm", source)})
+    recipe = load_recipe()
+    plan = ReleasePlan(build=("trixie",), keep=("bookworm",), reasons={"trixie": "missing"})
+    manifest = json.loads((dest / "manifest.json").read_text())
+    build = build_mod._Build(
+        dest, recipe, SourceTree(source), plan, manifest, tmp_path / "key", tmp_path / "cache", None
+    )
+    ready: Any = build_mod.Future()
+    ready.set_result(Path("/root"))
+    built, pigsalt_wheel = build.python_half({"trixie": (object(), ready)})
+
+    # trixie is offered what the kept bookworm holds (pigsalt's wheel apart), from the repository.
+    assert made == [("trixie", "3.13", ["salt-3008.3-py3-none-any.whl", "timelib-0.3.0-cp311-cp311-linux_x86_64.whl"])]
+    assert built["trixie"].names == ["timelib-0.3.0-cp313-cp313-linux_x86_64.whl"]
+    assert built["trixie"].python_version == "3.13.5"
+    # pigsalt's wheel: the host Python's locked build requirements, then an offline build.
+    pure = [f.name for f in build.lock.python("3.11").build if f.file.endswith("-none-any.whl")]
+    assert "setuptools" in pure and "wheel" in pure and "cython" not in pure
+    assert downloads == [("3.11", pure)]
+    assert pigsalt_wheel == Path("/built-from/pigsalt-links/pigsalt-0.1.0-py3-none-any.whl")
+
+
+def test_a_build_refuses_a_lock_for_another_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source, dest = make_source(tmp_path / "src"), tmp_path / "repo"
+    plan = ReleasePlan(build=("bookworm",), reasons={"bookworm": "missing"})
+    build = build_mod._Build(
+        dest, load_recipe(), SourceTree(source), plan, None, tmp_path / "key", tmp_path / "cache", None
+    )
+    monkeypatch.setattr(build_mod.os, "uname", lambda: os.uname_result(("Linux", "h", "6", "#1", "aarch64")))
+    with pytest.raises(PigsaltError) as err:
+        build.run(False)
+    assert err.value.message == (
+        "the wheel lock holds x86_64 wheels for Python 3.11, this machine is aarch64: run `pigsalt repo lock` here"
+    )

@@ -1,28 +1,36 @@
-"""The wheelhouse: its index (PEP 503), the source hash, and what another release's Python can share."""
+"""The wheelhouse: its index (PEP 503), the source hash, the locked downloads and which wheels serve a Python."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import subprocess
 import zipfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pigsalt.errors import PigsaltError
+from pigsalt.repo import pypi
 from pigsalt.repo.pypi import (
+    WheelBuilder,
+    binary_download_args,
     check_dry_run,
     copy_source,
+    manylinux_platforms,
     missing_distributions,
     normalize,
-    plan_downloads,
+    pip_env,
     serves,
     source_hash,
     wheel_project,
     wheel_tags,
     write_simple_index,
 )
+from pigsalt.wheellock import LockedFile, PythonLock
 
 
 def make_wheel(directory: Path, filename: str, requires_python: str | None = None) -> Path:
@@ -99,38 +107,158 @@ def test_the_wheel_is_built_from_a_copy_not_the_work_tree(tmp_path: Path) -> Non
     assert names == ["pigsalt/__init__.py", "pigsalt/data/x.yml", "pyproject.toml", "setup.cfg"]
 
 
-# --- wheels for another release's Python ---------------------------------------------------------
-
-WHEELHOUSE_311 = [
-    "salt-3008.3-py3-none-any.whl",
-    "distlib-0.4.4-py2.py3-none-any.whl",
-    "pigsalt-0.1.0-py3-none-any.whl",
-    "cryptography-50.0.2-cp311-abi3-manylinux_2_34_x86_64.whl",
-    "psutil-7.2.2-cp36-abi3-manylinux2010_x86_64.manylinux_2_12_x86_64.manylinux_2_28_x86_64.whl",
-    "pyzmq-27.3.0-cp311-cp311-manylinux_2_26_x86_64.manylinux_2_28_x86_64.whl",
-    "timelib-0.3.0-cp311-cp311-linux_x86_64.whl",
-    "charset_normalizer-3.5.3-cp311-cp311-manylinux1_x86_64.manylinux_2_28_x86_64.manylinux_2_5_x86_64.whl",
-    "psycopg_binary-3.3.9-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
-]
+# --- the locked downloads ------------------------------------------------------------------------
 
 
-def test_the_313_plan_shares_pure_and_stable_abi_wheels_and_fetches_the_rest() -> None:
-    plan = plan_downloads(WHEELHOUSE_311, "3.13")
-    assert plan.shared == (
-        "cryptography-50.0.2-cp311-abi3-manylinux_2_34_x86_64.whl",
-        "distlib-0.4.4-py2.py3-none-any.whl",
-        "pigsalt-0.1.0-py3-none-any.whl",
-        "psutil-7.2.2-cp36-abi3-manylinux2010_x86_64.manylinux_2_12_x86_64.manylinux_2_28_x86_64.whl",
-        "salt-3008.3-py3-none-any.whl",
+def test_platforms_go_from_the_release_glibc_down_with_the_old_aliases() -> None:
+    tags = manylinux_platforms((2, 41), "x86_64")
+    assert tags[0] == "manylinux_2_41_x86_64"
+    assert tags[-2:] == ("manylinux_2_5_x86_64", "manylinux1_x86_64")
+    assert "manylinux2014_x86_64" in tags and "manylinux2010_x86_64" in tags
+    assert "manylinux_2_34_x86_64" in tags
+    assert "manylinux_2_39_x86_64" not in manylinux_platforms((2, 36), "x86_64")
+
+
+def test_binary_downloads_ask_for_that_python_its_abi_abi3_and_pure() -> None:
+    assert binary_download_args("3.13", ["manylinux_2_17_x86_64", "manylinux2014_x86_64"]) == [
+        "--only-binary=:all:",
+        "--python-version",
+        "3.13",
+        "--implementation",
+        "cp",
+        "--abi",
+        "cp313",
+        "--abi",
+        "abi3",
+        "--abi",
+        "none",
+        "--platform",
+        "manylinux_2_17_x86_64",
+        "--platform",
+        "manylinux2014_x86_64",
+    ]
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+PYYAML = LockedFile("pyyaml", "6.0.4", "pyyaml-6.0.4-cp313-cp313-manylinux2014_x86_64.whl", digest(b"yaml"))
+CLICK = LockedFile("click", "8.5.1", "click-8.5.1-py3-none-any.whl", digest(b"click"))
+SALT = LockedFile(
+    "salt", "3008.3", "salt-3008.3.tar.gz", digest(b"salt"), url="https://files.example/salt-3008.3.tar.gz"
+)
+PART = PythonLock("3.13", "manylinux_2_41_x86_64", (CLICK, PYYAML, SALT), ())
+
+
+class FakeRun:
+    """``pigsalt.repo._util.run`` as pip would answer: ``download`` writes the asked files."""
+
+    def __init__(self, contents: dict[str, bytes], returncode: int = 0) -> None:
+        self.contents = contents
+        self.returncode = returncode
+        self.calls: list[tuple[list[str], dict[str, str]]] = []
+
+    def __call__(
+        self, cmd: Sequence[Any], *, env: Mapping[str, str] | None = None, what: str = "", check: bool = True, **_: Any
+    ) -> subprocess.CompletedProcess[str]:
+        args = [str(a) for a in cmd]
+        self.calls.append((args, dict(env or {})))
+        if "download" in args:
+            dest = Path(args[args.index("--dest") + 1])
+            for name, data in self.contents.items():
+                (dest / name).write_bytes(data)
+        if check and self.returncode:
+            raise PigsaltError(f"{what} failed (exit {self.returncode}): ERROR: no network")
+        return subprocess.CompletedProcess(args, self.returncode, "", "")
+
+
+def test_the_build_downloads_the_locked_wheels_by_hash_from_the_https_index_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeRun({CLICK.file: b"click", PYYAML.file: b"yaml"})
+    monkeypatch.setattr(pypi, "run", fake)
+    monkeypatch.setenv("PIP_FIND_LINKS", "/opt/wheels")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "http://mirror.invalid/simple")
+    monkeypatch.setenv("PIP_CERT", "/etc/ssl/certs/ca-certificates.crt")
+    builder = WheelBuilder(tmp_path / "cache", "/usr/bin/python3")
+    dest = tmp_path / "links"
+    files = builder.download(PART.install, PART, "https://pypi.org/simple", dest, "Python 3.13 (trixie)")
+
+    assert files == [dest / CLICK.file, dest / PYYAML.file]  # the sdist is not pip's to fetch
+    (args, env) = fake.calls[0]
+    assert args == [
+        str(builder.python),
+        *("-m", "pip", "--cache-dir", str(tmp_path / "cache" / "pip")),
+        *("download", "--quiet", "--no-deps", "--require-hashes"),
+        *("--only-binary=:all:", "--python-version", "3.13", "--implementation", "cp"),
+        *("--abi", "cp313", "--abi", "abi3", "--abi", "none"),
+        *[arg for platform in manylinux_platforms((2, 41), "x86_64") for arg in ("--platform", platform)],
+        *("--index-url", "https://pypi.org/simple", "--dest", str(dest)),
+        *("--requirement", str(tmp_path / "links.requirements.txt")),
+    ]
+    assert "--trusted-host" not in args and not any(a.startswith("http://") for a in args)
+    assert (tmp_path / "links.requirements.txt").read_text() == (
+        f"click==8.5.1 --hash=sha256:{digest(b'click')}\npyyaml==6.0.4 --hash=sha256:{digest(b'yaml')}\n"
     )
-    assert plan.fetch == (
-        "charset_normalizer==3.5.3",
-        "psycopg_binary==3.3.9",
-        "pyzmq==27.3.0",
-        "timelib==0.3.0",
+    # No pip.conf, no PIP_* setting that adds a source; the proxy's CA passes.
+    assert env["PIP_CONFIG_FILE"] == os.devnull
+    assert "PIP_FIND_LINKS" not in env and "PIP_EXTRA_INDEX_URL" not in env
+    assert env["PIP_CERT"] == "/etc/ssl/certs/ca-certificates.crt"
+
+
+def test_a_downloaded_file_that_is_not_the_locked_one_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pypi, "run", FakeRun({CLICK.file: b"tampered", PYYAML.file: b"yaml"}))
+    builder = WheelBuilder(tmp_path / "cache", "/usr/bin/python3")
+    with pytest.raises(PigsaltError) as err:
+        builder.download(PART.install, PART, "https://pypi.org/simple", tmp_path / "links", "Python 3.13")
+    assert err.value.message == (
+        f"pypi: {CLICK.file} has SHA-256 {digest(b'tampered')}, the lock says {digest(b'click')}"
     )
-    # For the build machine's own Python, everything serves as it is.
-    assert plan_downloads(WHEELHOUSE_311, "3.11").fetch == ()
+    monkeypatch.setattr(pypi, "run", FakeRun({PYYAML.file: b"yaml"}))
+    with pytest.raises(PigsaltError, match=f"^pypi: {re.escape(CLICK.file)} was not fetched$"):
+        builder.download(PART.install, PART, "https://pypi.org/simple", tmp_path / "again", "Python 3.13")
+    with pytest.raises(PigsaltError, match=r"the lock's index http://pypi.invalid/simple is not https://"):
+        builder.download(PART.install, PART, "http://pypi.invalid/simple", tmp_path / "plain", "Python 3.13")
+
+
+def test_pigsalts_wheel_is_built_offline_from_the_locked_build_requirements(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+
+    def fake_run(cmd: Sequence[Any], **_: Any) -> subprocess.CompletedProcess[str]:
+        args = [str(a) for a in cmd]
+        calls.append(args)
+        out = Path(args[args.index("--wheel-dir") + 1])
+        (out / "pigsalt-0.1.0-py3-none-any.whl").write_text("x")
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+    monkeypatch.setattr(pypi, "run", fake_run)
+    tree = make_tree(tmp_path / "src")
+    builder = WheelBuilder(tmp_path / "cache", "/usr/bin/python3")
+    wheel = builder.build_pigsalt(tree, tmp_path / "out", tmp_path / "work", tmp_path / "links")
+    assert wheel.name == "pigsalt-0.1.0-py3-none-any.whl"
+    args = calls[0]
+    assert args[args.index("wheel") :] == [
+        *("wheel", "--quiet", "--use-pep517", "--no-deps", "--no-index"),
+        *("--find-links", str(tmp_path / "links"), "--wheel-dir", str(tmp_path / "work" / "pigsalt-wheel")),
+        str(tmp_path / "work" / "pigsalt-src"),
+    ]
+
+
+def test_pip_env_keeps_the_network_settings_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIP_CONSTRAINT", "/etc/xdg/pip/constraints.txt")
+    monkeypatch.setenv("PIP_INDEX_URL", "http://mirror.invalid/simple")
+    monkeypatch.setenv("PIP_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("PYTHONPATH", "/somewhere")
+    env = pip_env()
+    assert "PIP_CONSTRAINT" not in env and "PIP_INDEX_URL" not in env and "PYTHONPATH" not in env
+    assert env["PIP_PROXY"] == "http://proxy.invalid:3128"
+    assert env["PIP_CONFIG_FILE"] == os.devnull
+    assert env["PIP_NO_INPUT"] == "1"
 
 
 @pytest.mark.parametrize(
