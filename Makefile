@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LINT_PATHS := $(wildcard pigsalt _modules _states _grains tests)
 APT_PACKAGES := gcc python3-dev python3-venv ruby systemd-container mmdebstrap python3-pip python3-setuptools python3-wheel dpkg-dev gnupg nftables prometheus postgresql chromium
 
-.PHONY: help deps venv lint test test-unit test-functional test-integration test-e2e demo bench-pillar lock docs clean
+.PHONY: help deps venv lint test test-unit test-functional test-integration test-e2e demo bench-pillar lock repo-lock docs clean
 
 help:
 	@echo "make demo          set everything up and run the main job"
@@ -15,7 +15,7 @@ help:
 	@echo "make bench-pillar  compile 1,000 clusters x 3 nodes, report time and memory"
 	@echo "make bench-sandbox cold up / down of the four-node sandbox"
 	@echo "make bench-infra   pigsty.infra + pigsty.node on a fresh sandbox, and the rerun"
-	@echo "make bench-cluster pigsty.cluster pg-test and its rerun, then pgbench through 5433 vs direct"
+	@echo "make bench-cluster pigsty.cluster and 3 converged reruns, then pgbench (ARGS=\"pg-test --deploy-only\")"
 	@echo "make bench-upgrade pigsalt upgrade pg-deb12 --to 17 with 1 GB (pgbench -i -s 70), and the write pause"
 	@echo "make bench-failover what clients see when pg-test's primary fails (DOMAIN.md's baseline probe)"
 	@echo "make bench-demo    make demo warm (caches, no sandbox), then again on the deployed sandbox"
@@ -40,8 +40,9 @@ lint: venv
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy pigsalt _modules _states
 
+# Two lanes side by side (tests/conftest.py): the e2e tier on one worker, the other tiers on the other.
 test: lint
-	$(BIN)/pytest tests
+	$(BIN)/pytest -n 2 --dist loadgroup tests
 
 test-unit test-functional test-integration test-e2e: venv
 	$(BIN)/pytest tests/$(subst test-,,$@)
@@ -77,7 +78,7 @@ bench-upgrade: venv
 	$(BIN)/python -m tests.bench.upgrade
 
 bench-cluster: venv
-	$(BIN)/python -m tests.bench.cluster
+	$(BIN)/python -m tests.bench.cluster $(ARGS)
 
 bench-infra: venv
 	$(BIN)/python -m tests.bench.infra
@@ -88,6 +89,11 @@ bench-sandbox: venv
 
 docs: venv
 	$(BIN)/python -m pigsalt.inventory.docgen > docs/inventory.md
+
+# The offline repository's wheels (pigsalt/data/wheels.lock, docs/repo.md): PyPI over HTTPS, no root.
+# Run after `make lock` changed requirements/constraints.txt, or after editing pypi: in the recipe.
+repo-lock: venv
+	$(BIN)/pigsalt repo lock
 
 lock: venv
 	{ echo "# Locked versions for pigsalt and its test tools (pip install -c requirements/constraints.txt)."; \

@@ -23,6 +23,7 @@ import yaml
 import pigsalt.sandbox as sb
 from pigsalt.cli.inventory import default_inventory_text
 from pigsalt.inventory.model import open_inventory
+from pigsalt.orch import OrchRun
 from pigsalt.pillar.build import build
 from pigsalt.pillar.tls import CA_CERT
 from pigsalt.sandbox.image import SALT_VENV
@@ -40,11 +41,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # The sandbox's own tests see the nodes as `up` leaves them; the formulas' tests change them.
+# Each module asks for what it needs (tests.e2e.orch.deploy_cluster) and gets it whatever ran
+# before; the order only saves time: test_monitoring's status test comes before test_cluster's
+# switchovers, whose PatroniFailover warning it would otherwise wait out (five minutes).
 MODULE_ORDER = (
     "test_sandbox",
     "test_infra",
-    "test_cluster",
     "test_monitoring",
+    "test_cluster",
     "test_grafana",
     "test_security",
     "test_cluster_debian12",
@@ -140,9 +144,13 @@ class Sandbox:
         build(inventory, self.inventory_dir)
         self.inventory, _ = open_inventory(self.inventory_dir)
         self.layout = layout_from_inventory(self.inventory)
-        # pigsty.infra and pigsty.node succeeded on these nodes (tests.e2e.orch.deploy_cluster
-        # runs them once per sandbox, not once per module: ~150 s each time).
-        self.base_deployed = False
+        # What this session deployed on these nodes, by tests.e2e.orch.deploy_base and
+        # deploy_cluster: each orchestration's first successful run. A module that needs a
+        # deployed cluster gets the one an earlier module made (and the run that made it) rather
+        # than deploying it again; a test that leaves a cluster other than its inventory says
+        # so (``forget``), and the next module that needs it deploys it again.
+        self.base_runs: dict[str, OrchRun] = {}
+        self.cluster_runs: dict[str, OrchRun] = {}
 
     def is_up(self) -> bool:
         """Up, every node running, and the master reading this inventory (not make demo's)."""
@@ -154,7 +162,13 @@ class Sandbox:
     def ensure_up(self) -> None:
         if not self.is_up():
             sb.up(self.layout, paths=self.paths, inventory_dir=self.inventory_dir)
-            self.base_deployed = False
+            self.base_runs.clear()
+            self.cluster_runs.clear()
+
+    def forget(self, cluster: str) -> None:
+        """``cluster`` no longer is what its inventory says (a test changed it): the next module
+        that needs it deployed runs pigsty.cluster again."""
+        self.cluster_runs.pop(cluster, None)
 
     def run(
         self, node: str, *command: str, check: bool = False, timeout: float = 120, env: dict[str, str] | None = None

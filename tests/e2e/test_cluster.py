@@ -35,8 +35,9 @@ def deployed(sandbox_session: Sandbox) -> OrchRun:
 
 
 def test_the_single_node_meta_cluster_deploys_too(sandbox: Sandbox, deployed: OrchRun) -> None:
-    """pg-meta (one member, on meta): the replica steps are skipped, every other step runs."""
-    run = run_orch(sandbox, "pigsty.cluster", pillar=json.dumps({"pg_cluster": "pg-meta"}))
+    """pg-meta (one member, on meta): the replica steps are skipped, every other step runs (the
+    run that deployed it in this session: deploy_cluster asserts that it succeeded)."""
+    run = deploy_cluster(sandbox, "pg-meta")
     assert run.ok, "\n".join(run.failed)
     status, body = sandbox.patroni("10.10.10.10", "/cluster")
     assert status == 200
@@ -443,6 +444,7 @@ def test_a_user_database_and_hba_rule_added_in_the_pillar_apply_online(sandbox: 
         assert (_postmaster_starts(sandbox), _pgbouncer_pids(sandbox)) == before, "Postgres or Pgbouncer restarted"
     finally:
         cluster_file.write_text(original)
+        sandbox.forget(CLUSTER)  # it still serves 5439: the next deployment of pg-test removes it
 
 
 def test_a_setting_that_needs_a_restart_is_applied_by_a_rolling_restart(sandbox: Sandbox, deployed: OrchRun) -> None:
@@ -455,11 +457,11 @@ def test_a_setting_that_needs_a_restart_is_applied_by_a_rolling_restart(sandbox:
     old_leader = next(m["name"] for m in leader_before["members"] if m["role"] == "leader")
     starts = _postmaster_starts(sandbox)
     # The new value stays in the pillar afterwards: putting the lower one back would take a restart
-    # of the primary in place, which pigsalt refuses (pgsql.restart says so), and the modules after
-    # this one deploy pg-test again (test_security).
+    # of the primary in place, which pigsalt refuses (pgsql.restart says so).
     cluster_file.write_text(yaml.safe_dump(spec, sort_keys=False))
     run = run_orch(sandbox, "pigsty.cluster", pillar=PILLAR)
     assert run.ok, "\n".join(run.failed)
+    sandbox.cluster_runs[CLUSTER] = run  # pg-test is its inventory again, with the new value
     sql = "SELECT setting FROM pg_settings WHERE name = 'max_connections'"
     for node in MEMBERS:
         found = sandbox.run(node, "runuser", "-u", "postgres", "--", "psql", "-Atc", sql).stdout.strip()

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import urllib.request
 
 import pytest
 
+from pigsalt.repo import DEFAULT_REPO_DIR, build_repo
 from tests.e2e.conftest import Sandbox
-from tests.e2e.orch import OrchRun, run_orch
+from tests.e2e.orch import OrchRun, deploy_base, run_orch
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def deployed(sandbox_session: Sandbox) -> tuple[OrchRun, OrchRun]:
-    sandbox_session.ensure_up()
-    infra = run_orch(sandbox_session, "pigsty.infra")
-    assert infra.ok, "\n".join(infra.failed) or infra.raw[-2000:]
-    node = run_orch(sandbox_session, "pigsty.node")
-    assert node.ok, "\n".join(node.failed) or node.raw[-2000:]
-    return infra, node
+    runs = deploy_base(sandbox_session)
+    return runs["pigsty.infra"], runs["pigsty.node"]
 
 
 @pytest.mark.parametrize(("node", "codename"), [("node-2", "trixie"), ("node-4", "bookworm")])
@@ -72,6 +70,35 @@ def test_portal_and_repository_answer_through_nginx(sandbox: Sandbox, deployed: 
             body = answer.read()
         if host == "h.pigsty":
             assert b"http://10.10.10.11:9101/" in body
+
+
+def _served(host: str, path: str) -> bytes:
+    request = urllib.request.Request(f"http://10.10.10.10{path}", headers={"Host": host})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return bytes(answer.read())
+
+
+def test_a_repository_rebuilt_under_the_running_meta_is_served_and_installed_from(
+    sandbox: Sandbox, deployed: tuple[OrchRun, OrchRun]
+) -> None:
+    """`pigsalt repo build` while meta serves the repository (through a bind mount here): meta
+    serves the new tree at once, and the nodes of the rebuilt release fetch their lists from it
+    (a build used to swap the directory, and meta kept serving the old, deleted one)."""
+    before = _served("repo.pigsty", "/apt/bookworm/InRelease")
+    build_repo(DEFAULT_REPO_DIR, releases=("bookworm",))
+    built = (DEFAULT_REPO_DIR / "apt" / "bookworm" / "InRelease").read_bytes()
+    assert built != before, "the rebuild signed the same Release again"
+    assert _served("repo.pigsty", "/apt/bookworm/InRelease") == built
+    done = sandbox.salt("-L", "node-4,node-5,meta", "state.sls", "repo", "queue=True", "--out=json", timeout=300)
+    results = json.loads(done.stdout)
+    for node in ("node-4", "node-5", "meta"):
+        failed = {sid: r["comment"] for sid, r in results[node].items() if r["result"] is not True}
+        assert failed == {}, (node, failed)
+    for node in ("node-4", "node-5"):  # their lists were fetched again, from the new tree
+        index = next(r for sid, r in results[node].items() if "repo-index-cmd-run" in sid)
+        assert index["changes"], (node, index)
+        install = sandbox.run(node, "apt-get", "install", "-y", "--reinstall", "jq", timeout=300)
+        assert install.returncode == 0, install.stdout[-1000:] + install.stderr[-1000:]
 
 
 def test_second_run_changes_nothing(sandbox: Sandbox, deployed: tuple[OrchRun, OrchRun]) -> None:
