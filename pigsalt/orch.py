@@ -16,7 +16,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # Runs a command where salt-run is (the master): argv in, (exit code, stdout, stderr) out.
@@ -25,20 +25,27 @@ Runner = Callable[[Sequence[str], float], tuple[int, str, str]]
 
 @dataclass(frozen=True)
 class OrchRun:
-    """One ``salt-run state.orch``: success, wall time, what changed, what failed."""
+    """One ``salt-run state.orch``: success, wall time, what changed, what failed (a check also
+    says, for each state that would change, its minion and the SLS file it comes from)."""
 
     ok: bool
     seconds: float
     changed: list[str]
     failed: list[str]
     raw: str
+    changed_sls: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _read_states(
-    prefix: str, states: dict[str, Any], changed: list[str], failed: list[str], test: bool = False
+    prefix: str,
+    states: dict[str, Any],
+    changed: list[str],
+    failed: list[str],
+    test: bool = False,
+    changed_sls: list[tuple[str, str]] | None = None,
 ) -> None:
     """One minion's state returns: what changed (under ``test``, what would: result None) and
-    what failed, each as ``<prefix> <state id>``."""
+    what failed, each as ``<prefix> <state id>``; ``changed_sls`` gets (prefix, SLS) of each change."""
     for state_id, state in states.items():
         if not isinstance(state, dict):
             continue
@@ -47,6 +54,8 @@ def _read_states(
             failed.append(f"{prefix} {name}: {state.get('comment', '')}"[:400])
         if state.get("changes") or (test and state.get("result") is None):
             changed.append(f"{prefix} {name}")
+            if changed_sls is not None:
+                changed_sls.append((prefix, str(state.get("__sls__") or "")))
 
 
 def _walk(steps: dict[str, Any], changed: list[str], failed: list[str], prefix: str = "") -> None:
@@ -163,6 +172,7 @@ def parse_check(stdout: str, stderr: str, minions: Sequence[str], seconds: float
     not render, is a failure."""
     changed: list[str] = []
     failed: list[str] = []
+    changed_sls: list[tuple[str, str]] = []
     try:
         doc = json.loads(stdout) if stdout.strip() else {}
     except json.JSONDecodeError:
@@ -175,8 +185,8 @@ def parse_check(stdout: str, stderr: str, minions: Sequence[str], seconds: float
             said = "; ".join(map(str, states)) if isinstance(states, list) else states
             failed.append(f"{minion}: {said or 'did not return'}"[:400])
             continue
-        _read_states(minion, states, changed, failed, test=True)
-    return OrchRun(not failed, seconds, changed, failed, stdout)
+        _read_states(minion, states, changed, failed, test=True, changed_sls=changed_sls)
+    return OrchRun(not failed, seconds, changed, failed, stdout, changed_sls)
 
 
 def check(runner: Runner, plan: Mapping[str, Sequence[str]], timeout: int = 600) -> OrchRun:
@@ -199,4 +209,5 @@ def check(runner: Runner, plan: Mapping[str, Sequence[str]], timeout: int = 600)
         [line for r in runs for line in r.changed],
         [line for r in runs for line in r.failed],
         "\n".join(r.raw for r in runs),
+        [pair for r in runs for pair in r.changed_sls],
     )

@@ -13,7 +13,7 @@ lists with the orchestration files).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pigsalt.inventory.model import Inventory
@@ -54,8 +54,8 @@ REGISTER = ("prometheus.targets", "dns", "nginx.index")
 # each one skips its registration (``pg_register: false``): pigsty.infra has already written
 # every target of the inventory, and a registration on the meta nodes would collide with
 # pg-meta's own run there (Salt refuses a second state run on a busy minion).
-DEPLOY = ("pigsty.infra", "pigsty.node", "pigsty.cluster")
-CLUSTER_ORCH = "pigsty.cluster"
+INFRA_ORCH, NODE_ORCH, CLUSTER_ORCH = "pigsty.infra", "pigsty.node", "pigsty.cluster"
+DEPLOY = (INFRA_ORCH, NODE_ORCH, CLUSTER_ORCH)
 
 
 def deploy_stages(clusters: Iterable[str], only: str | None = None) -> list[list[dict[str, Any]]]:
@@ -87,3 +87,64 @@ def node_formulas(inv: Inventory, cluster: str | None = None) -> dict[str, list[
         steps = (INFRA if node.meta else ()) + NODE + (CLUSTER if node.instance is not None else ())
         plan[node.name] = list(dict.fromkeys(steps))
     return plan
+
+
+def step_formulas(
+    step_id: str, plan: Mapping[str, Sequence[str]], members: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]]:
+    """The formulas one step of a whole deployment (``deploy_stages``) applies, by minion, out
+    of the deployment's ``plan`` (``node_formulas``): ``infra`` INFRA's on the meta nodes,
+    ``node`` NODE's on every node, a cluster's name CLUSTER's on its ``members``."""
+    wanted: tuple[str, ...]
+    if step_id == INFRA_ORCH.removeprefix("pigsty."):  # the meta nodes: those with formulas of INFRA alone
+        wanted, minions = INFRA, [m for m in plan if set(plan[m]) & (set(INFRA) - set(NODE))]
+    elif step_id == NODE_ORCH.removeprefix("pigsty."):
+        wanted, minions = NODE, list(plan)
+    else:
+        wanted, minions = CLUSTER, [m for m in plan if m in set(members.get(step_id, ()))]
+    found = {m: [f for f in plan[m] if f in wanted] for m in minions}
+    return {m: formulas for m, formulas in found.items() if formulas}
+
+
+def changed_steps(
+    changes: Iterable[tuple[str, str]],
+    stages: Sequence[Sequence[Mapping[str, Any]]],
+    plan: Mapping[str, Sequence[str]],
+    members: Mapping[str, Sequence[str]],
+) -> set[str]:
+    """The steps of ``stages`` that a check's would-be changes ((minion, SLS file) pairs) call
+    for. A change belongs to the earliest step whose formulas on that minion include its file
+    (``pgsql.config`` is part of ``pgsql``), so no step that could make it is skipped; one no
+    step claims calls for every step."""
+    order = [step["id"] for stage in stages for step in stage]
+    owned = {step_id: step_formulas(step_id, plan, members) for step_id in order}
+    needed: set[str] = set()
+    for minion, sls in changes:
+        owner = next(
+            (
+                step_id
+                for step_id in order
+                if any(sls == f or sls.startswith(f + ".") for f in owned[step_id].get(minion, ()))
+            ),
+            None,
+        )
+        if owner is None:
+            return set(order)
+        needed.add(owner)
+    return needed
+
+
+def later_formulas(
+    stages: Sequence[Sequence[Mapping[str, Any]]],
+    after: int,
+    plan: Mapping[str, Sequence[str]],
+    members: Mapping[str, Sequence[str]],
+) -> dict[str, list[str]]:
+    """Every minion's formulas of the stages after stage ``after``, in the plan's order: what
+    a check looks at again once a stage changed something."""
+    wanted: dict[str, set[str]] = {}
+    for stage in stages[after + 1 :]:
+        for step in stage:
+            for minion, formulas in step_formulas(step["id"], plan, members).items():
+                wanted.setdefault(minion, set()).update(formulas)
+    return {m: [f for f in plan[m] if f in wanted[m]] for m in plan if m in wanted}

@@ -41,8 +41,10 @@ def _runner_json(runner: orch.Runner, argv: list[str]) -> dict[str, Any]:
     return found
 
 
-def _clusters(runner: orch.Runner) -> list[str]:
-    return sorted(_runner_json(runner, ["salt-run", "--out=json", "pigsalt.clusters"]))
+def _cluster_members(runner: orch.Runner) -> dict[str, list[str]]:
+    """Each cluster's members' minion ids (the ``pigsalt.clusters`` runner)."""
+    found = _runner_json(runner, ["salt-run", "--out=json", "pigsalt.clusters"])
+    return {name: [spec["primary"], *spec.get("replicas", [])] for name, spec in sorted(found.items())}
 
 
 def _formulas(runner: orch.Runner, cluster: str | None) -> dict[str, list[str]]:
@@ -76,7 +78,7 @@ def deploy(cluster: str | None, dry_run: bool, in_sandbox: bool, allow_published
     _refuse_published_passwords(runner, allowed=in_sandbox or allow_published_passwords)
     with StepDisplay() as display:
         plan = _formulas(runner, cluster)
-        checked = _check(runner, plan, display, thorough=dry_run)
+        checked, whole = _check(runner, plan, display, thorough=dry_run)
         summary = f"{len(checked.changed)} states would change, {len(checked.failed)} failed"
         display(f"check: {summary} ({checked.seconds:.1f} s)")
         if dry_run:
@@ -95,7 +97,7 @@ def deploy(cluster: str | None, dry_run: bool, in_sandbox: bool, allow_published
             elapsed = display.elapsed
             click.echo(f"deployed in {elapsed:.1f} s: 0 states changed (the check found nothing to do)")
             return
-        changed_total = _orchestrate(runner, cluster, display)
+        changed_total = _orchestrate(runner, cluster, display, (plan, checked) if whole else None)
         elapsed = display.elapsed
     click.echo(f"deployed in {elapsed:.1f} s: {changed_total} states changed")
 
@@ -116,28 +118,48 @@ def _refuse_published_passwords(runner: orch.Runner, allowed: bool) -> None:
     )
 
 
-def _check(runner: orch.Runner, plan: dict[str, list[str]], display: StepDisplay, thorough: bool) -> orch.OrchRun:
-    """Every node's formulas under test=True. Unless ``thorough``, each node's first formula is
-    checked alone before: when that would change (a new node), the orchestrations run anyway,
-    and checking the rest would only cost time (~30 s on a fresh sandbox)."""
+def _check(
+    runner: orch.Runner, plan: dict[str, list[str]], display: StepDisplay, thorough: bool
+) -> tuple[orch.OrchRun, bool]:
+    """Every node's formulas under test=True, and whether all of them were checked. Unless
+    ``thorough``, each node's first formula is checked alone before: when that would change (a
+    new node), the orchestrations run anyway, and checking the rest would only cost time (~30 s
+    on a fresh sandbox)."""
     if not thorough:
         display(f"check: the first formula of {len(plan)} nodes with test=True")
         first = orch.check(runner, {minion: formulas[:1] for minion, formulas in plan.items()})
         if not first.ok or first.changed:
-            return first
+            return first, False
     display(f"check: the formulas of {len(plan)} nodes with test=True")
-    return orch.check(runner, plan)
+    return orch.check(runner, plan), True
 
 
-def _orchestrate(runner: orch.Runner, cluster: str | None, display: StepDisplay) -> int:
+def _orchestrate(
+    runner: orch.Runner,
+    cluster: str | None,
+    display: StepDisplay,
+    checked: tuple[dict[str, list[str]], orch.OrchRun] | None = None,
+) -> int:
     """The orchestrations, stage by stage (``plan.deploy_stages``, as ``pigsty.deploy``); the
-    number of states they changed."""
-    stages = [
-        [(step["mods"], step["pillar"]) for step in stage]
-        for stage in plan.deploy_stages([] if cluster else _clusters(runner), cluster)
-    ]
+    number of states they changed.
+
+    With the whole check (``checked``: the plan and what it found), a whole deployment runs only
+    the steps whose formulas would change something, in their order: after a stage that changed
+    something, the later stages are checked again (what it changed may be theirs to follow).
+    A drifted file on one node costs pigsty.node, not every orchestration."""
+    members = _cluster_members(runner) if cluster is None else {}
+    steps = plan.deploy_stages(sorted(members), cluster)
+    whole = checked[0] if checked is not None and cluster is None else None
+    todo = plan.changed_steps(checked[1].changed_sls, steps, whole, members) if whole and checked else None
     changed_total = 0
-    for stage in stages:
+    for index, stage_steps in enumerate(steps):
+        run_now = [step for step in stage_steps if todo is None or step["id"] in todo]
+        skipped = [_label(step["mods"], step["pillar"]) for step in stage_steps if step not in run_now]
+        if skipped:
+            display(f"{', '.join(skipped)}: skipped, the check found nothing to change")
+        if not run_now:
+            continue
+        stage = [(step["mods"], step["pillar"]) for step in run_now]
         labels = [_label(mods, pillar) for mods, pillar in stage]
         display(", ".join(labels))
         with ThreadPoolExecutor(max_workers=len(stage)) as pool:
@@ -161,4 +183,11 @@ def _orchestrate(runner: orch.Runner, cluster: str | None, display: StepDisplay)
         if failed:
             count = sum(len(results[label].failed) for label in failed)
             raise PigsaltError(f"{', '.join(failed)} failed ({count} failed states)")
+        later = plan.later_formulas(steps, index, whole, members) if whole else {}
+        if whole and later and any(results[label].changed for label in labels):
+            display(f"check: what follows {', '.join(labels)}, with test=True")
+            again = orch.check(runner, later)
+            if not again.ok:
+                raise PigsaltError(f"the check failed ({len(again.failed)} failed states): {again.failed[0]}")
+            todo = plan.changed_steps(again.changed_sls, steps[index + 1 :], whole, members)
     return changed_total

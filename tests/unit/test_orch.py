@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from pigsalt import orch
+from pigsalt import orch, plan
 from pigsalt.cli import main
 
 
@@ -118,6 +118,23 @@ def test_orch_argv():
 PLAN = {"meta": ["repo", "nginx"], "node-1": ["repo", "pgsql"], "node-2": ["repo", "pgsql"]}
 
 
+def drift_output(minions: Sequence[str], mods: Sequence[str], drift: set[tuple[str, str]]) -> str:
+    """The check's answer when only the ``drift`` (minion, formula) pairs would change: one
+    state per formula, from a file of that formula (``<formula>.config``)."""
+    return json.dumps(
+        {
+            m: {
+                f"file_|-{mod}-x_|-/x_|-managed": {
+                    **state(None if (m, mod) in drift else True),
+                    "__sls__": f"{mod}.config",
+                }
+                for mod in mods
+            }
+            for m in minions
+        }
+    )
+
+
 def check_output(minions: Sequence[str], would_change: bool) -> str:
     """``salt --static state.sls … test=True`` for ``minions``: one state each, unchanged or not."""
     result = None if would_change else True
@@ -130,8 +147,17 @@ class FakeMaster:
     def __init__(self, orchestration: str = GOOD, clusters: dict[str, Any] | None = None) -> None:
         self.calls: list[list[str]] = []
         self.orchestration = orchestration
-        self.clusters = clusters if clusters is not None else {"pg-meta": {}, "pg-test": {}}
+        self.clusters = (
+            clusters
+            if clusters is not None
+            else {
+                "pg-meta": {"primary": "meta", "replicas": []},
+                "pg-test": {"primary": "node-1", "replicas": ["node-2"]},
+            }
+        )
         self.would_change = True
+        # (minion, formula) pairs the check says would change, until an orchestration runs.
+        self.drift: set[tuple[str, str]] | None = None
         self.silent: set[str] = set()
         self.published: list[str] = []
 
@@ -145,7 +171,11 @@ class FakeMaster:
             return 0, json.dumps({"paths": self.published}), ""
         if argv[0] == "salt":
             minions = [m for m in argv[argv.index("-L") + 1].split(",") if m not in self.silent]
+            if self.drift is not None:
+                return 0, drift_output(minions, argv[argv.index("state.sls") + 1].split(","), self.drift), ""
             return 0, check_output(minions, self.would_change), ""
+        if self.drift is not None:
+            self.drift = set()  # the orchestration put it back
         return (0 if self.orchestration == GOOD else 1), self.orchestration, ""
 
     def orchestrations(self) -> list[list[str]]:
@@ -235,6 +265,48 @@ def test_deploy_with_nothing_to_change_runs_no_orchestration(master: FakeMaster)
         "repo,pgsql",
     ]
     assert "0 states changed (the check found nothing to do)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("drift", "runs", "rechecked"),
+    [
+        # A drifted file of one cluster's member: that cluster's orchestration alone.
+        ({("node-2", "pgsql")}, [("pigsty.cluster", 'pillar={"pg_cluster": "pg-test", "pg_register": false}')], False),
+        # Meta's Nginx: pigsty.infra, then what follows it is checked again and found converged.
+        ({("meta", "nginx")}, [("pigsty.infra",)], True),
+    ],
+)
+def test_deploy_runs_only_the_orchestrations_whose_formulas_would_change(
+    master: FakeMaster, drift: set[tuple[str, str]], runs: list[tuple[str, ...]], rechecked: bool
+):
+    master.drift = drift
+    result = CliRunner().invoke(main, ["deploy"])
+    assert result.exit_code == 0, result.output
+    assert [tuple(o) for o in master.orchestrations()] == runs
+    assert "skipped, the check found nothing to change" in result.stderr
+    checks = [c[c.index("state.sls") + 1] for c in master.calls if c[0] == "salt"]
+    assert ("check: what follows pigsty.infra, with test=True" in result.stderr) is rechecked
+    assert len(checks) == (5 if rechecked else 3), checks  # first formulas, all formulas (2 groups), again
+
+
+def test_the_changes_belong_to_the_earliest_step_that_applies_their_file():
+    stages = plan.deploy_stages(["pg-meta", "pg-test"])
+    whole = {"meta": ["repo", "nginx", "node", "pgsql"], "node-1": ["repo", "node", "pgsql"]}
+    members = {"pg-meta": ["meta"], "pg-test": ["node-1"]}
+    assert plan.changed_steps([("meta", "repo.install")], stages, whole, members) == {"infra"}
+    assert plan.changed_steps([("node-1", "repo.install")], stages, whole, members) == {"node"}
+    assert plan.changed_steps([("node-1", "pgsql.config"), ("meta", "pgsql")], stages, whole, members) == {
+        "pg-test",
+        "pg-meta",
+    }
+    # A file no step's formulas hold: every step runs.
+    assert plan.changed_steps([("node-1", "other.sls")], stages, whole, members) == {
+        "infra",
+        "node",
+        "pg-meta",
+        "pg-test",
+    }
+    assert plan.later_formulas(stages, 1, whole, members) == {"meta": ["pgsql"], "node-1": ["pgsql"]}
 
 
 def test_deploy_one_cluster_stops_at_the_failure_with_the_node_and_cause(master: FakeMaster):

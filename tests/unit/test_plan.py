@@ -96,7 +96,8 @@ def stages_of(rendered: dict) -> list[list[Step]]:
 
 def test_pigsalt_deploy_and_the_deploy_orchestration_run_the_same_stages(monkeypatch: pytest.MonkeyPatch):
     """``pigsalt deploy`` and ``salt-run state.orch pigsty.deploy`` both follow ``plan.DEPLOY``."""
-    master = FakeMaster(clusters={"pg-meta": {}, "pg-test": {}, "pg-src": {}})
+    member = {"primary": "node-1", "replicas": []}
+    master = FakeMaster(clusters={"pg-meta": member, "pg-test": member, "pg-src": member})
     monkeypatch.setattr(orch, "local_runner", master)
     result = CliRunner().invoke(main, ["deploy"])
     assert result.exit_code == 0, result.output
