@@ -11,6 +11,7 @@ while the recipe is unchanged (``ensure_repo``); a cold build of both takes a fe
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.server
 import json
 import os
@@ -27,6 +28,7 @@ import pytest
 from pigsalt.debian import BY_CODENAME, sources_for
 from pigsalt.repo import DEFAULT_CACHE_DIR, DEFAULT_KEY_DIR, DEFAULT_REPO_DIR, RepoInfo, ensure_repo, write_tarball
 from pigsalt.repo.recipe import load_recipe
+from pigsalt.wheellock import load_lock, normalize
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (apt downloads, chroot, mounts)"),
@@ -203,6 +205,29 @@ def test_wheelhouse_installs_salt_pigsalt_and_patroni_offline(root: Root, repo: 
     root.run("/opt/pigsalt/patroni/bin/pip", "install", *links, "patroni[etcd3]", "psycopg[binary]", timeout=900)
     assert root.run("/opt/pigsalt/patroni/bin/patroni", "--version").stdout.startswith("patroni 4.")
     root.run("/opt/pigsalt/patroni/bin/python", "-c", "import etcd, psycopg; psycopg.pq.version()")
+
+
+def test_the_wheelhouse_holds_exactly_the_locked_files(repo: RepoInfo) -> None:
+    """Every wheel served is the lock's, by hash, or compiled from the lock's sdist of that
+    version (salt, timelib: their hashes are the sdists'), or pigsalt's own; and every locked
+    file of each Python is there."""
+    lock = load_lock()
+    served = {w.name: hashlib.sha256(w.read_bytes()).hexdigest() for w in (repo.path / "pypi").glob("*.whl")}
+    stray = []
+    for name, digest in served.items():
+        project, version = normalize(name.split("-")[0]), name.split("-")[1]
+        if project == "pigsalt":
+            continue
+        locked = [f for part in lock.pythons if (f := part.find(project)) is not None]
+        if not any(
+            (f.file == name and f.sha256 == digest) or (not f.is_wheel and f.version == version) for f in locked
+        ):
+            stray.append(name)
+    assert stray == [], f"wheels the lock does not name by hash: {stray}"
+    for part in lock.pythons:
+        for f in part.install:
+            built = {n for n in served if normalize(n.split("-")[0]) == f.name and n.split("-")[1] == f.version}
+            assert (f.file in served) if f.is_wheel else built, f"{f.file} (Python {part.python}) is not served"
 
 
 def test_a_foreign_key_is_refused(root: Root, tmp_path: Path) -> None:
