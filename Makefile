@@ -40,9 +40,10 @@ lint: venv
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy pigsalt _modules _states
 
-# Two lanes side by side (tests/conftest.py): the e2e tier on one worker, the other tiers on the other.
+# Two lanes side by side (tests/lanes.sh, docs/testing.md): the e2e tier in the background, the
+# other tiers in the foreground.
 test: lint
-	$(BIN)/pytest -n 2 --dist loadgroup tests
+	bash tests/lanes.sh $(BIN)
 
 test-unit test-functional test-integration test-e2e: venv
 	$(BIN)/pytest tests/$(subst test-,,$@)

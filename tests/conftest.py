@@ -39,31 +39,6 @@ def pytest_configure(config: pytest.Config) -> None:
     log_server.platform = Loopback  # type: ignore[attr-defined]
 
 
-# `make test` runs two xdist workers with --dist loadgroup: one lane each. The e2e tier starts
-# at once on its own (bringing the sandbox up builds the second Debian release's repository and
-# image, and its tests spend much of their time waiting on the nodes); the other tiers share the
-# second worker, the fast ones first. Within a lane the order is the collection's (MODULE_ORDER).
-E2E_LANE, LOCAL_LANE = "e2e", "local"
-TIER_ORDER = ("unit", "integration", "functional")
-
-
-def lane(item: pytest.Item) -> str:
-    return E2E_LANE if "e2e" in item.path.relative_to(ROOT / "tests").parts[:1] else LOCAL_LANE
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Each test in its lane; the local lane's tiers in TIER_ORDER (stable: a module's order stays)."""
-
-    def tier(item: pytest.Item) -> int:
-        top = item.path.relative_to(ROOT / "tests").parts[0]
-        return TIER_ORDER.index(top) if top in TIER_ORDER else len(TIER_ORDER)
-
-    items.sort(key=tier)
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(lane(item)))
-
-
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Salt's log handlers flush after pytest has closed its streams; do not print those tracebacks."""
     logging.raiseExceptions = False
