@@ -43,14 +43,14 @@ pigsty-cluster-modules-sync:
     - tgt_type: compound
 
 {#- A cluster deployed before pigsalt's TLS: every member's Patroni starts serving its REST
-    API over HTTPS, and its HAProxy checks and VIP keeper follow, all members at once, HAProxy
-    right after Patroni on each. Before that, every HAProxy that still checks in clear holds
-    the checks of its UP servers (they stay UP): a member's Patroni answering only over TLS
-    would otherwise be marked DOWN by the other members' HAProxy until they reload, seconds
-    later on a busy node. The reloads start new workers with TLS checks; the held ones are
-    resumed after the step either way. Postgres is not restarted. Nothing changes on a
-    converted cluster; on a new one this writes the configuration and installs HAProxy and
-    the keeper (its Patroni does not run yet). #}
+    API over HTTPS (all members at once), then every member's HAProxy checks and VIP keeper
+    follow (all at once). Before that, every HAProxy that still checks in clear holds the checks
+    of its UP servers (they stay UP) while the Patronis change scheme; the reloads start new
+    workers with TLS checks once every Patroni answers over TLS (a reload on one member while
+    another's Patroni still answered in clear marked that one DOWN for seconds: seen on 5433 of
+    the replicas). The held checks are resumed after the step either way. Postgres is not
+    restarted. Nothing changes on a converted cluster; on a new one this writes the
+    configuration and installs HAProxy and the keeper (its Patroni does not run yet). #}
 pigsty-cluster-haproxy-hold-function:
   salt.function:
     - name: haproxy.hold_clear_checks
@@ -63,10 +63,19 @@ pigsty-cluster-restapi-state:
   salt.state:
     - tgt: '{{ members }}'
     - tgt_type: compound
-    - sls: [pgsql.restapi, haproxy, vip]
+    - sls: [pgsql.restapi]
     - queue: True
     - require:
       - salt: pigsty-cluster-haproxy-hold-function
+
+pigsty-cluster-clients-state:
+  salt.state:
+    - tgt: '{{ members }}'
+    - tgt_type: compound
+    - sls: [haproxy, vip]
+    - queue: True
+    - require:
+      - salt: pigsty-cluster-restapi-state
 
 pigsty-cluster-haproxy-resume-function:
   salt.function:
@@ -74,7 +83,7 @@ pigsty-cluster-haproxy-resume-function:
     - tgt: '{{ members }}'
     - tgt_type: compound
     - require:
-      - salt: pigsty-cluster-restapi-state
+      - salt: pigsty-cluster-clients-state
 
 pigsty-cluster-haproxy-resume-onfail-function:
   salt.function:
@@ -84,6 +93,7 @@ pigsty-cluster-haproxy-resume-onfail-function:
     - onfail:
       - salt: pigsty-cluster-haproxy-hold-function
       - salt: pigsty-cluster-restapi-state
+      - salt: pigsty-cluster-clients-state
 
 {#- Each member's Postgres and its check run in one job (failhard: a failed state stops the
     run before the wait). The packages were installed by the step above (pgsql.restapi

@@ -41,14 +41,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # The sandbox's own tests see the nodes as `up` leaves them; the formulas' tests change them.
-# Each module asks for what it needs (tests.e2e.orch.deploy_cluster) and gets it whatever ran
-# before; the order only saves time: test_monitoring's status test comes before test_cluster's
-# switchovers, whose PatroniFailover warning it would otherwise wait out (five minutes).
+# Each module asks for what it needs (tests.e2e.orch.deploy_cluster) and gets it. One coupling
+# remains: test_cluster's check that no password reaches the master's job cache runs before
+# test_monitoring asks the master for a node's whole pillar (pillar.show_pillar returns its
+# passwords, and the master caches runner returns). test_monitoring's status test then waits
+# out the PatroniFailover warning of test_cluster's switchovers (Prometheus says when).
 MODULE_ORDER = (
     "test_sandbox",
     "test_infra",
-    "test_monitoring",
     "test_cluster",
+    "test_monitoring",
     "test_grafana",
     "test_security",
     "test_cluster_debian12",

@@ -89,7 +89,9 @@ def test_a_repository_rebuilt_under_the_running_meta_is_served_and_installed_fro
     built = (DEFAULT_REPO_DIR / "apt" / "bookworm" / "InRelease").read_bytes()
     assert built != before, "the rebuild signed the same Release again"
     assert _served("repo.pigsty", "/apt/bookworm/InRelease") == built
-    done = sandbox.salt("-L", "node-4,node-5,meta", "state.sls", "repo", "queue=True", "--out=json", timeout=300)
+    done = sandbox.salt(
+        "--static", "-L", "node-4,node-5,meta", "state.sls", "repo", "queue=True", "--out=json", timeout=300
+    )
     results = json.loads(done.stdout)
     for node in ("node-4", "node-5", "meta"):
         failed = {sid: r["comment"] for sid, r in results[node].items() if r["result"] is not True}
