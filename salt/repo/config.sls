@@ -52,18 +52,12 @@ repo-sources-dir-file-directory:
       - file: repo-sources-file-managed
 
 {#- A copy of the repository's InRelease: it changes when the repository does (a rebuild, a
-    package added with pigsalt repo add), and then the package lists are fetched again. Over
-    HTTP, use_etag asks Nginx each run (a 304 while unchanged): with skip_verify, Salt reuses
-    the copy it cached the first time and never sees a rebuild. #}
+    package added with pigsalt repo add), and then the package lists are fetched again. #}
 repo-release-file-managed:
   file.managed:
     - name: /var/lib/apt/pigsalt.InRelease
     - source: {{ ('file://' ~ repo.dir) if node.meta else repo.url }}/apt/{{ node.os.codename }}/InRelease
-{%- if node.meta %}
     - skip_verify: True
-{%- else %}
-    - use_etag: True
-{%- endif %}
     - user: root
     - group: root
     - mode: '0644'
