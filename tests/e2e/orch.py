@@ -11,7 +11,7 @@ from pigsalt.orch import OrchRun, parse
 from pigsalt.orch import run as run_on
 from tests.e2e.conftest import Sandbox
 
-__all__ = ["OrchRun", "deploy_base", "deploy_cluster", "parse", "run_orch"]
+__all__ = ["OrchRun", "deploy_base", "deploy_cluster", "parse", "run_orch", "settled"]
 
 
 def run_orch(sandbox: Sandbox, mods: str, pillar: str | None = None, timeout: float = 900) -> OrchRun:
@@ -49,13 +49,19 @@ def deploy_cluster(sandbox: Sandbox, cluster: str) -> OrchRun:
         pillar = json.dumps({"pg_cluster": cluster})
         sandbox.cluster_runs[cluster] = _succeeded(run_orch(sandbox, "pigsty.cluster", pillar=pillar))
     else:
-        _settled(sandbox, cluster)
+        settled(sandbox, cluster)
     return sandbox.cluster_runs[cluster]
 
 
-def _settled(sandbox: Sandbox, cluster: str, timeout: float = 180) -> None:
-    """Wait until Patroni lists ``cluster``'s every member: a leader running, the others streaming."""
-    members = [i.ip for i in sandbox.inventory.cluster(cluster).instances]
+def settled(sandbox: Sandbox, cluster: str, timeout: float = 180) -> None:
+    """Wait until ``cluster`` serves as a new deployment does: Patroni lists a leader running and
+    every other member streaming, and every member's HAProxy has that leader (and no other
+    server) UP in ``<cluster>-primary``. After a switchover Patroni settles first; HAProxy's
+    checks (and the VIP keeper) follow a few seconds later, and a test that connects through 5433
+    in between is refused."""
+    instances = sandbox.inventory.cluster(cluster).instances
+    members = [i.ip for i in instances]
+    minions = [n.name for n in sandbox.layout.nodes if str(n.ip) in members]
     expected = sorted([(True, "running"), *[(False, "streaming")] * (len(members) - 1)])
     deadline = time.monotonic() + timeout
     seen: object = None
@@ -65,8 +71,40 @@ def _settled(sandbox: Sandbox, cluster: str, timeout: float = 180) -> None:
             seen = json.loads(body).get("members", []) if status == 200 else body
         except (ConnectionError, ValueError) as err:
             seen = err
-        states = sorted((m.get("role") == "leader", m.get("state")) for m in seen) if isinstance(seen, list) else []
-        if states == expected:
-            return
+        listed = seen if isinstance(seen, list) else []
+        if sorted((m.get("role") == "leader", m.get("state")) for m in listed) == expected:
+            leader = next(str(m["name"]) for m in listed if m.get("role") == "leader")
+            seen = _primary_up(sandbox, cluster, minions)
+            if all(up == [leader] for up in seen.values()) and _holds_vip(sandbox, cluster, leader):
+                return
         time.sleep(2)
-    raise AssertionError(f"{cluster}: no leader running with the others streaming after {timeout:.0f} s: {seen}")
+    raise AssertionError(f"{cluster}: not serving as deployed after {timeout:.0f} s: {seen}")
+
+
+def _holds_vip(sandbox: Sandbox, cluster: str, leader: str) -> bool:
+    """True when ``cluster`` has no VIP, or the leader's node holds it."""
+    spec = sandbox.inventory.cluster(cluster)
+    if spec.vip is None or not spec.vip.address:
+        return True
+    vip = spec.vip.address
+    ip = next(str(i.ip) for i in spec.instances if i.name == leader)
+    node = next(n.name for n in sandbox.layout.nodes if str(n.ip) == ip)
+    done = sandbox.run(node, "ip", "-o", "-4", "addr", "show")
+    return f" {vip}/" in done.stdout
+
+
+def _primary_up(sandbox: Sandbox, cluster: str, minions: Sequence[str]) -> dict[str, object]:
+    """By minion: the servers its HAProxy has UP in ``<cluster>-primary`` (or why not known)."""
+    done = sandbox.salt(
+        "-L", ",".join(minions), "haproxy.servers", f"backend={cluster}-primary", "--out=json", "--static"
+    )
+    try:
+        found = json.loads(done.stdout or "{}")
+    except ValueError:
+        found = {}
+    return {
+        m: sorted(s["server"] for s in found[m] if s.get("status") == "UP")
+        if isinstance(found.get(m), list)
+        else f"no answer: {found.get(m, done.stderr.strip()[-200:])}"
+        for m in minions
+    }

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from pigsalt.cli import main
 from tests.e2e.conftest import Sandbox
-from tests.e2e.orch import OrchRun, deploy_cluster, run_orch
+from tests.e2e.orch import OrchRun, deploy_cluster, run_orch, settled
 
 pytestmark = pytest.mark.e2e
 
@@ -510,3 +510,4 @@ def test_hba_rules_follow_a_switchover_at_once_without_salt(sandbox: Sandbox, de
         assert isinstance(results, dict), results
         changed = {sid: r["changes"] for sid, r in results.items() if r["changes"] or r["result"] is not True}
         assert changed == {}, (name, changed)
+    settled(sandbox, CLUSTER)  # HAProxy's checks and the VIP follow the new leader, for what comes next

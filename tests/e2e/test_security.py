@@ -22,7 +22,7 @@ from pigsalt.sandbox.image import SALT_VENV
 from pigsalt.sandbox.salt import INVENTORY_IN_MASTER
 from tests.certs import make_certs
 from tests.e2e.conftest import Sandbox
-from tests.e2e.orch import deploy_cluster, run_orch
+from tests.e2e.orch import deploy_cluster, run_orch, settled
 
 pytestmark = pytest.mark.e2e
 
@@ -109,6 +109,7 @@ def test_rotating_the_replicators_password_keeps_replication(deployed: Sandbox) 
         back = deployed.salt(others[0], "patroni.switchover", "candidate=pg-test-1")
         assert back.returncode == 0, back.stdout + back.stderr
         assert _streaming(deployed, timeout=180)["pg-test-1"]["role"] == "leader"
+    settled(deployed, "pg-test")  # HAProxy's checks and the VIP have followed too: 5433 serves again
 
 
 def test_etcd_needs_a_client_certificate_and_keeps_each_cluster_to_its_keys(deployed: Sandbox) -> None:
