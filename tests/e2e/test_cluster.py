@@ -371,24 +371,6 @@ def test_pigsalt_deploy_dry_run_reports_nothing_to_change(sandbox: Sandbox, depl
     assert "checked in" in result.stdout and ": 0 states would change" in result.stdout
 
 
-def test_pigsalt_deploy_of_a_deployed_sandbox_stops_after_the_check(sandbox: Sandbox, deployed: OrchRun) -> None:
-    """A drifted file is seen by the check and the orchestrations put it back (pg-meta too,
-    whatever ran before); then everything (infra, nodes, every cluster) is checked at once and
-    nothing is left to do: no orchestration."""
-    sandbox.run("node-2", "sh", "-c", "echo '# drift' >> /etc/default/prometheus-node-exporter", check=True)
-    dry = CliRunner().invoke(main, ["deploy", "--sandbox", "--dry-run"])
-    assert dry.exit_code == 1, dry.output
-    assert "would change: node-2 node-exporter-defaults-file-managed" in dry.stderr
-    fixed = CliRunner().invoke(main, ["deploy", "--sandbox"])
-    assert fixed.exit_code == 0, fixed.output
-    assert "pigsty.node: ok" in fixed.stderr
-    assert "# drift" not in sandbox.run("node-2", "cat", "/etc/default/prometheus-node-exporter").stdout
-    result = CliRunner().invoke(main, ["deploy", "--sandbox"])
-    assert result.exit_code == 0, result.output
-    assert "0 states changed (the check found nothing to do)" in result.stdout, result.output
-    assert "pigsty.infra" not in result.stderr
-
-
 def _postmaster_starts(sandbox: Sandbox) -> dict[str, str]:
     sql = "SELECT pg_postmaster_start_time()"
     return {n: sandbox.run(n, "runuser", "-u", "postgres", "--", "psql", "-Atc", sql).stdout.strip() for n in MEMBERS}
@@ -511,3 +493,21 @@ def test_hba_rules_follow_a_switchover_at_once_without_salt(sandbox: Sandbox, de
         changed = {sid: r["changes"] for sid, r in results.items() if r["changes"] or r["result"] is not True}
         assert changed == {}, (name, changed)
     settled(sandbox, CLUSTER)  # HAProxy's checks and the VIP follow the new leader, for what comes next
+
+
+def test_pigsalt_deploy_of_a_deployed_sandbox_stops_after_the_check(sandbox: Sandbox, deployed: OrchRun) -> None:
+    """A drifted file is seen by the check and the orchestrations put it back (pg-meta too,
+    whatever ran before); then everything (infra, nodes, every cluster) is checked at once and
+    nothing is left to do: no orchestration."""
+    sandbox.run("node-2", "sh", "-c", "echo '# drift' >> /etc/default/prometheus-node-exporter", check=True)
+    dry = CliRunner().invoke(main, ["deploy", "--sandbox", "--dry-run"])
+    assert dry.exit_code == 1, dry.output
+    assert "would change: node-2 node-exporter-defaults-file-managed" in dry.stderr
+    fixed = CliRunner().invoke(main, ["deploy", "--sandbox"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "pigsty.node: ok" in fixed.stderr
+    assert "# drift" not in sandbox.run("node-2", "cat", "/etc/default/prometheus-node-exporter").stdout
+    result = CliRunner().invoke(main, ["deploy", "--sandbox"])
+    assert result.exit_code == 0, result.output
+    assert "0 states changed (the check found nothing to do)" in result.stdout, result.output
+    assert "pigsty.infra" not in result.stderr

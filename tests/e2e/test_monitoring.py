@@ -243,37 +243,6 @@ def _failovers_firing() -> list[str]:
     ]  # fmt: skip
 
 
-def test_pigsalt_status_shows_pg_test_whole_with_no_problem(deployed: Sandbox) -> None:
-    members = json.loads(deployed.salt("node-1", "patroni.cluster", "--out=json").stdout)["node-1"]["members"]
-    leader = next(m["name"] for m in members if m["role"] == "leader")
-    others = sorted(m["name"] for m in members if m["name"] != leader)
-    # A switchover shortly before (another test's, or a kept sandbox's) is a real warning for
-    # five minutes: status shows what Prometheus fires, and the cluster is whole once it resolves.
-    failovers = _failovers_firing()
-    if failovers:
-        shown = _status()[1]["problems"]
-        assert set(failovers) <= set(shown), (failovers, shown)
-        print(f"waiting for {failovers} to resolve in Prometheus")
-        assert _eventually(lambda: not _failovers_firing(), timeout=FAILOVER_ALERT_SECONDS), _failovers_firing()
-    # Fresh from a deploy, a scrape or a check may still be starting: the picture settles.
-    code, picture = _eventually(lambda: (s := _status())[0] == 0 and s, timeout=180) or _status()
-    assert code == 0, picture["problems"]
-    assert picture["problems"] == []
-    (cluster,) = picture["clusters"]
-    assert cluster["cluster"] == "pg-test" and cluster["leader"] == leader
-    assert cluster["vip_holders"] == [leader]
-    states = {m["instance"]: (m["role"], m["state"]) for m in cluster["members"]}
-    assert states[leader] == ("leader", "running")
-    assert all(states[o] == ("replica", "streaming") for o in others), states
-    services = {s["service"]: s for s in cluster["services"]}
-    assert services["pg-test-primary"]["up"] == [leader] and services["pg-test-primary"]["haproxies"] == 3
-    assert services["pg-test-replica"]["up"] == others, services["pg-test-replica"]
-    exporters = cluster["exporters"]
-    assert exporters["up"] == exporters["total"] >= 15, exporters
-    text = CliRunner().invoke(main, ["status", "--sandbox", "--cluster", "pg-test"])
-    assert text.exit_code == 0 and text.stdout.rstrip().endswith("problems: none"), text.stdout
-
-
 def test_a_stopped_replica_fires_postgres_down_and_resolves_after_its_restart(deployed: Sandbox) -> None:
     members = json.loads(deployed.salt("node-1", "patroni.cluster", "--out=json").stdout)["node-1"]["members"]
     replica = next(m["name"] for m in members if m["role"] != "leader" and m["name"] != "pg-test-3")
@@ -373,6 +342,37 @@ def _roles_in_prometheus() -> dict[str, str]:
         for (job, ins), t in _targets().items()
         if job == "pgsql" and ins.startswith("pg-test-")
     }
+
+
+def test_pigsalt_status_shows_pg_test_whole_with_no_problem(deployed: Sandbox) -> None:
+    members = json.loads(deployed.salt("node-1", "patroni.cluster", "--out=json").stdout)["node-1"]["members"]
+    leader = next(m["name"] for m in members if m["role"] == "leader")
+    others = sorted(m["name"] for m in members if m["name"] != leader)
+    # A switchover shortly before (another test's, or a kept sandbox's) is a real warning for
+    # five minutes: status shows what Prometheus fires, and the cluster is whole once it resolves.
+    failovers = _failovers_firing()
+    if failovers:
+        shown = _status()[1]["problems"]
+        assert set(failovers) <= set(shown), (failovers, shown)
+        print(f"waiting for {failovers} to resolve in Prometheus")
+        assert _eventually(lambda: not _failovers_firing(), timeout=FAILOVER_ALERT_SECONDS), _failovers_firing()
+    # Fresh from a deploy, a scrape or a check may still be starting: the picture settles.
+    code, picture = _eventually(lambda: (s := _status())[0] == 0 and s, timeout=180) or _status()
+    assert code == 0, picture["problems"]
+    assert picture["problems"] == []
+    (cluster,) = picture["clusters"]
+    assert cluster["cluster"] == "pg-test" and cluster["leader"] == leader
+    assert cluster["vip_holders"] == [leader]
+    states = {m["instance"]: (m["role"], m["state"]) for m in cluster["members"]}
+    assert states[leader] == ("leader", "running")
+    assert all(states[o] == ("replica", "streaming") for o in others), states
+    services = {s["service"]: s for s in cluster["services"]}
+    assert services["pg-test-primary"]["up"] == [leader] and services["pg-test-primary"]["haproxies"] == 3
+    assert services["pg-test-replica"]["up"] == others, services["pg-test-replica"]
+    exporters = cluster["exporters"]
+    assert exporters["up"] == exporters["total"] >= 15, exporters
+    text = CliRunner().invoke(main, ["status", "--sandbox", "--cluster", "pg-test"])
+    assert text.exit_code == 0 and text.stdout.rstrip().endswith("problems: none"), text.stdout
 
 
 def _switchover(deployed: Sandbox, leader: str, candidate: str) -> None:
