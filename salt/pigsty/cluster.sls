@@ -49,8 +49,21 @@ pigsty-cluster-modules-sync:
     workers with TLS checks once every Patroni answers over TLS (a reload on one member while
     another's Patroni still answered in clear marked that one DOWN for seconds: seen on 5433 of
     the replicas). The held checks are resumed after the step either way. Postgres is not
-    restarted. Nothing changes on a converted cluster; on a new one this writes the
-    configuration and installs HAProxy and the keeper (its Patroni does not run yet). #}
+    restarted. These four steps run only when a member's REST API answers in clear or cannot be
+    told (the pigsalt.restapi_schemes runner probes each member's port from here): on a
+    converted cluster they changed nothing and cost ~5 s, and a new cluster (no Patroni
+    running) gets TLS from its first start. #}
+{%- set schemes = salt['saltutil.runner']('pigsalt.restapi_schemes', arg=[cluster]) %}
+{%- set in_clear = [] %}
+{%- if schemes is not mapping %}
+{%-   do in_clear.append('(the probe failed: ' ~ (schemes | string)[:200] ~ ')') %}
+{%- else %}
+{%-   for minion, scheme in schemes | dictsort if scheme not in ('https', 'down') %}
+{%-     do in_clear.append(minion ~ ': ' ~ scheme) %}
+{%-   endfor %}
+{%- endif %}
+{%- if in_clear %}
+
 pigsty-cluster-haproxy-hold-function:
   salt.function:
     - name: haproxy.hold_clear_checks
@@ -94,10 +107,10 @@ pigsty-cluster-haproxy-resume-onfail-function:
       - salt: pigsty-cluster-haproxy-hold-function
       - salt: pigsty-cluster-restapi-state
       - salt: pigsty-cluster-clients-state
+{%- endif %}
 
 {#- Each member's Postgres and its check run in one job (failhard: a failed state stops the
-    run before the wait). The packages were installed by the step above (pgsql.restapi
-    includes pgsql.install). #}
+    run before the wait); pgsql includes pgsql.install (the packages). #}
 pigsty-cluster-primary-state:
   salt.state:
     - tgt: '{{ primary }}'
@@ -106,7 +119,7 @@ pigsty-cluster-primary-state:
     - failhard: True
     - queue: True
     - require:
-      - salt: pigsty-cluster-haproxy-resume-function
+      - salt: {{ 'pigsty-cluster-haproxy-resume-function' if in_clear else 'pigsty-cluster-modules-sync' }}
 
 {%- if spec.replicas %}
 

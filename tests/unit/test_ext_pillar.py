@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import salt.config
 import salt.loader
 
+from pigsalt import restapi
 from pigsalt.inventory import model
 from pigsalt.pillar import cache
 from pigsalt.pillar import secrets as secret_store
@@ -176,20 +178,38 @@ def test_the_cache_keeps_a_few_inventories(sandbox_inventory: Path, tmp_path: Pa
     assert small.loads == 4
 
 
-def test_the_runner_lists_each_clusters_members(tmp_path: Path, sandbox_inventory: Path):
+def _runners(tmp_path: Path, inventory: Path) -> Any:
     opts = salt.config.master_config(None)
     opts.update(
         {
             "cachedir": str(tmp_path / "cache"),
             "extension_modules": str(tmp_path / "ext"),
-            "ext_pillar": [{"pigsalt": {"inventory": str(sandbox_inventory)}}],
+            "ext_pillar": [{"pigsalt": {"inventory": str(inventory)}}],
         }
     )
-    runners = salt.loader.runner(opts)
-    assert runners["pigsalt.clusters"]() == {
+    return salt.loader.runner(opts)
+
+
+def test_the_runner_lists_each_clusters_members(tmp_path: Path, sandbox_inventory: Path):
+    assert _runners(tmp_path, sandbox_inventory)["pigsalt.clusters"]() == {
         "pg-meta": {"primary": "meta", "replicas": []},
         "pg-test": {"primary": "node-1", "replicas": ["node-2", "node-3"]},
     }
+
+
+def test_the_runner_probes_each_members_restapi_port(tmp_path: Path, sandbox_inventory: Path, monkeypatch):
+    seen = []
+
+    def probe(endpoints):
+        seen.append(endpoints)
+        return dict.fromkeys(endpoints, "down")
+
+    monkeypatch.setattr(restapi, "schemes", probe)
+    runners = _runners(tmp_path, sandbox_inventory)
+    assert runners["pigsalt.restapi_schemes"]("pg-test") == dict.fromkeys(("node-1", "node-2", "node-3"), "down")
+    assert seen == [{"node-1": ("10.10.10.11", 8008), "node-2": ("10.10.10.12", 8008), "node-3": ("10.10.10.13", 8008)}]
+    with pytest.raises(RuntimeError, match=r"pigsalt inventory: cluster 'pg-nope' is not in the inventory"):
+        runners["pigsalt.restapi_schemes"]("pg-nope")
 
 
 def test_within_the_recheck_window_the_files_are_not_looked_at(ext_pillar, sandbox_inventory: Path, monkeypatch):

@@ -132,3 +132,62 @@ def test_a_whole_deployment_registers_at_infra_and_one_cluster_registers_itself(
     ]
     assert "prometheus" in INFRA
     assert "- prometheus.targets" in (ROOT / "salt" / "prometheus" / "init.sls").read_text()
+
+
+def render_cluster(schemes: object) -> dict:
+    """``pigsty.cluster`` for pg-test rendered by Salt's Jinja renderer, the
+    ``pigsalt.restapi_schemes`` runner answering ``schemes``."""
+    opts = salt.config.master_config(None)
+    answers = {"pigsalt.clusters": {"pg-test": {"primary": "node-1", "replicas": ["node-2", "node-3"]}}}
+
+    def runner(name: str, arg: list | None = None) -> object:
+        return schemes if name == "pigsalt.restapi_schemes" and arg == ["pg-test"] else answers.get(name)
+
+    pillar = {"pg_cluster": "pg-test"}
+    funcs = {"saltutil.runner": runner, "pillar.get": lambda key, default=None: pillar.get(key, default)}
+    done = salt.utils.templates.JINJA(
+        str(ORCH / "cluster.sls"), to_str=True, salt=funcs, opts=opts, saltenv="base", sls="pigsty.cluster"
+    )
+    assert done["result"], done["data"]
+    return yaml.safe_load(done["data"])
+
+
+CONVERSION = {
+    "pigsty-cluster-haproxy-hold-function",
+    "pigsty-cluster-restapi-state",
+    "pigsty-cluster-clients-state",
+    "pigsty-cluster-haproxy-resume-function",
+    "pigsty-cluster-haproxy-resume-onfail-function",
+}
+
+
+def _primary_requires(rendered: dict) -> list[str]:
+    args = {k: v for item in rendered["pigsty-cluster-primary-state"]["salt.state"] for k, v in item.items()}
+    return [r["salt"] for r in args["require"]]
+
+
+@pytest.mark.parametrize(
+    "schemes",
+    [
+        {"node-1": "https", "node-2": "https", "node-3": "https"},  # converted
+        {"node-1": "down", "node-2": "down", "node-3": "down"},  # new: no Patroni runs yet
+    ],
+)
+def test_a_converted_or_new_cluster_skips_the_tls_conversion_steps(schemes: dict[str, str]):
+    rendered = render_cluster(schemes)
+    assert not CONVERSION & set(rendered), sorted(rendered)
+    assert _primary_requires(rendered) == ["pigsty-cluster-modules-sync"]
+
+
+@pytest.mark.parametrize(
+    "schemes",
+    [
+        {"node-1": "https", "node-2": "http", "node-3": "https"},  # one member still in clear
+        {"node-1": "https", "node-2": "unknown", "node-3": "down"},  # one member cannot be told
+        "Exception occurred in runner pigsalt.restapi_schemes: ...",  # the probe failed
+    ],
+)
+def test_a_member_in_clear_or_unknown_gets_the_tls_conversion_steps(schemes: object):
+    rendered = render_cluster(schemes)
+    assert set(rendered) >= CONVERSION
+    assert _primary_requires(rendered) == ["pigsty-cluster-haproxy-resume-function"]

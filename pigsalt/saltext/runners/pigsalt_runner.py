@@ -9,6 +9,7 @@ CLI Example:
 
     salt-run pigsalt.clusters
     salt-run pigsalt.stages
+    salt-run pigsalt.restapi_schemes pg-test
 """
 
 from __future__ import annotations
@@ -51,6 +52,32 @@ def clusters() -> dict[str, Any]:
         return cluster_members(_inventory())
     except PigsaltError as err:
         raise RuntimeError(f"pigsalt inventory: {err.message}") from None
+
+
+def restapi_schemes(cluster: str) -> dict[str, str]:
+    """The scheme each member of ``cluster`` answers in on its Patroni REST API port, probed
+    from here (a meta node, which the node firewall lets in): ``https``, ``http`` (deployed
+    before pigsalt's TLS), ``down`` (no Patroni running) or ``unknown``. ``pigsty.cluster``
+    runs its TLS conversion steps only when a member is ``http`` or ``unknown``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run pigsalt.restapi_schemes pg-test
+    """
+    from pigsalt import restapi
+    from pigsalt.errors import PigsaltError
+    from pigsalt.inventory.model import open_inventory
+
+    try:
+        inv, _ = open_inventory(_inventory())
+        spec = inv.cluster(cluster)
+    except PigsaltError as err:
+        raise RuntimeError(f"pigsalt inventory: {err.message}") from None
+    port = int(spec.vars["patroni_port"])
+    found = restapi.schemes({inv.node(i.ip).name: (i.ip, port) for i in spec.instances})
+    return {minion: str(scheme) for minion, scheme in found.items()}
 
 
 def published_passwords() -> dict[str, list[str]]:
