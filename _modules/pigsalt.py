@@ -56,6 +56,30 @@ def identity() -> dict[str, Any]:
     }
 
 
+#: The kinds of custom modules pigsalt ships (``_modules``, ``_states``, ``_grains``).
+SYNCED = ("modules", "states", "grains")
+
+
+def sync(saltenv: str = "base") -> dict[str, list[str]]:
+    """pigsalt's custom modules, states and grains from the master, and a refresh of the
+    minion's modules only when one changed: what ``pigsty.cluster`` runs first. Salt's
+    ``saltutil.sync_all`` looks at some twenty kinds of module and refreshes the pillar even when
+    nothing changed (~2.6 s on three members; this: ~1 s). The synced files, by kind.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' pigsalt.sync
+    """
+    found = {kind: list(__salt__[f"saltutil.sync_{kind}"](saltenv=saltenv, refresh=False)) for kind in SYNCED}
+    if found["grains"]:
+        __salt__["saltutil.refresh_grains"]()
+    elif found["modules"] or found["states"]:
+        __salt__["saltutil.refresh_modules"]()
+    return found
+
+
 def _wait(what: str, probe: Callable[[], tuple[bool, str]], timeout: float, interval: float) -> dict[str, Any]:
     start = time.monotonic()
     last = "not tried"

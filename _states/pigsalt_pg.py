@@ -60,6 +60,7 @@ else:
 # Set by Salt's loader before any function here runs (ruff.toml lists them as builtins).
 __salt__: dict[str, Callable[..., Any]]
 __opts__: dict[str, Any]
+__context__: dict[str, Any]
 
 __virtualname__ = "pigsalt_pg"
 
@@ -87,11 +88,21 @@ def _ret(name: str) -> dict[str, Any]:
     return {"name": name, "changes": {}, "result": True, "comment": ""}
 
 
+def _is_leader() -> bool:
+    """Whether Patroni says this instance leads, asked once per state run: a run applies a dozen
+    roles and databases, and each question is a request to Patroni (its answer cannot change the
+    outcome within the run: a write after a demotion fails on the read-only replica)."""
+    key = "pigsalt_pg.is_leader"
+    if key not in __context__:
+        __context__[key] = bool(__salt__["patroni.is_leader"]())
+    return bool(__context__[key])
+
+
 def _leader_gate(name: str) -> dict[str, Any] | None:
     """A finished return when this instance must not apply anything; None on the leader."""
     ret = _ret(name)
     try:
-        leader = __salt__["patroni.is_leader"]()
+        leader = _is_leader()
     except CommandExecutionError as err:
         ret["result"] = None if __opts__["test"] else False
         ret["comment"] = f"{name}: cannot tell whether this instance is the Patroni leader: {err}"

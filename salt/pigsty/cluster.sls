@@ -36,12 +36,6 @@ pigsty-cluster-unknown-test-fail:
 {%- set primary = 'L@' ~ spec.primary %}
 {%- set replicas = 'L@' ~ (spec.replicas | join(',')) %}
 
-pigsty-cluster-modules-sync:
-  salt.function:
-    - name: saltutil.sync_all
-    - tgt: '{{ members }}'
-    - tgt_type: compound
-
 {#- A cluster deployed before pigsalt's TLS: every member's Patroni starts serving its REST
     API over HTTPS (all members at once), then every member's HAProxy checks and VIP keeper
     follow (all at once). Before that, every HAProxy that still checks in clear holds the checks
@@ -62,6 +56,17 @@ pigsty-cluster-modules-sync:
 {%-     do in_clear.append(minion ~ ': ' ~ scheme) %}
 {%-   endfor %}
 {%- endif %}
+
+{#- The custom modules and states, from the master: pigsalt.sync looks at pigsalt's kinds of
+    module only and refreshes the minion's modules only when one changed (~1 s; Salt's
+    sync_all, ~3 s, looks at twenty kinds and recompiles the pillar every time). Before a TLS
+    conversion (it calls functions of the running minion right after) the full refresh. #}
+pigsty-cluster-modules-sync:
+  salt.function:
+    - name: {{ 'saltutil.sync_all' if in_clear else 'pigsalt.sync' }}
+    - tgt: '{{ members }}'
+    - tgt_type: compound
+
 {%- if in_clear %}
 
 pigsty-cluster-haproxy-hold-function:
@@ -134,35 +139,20 @@ pigsty-cluster-replicas-state:
       - salt: pigsty-cluster-primary-state
 {%- endif %}
 
-pigsty-cluster-replication-state:
+{#- On the member Patroni says leads (the others change nothing), in one job: the check that
+    pg_stat_replication lists every other member streaming, the dynamic configuration (after a
+    change every member reloads), then any pending restart: replicas first, one at a time, then a
+    switchover and the old primary restarted as a replica. Never a restart of the primary in
+    place. #}
+pigsty-cluster-leader-state:
   salt.state:
     - tgt: '{{ members }}'
     - tgt_type: compound
-    - sls: [checks.replication]
+    - sls: [checks.replication, pgsql.dynamic, pgsql.restart]
+    - failhard: True
     - queue: True
     - require:
       - salt: {{ 'pigsty-cluster-replicas-state' if spec.replicas else 'pigsty-cluster-primary-state' }}
-
-{#- Dynamic configuration on the leader (after a change every member reloads); then any
-    pending restart, from the leader: replicas first, one at a time, then a switchover and the
-    old primary restarted as a replica. Never a restart of the primary in place. #}
-pigsty-cluster-dynamic-state:
-  salt.state:
-    - tgt: '{{ members }}'
-    - tgt_type: compound
-    - sls: [pgsql.dynamic]
-    - queue: True
-    - require:
-      - salt: pigsty-cluster-replication-state
-
-pigsty-cluster-restart-state:
-  salt.state:
-    - tgt: '{{ members }}'
-    - tgt_type: compound
-    - sls: [pgsql.restart]
-    - queue: True
-    - require:
-      - salt: pigsty-cluster-dynamic-state
 
 pigsty-cluster-users-state:
   salt.state:
@@ -171,7 +161,7 @@ pigsty-cluster-users-state:
     - sls: [pgsql.hba, pgsql.users]
     - queue: True
     - require:
-      - salt: pigsty-cluster-restart-state
+      - salt: pigsty-cluster-leader-state
 
 pigsty-cluster-services-state:
   salt.state:

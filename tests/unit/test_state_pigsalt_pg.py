@@ -90,6 +90,7 @@ def wire(test: bool, psql: Psql | None = None, leader: bool | Exception = True) 
         "cmd.run_all": mock.Mock(side_effect=psql or Psql({})),
     }
     states.__opts__ = {"test": test}  # type: ignore[attr-defined]
+    states.__context__ = {}  # type: ignore[attr-defined]  # a new state run
     return is_leader
 
 
