@@ -194,6 +194,14 @@ def test_role_on_a_replica_changes_nothing(test: bool):
     assert psql.calls == []
 
 
+def test_patroni_is_asked_who_leads_once_per_state_run():
+    """A run applies a dozen roles and databases: one question to Patroni, not one each."""
+    is_leader = wire(False, Psql({}), leader=False)
+    for _ in range(3):
+        assert states.role_present("test", **USER)["comment"] == REPLICA
+    assert is_leader.call_count == 1
+
+
 @pytest.mark.parametrize(("test", "result"), [(False, False), (True, None)])
 def test_role_when_patroni_does_not_answer(test: bool, result: bool | None):
     psql = Psql({})
