@@ -15,12 +15,22 @@ or not). These ask the kernel or ``nft`` directly.
       pigsalt_node.nft_table_loaded:
         - name: pigsalt
         - file: /etc/pigsalt/firewall.nft
+
+    repo-release-copy-fetched:
+      pigsalt_node.copy_fetched:
+        - name: /var/lib/apt/pigsalt.InRelease
+        - source: http://repo.pigsty/apt/trixie/InRelease
 """
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 # Set by Salt's loader before any function here runs (ruff.toml lists them as builtins).
@@ -90,4 +100,44 @@ def nft_table_loaded(name: str, file: str) -> dict[str, Any]:
         ret.update(result=False, changes={}, comment=f"nft --file {file}: {_said(done)}")
         return ret
     ret["comment"] = f"table inet {name} loaded from {file}"
+    return ret
+
+
+def copy_fetched(name: str, source: str, timeout: float = 30) -> dict[str, Any]:
+    """File ``name`` (root, 0644) holds what ``source`` (``http://``, ``https://`` or ``file://``)
+    serves now, byte for byte: fetched on every run and written only when it differs.
+
+    Salt's ``file.managed`` with ``skip_verify`` keeps the copy it cached the first time and never
+    fetches the source again, so a node never saw a rebuilt repository's new InRelease (and never
+    fetched its package lists again). The copy's change is what ``apt-get update`` waits on."""
+    ret: dict[str, Any] = {"name": name, "changes": {}, "result": True, "comment": ""}
+    try:
+        with urllib.request.urlopen(source, timeout=timeout) as answer:
+            served = answer.read()
+    except (urllib.error.URLError, OSError) as err:
+        ret.update(result=False, comment=f"{source}: {getattr(err, 'reason', err)}")
+        return ret
+    path = Path(name)
+    try:
+        current = path.read_bytes()
+    except FileNotFoundError:
+        current = None
+    if current == served:
+        ret["comment"] = f"{name} is what {source} serves"
+        return ret
+    ret["changes"] = {"fetched": {"old": None if current is None else "an older copy", "new": source}}
+    if __opts__["test"]:
+        ret.update(result=None, comment=f"{name} would be fetched again from {source}")
+        return ret
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(served)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except OSError as err:
+        Path(temporary).unlink(missing_ok=True)
+        ret.update(result=False, changes={}, comment=f"{name}: {err}")
+        return ret
+    ret["comment"] = f"{name} fetched again from {source}"
     return ret

@@ -16,7 +16,7 @@ repo-etc-hosts-{{ entry.ip }}-host-present:
     - ip: {{ entry.ip }}
     - names: {{ entry.names | json }}
     - require_in:
-      - file: repo-release-file-managed
+      - pigsalt_node: repo-release-copy-fetched
       - cmd: repo-index-cmd-run
 {%- endfor %}
 
@@ -51,24 +51,20 @@ repo-sources-dir-file-directory:
     - require:
       - file: repo-sources-file-managed
 
-{#- A copy of the repository's InRelease: it changes when the repository does (a rebuild, a
-    package added with pigsalt repo add), and then the package lists are fetched again. #}
-repo-release-file-managed:
-  file.managed:
+{#- A copy of the repository's InRelease, fetched on every run: it changes when the repository
+    does (a rebuild, a package added with pigsalt repo add), and then the package lists are
+    fetched again. (file.managed with skip_verify kept its first copy for ever.) #}
+repo-release-copy-fetched:
+  pigsalt_node.copy_fetched:
     - name: /var/lib/apt/pigsalt.InRelease
     - source: {{ ('file://' ~ repo.dir) if node.meta else repo.url }}/apt/{{ node.os.codename }}/InRelease
-    - skip_verify: True
-    - user: root
-    - group: root
-    - mode: '0644'
-    - show_changes: False
 
 repo-index-cmd-run:
   cmd.run:
     - name: apt-get update -qq --error-on=any -o DPkg::Lock::Timeout=120
     - onchanges:
       - sls: repo.install
-      - file: repo-release-file-managed
+      - pigsalt_node: repo-release-copy-fetched
       - file: repo-sources-file-managed
       - file: repo-sources-list-file-managed
       - file: repo-sources-dir-file-directory

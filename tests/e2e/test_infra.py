@@ -84,10 +84,8 @@ def test_a_repository_rebuilt_under_the_running_meta_is_served_and_installed_fro
     """`pigsalt repo build` while meta serves the repository (through a bind mount here): meta
     serves the new tree at once, the repo formula (whose keyring the master reads from it)
     succeeds everywhere, and the nodes of the rebuilt release install from it (a build used to
-    swap the directory, and meta kept serving the old, deleted one).
-
-    Not asserted yet: that those nodes fetch their package lists again. repo.config's copy of
-    InRelease uses skip_verify, with which Salt reuses the copy it cached first (docs/repo.md)."""
+    swap the directory, and meta kept serving the old, deleted one), after fetching their package
+    lists again (repo.config's copy of InRelease used to be Salt's first cached one, for ever)."""
     before = _served("repo.pigsty", "/apt/bookworm/InRelease")
     build_repo(DEFAULT_REPO_DIR, releases=("bookworm",))
     built = (DEFAULT_REPO_DIR / "apt" / "bookworm" / "InRelease").read_bytes()
@@ -101,6 +99,10 @@ def test_a_repository_rebuilt_under_the_running_meta_is_served_and_installed_fro
         failed = {sid: r["comment"] for sid, r in results[node].items() if r["result"] is not True}
         assert failed == {}, (node, failed)
     for node in ("node-4", "node-5"):
+        updated = next(r for r in results[node].values() if r["__id__"] == "repo-index-cmd-run")
+        assert updated["changes"], (node, updated["comment"])
+        lists = sandbox.run(node, "sh", "-c", "cat /var/lib/apt/lists/*_apt_bookworm_InRelease", check=True)
+        assert lists.stdout.encode() == built, f"{node}: apt's lists are not the rebuilt repository's"
         install = sandbox.run(node, "apt-get", "install", "-y", "--reinstall", "jq", timeout=300)
         assert install.returncode == 0, install.stdout[-1000:] + install.stderr[-1000:]
 

@@ -100,3 +100,35 @@ def test_a_missing_table_in_test_mode_is_only_reported() -> None:
     run = wire(True, lambda argv, **kw: done(1))
     ret = states.nft_table_loaded("pigsalt", "/etc/pigsalt/firewall.nft")
     assert ret["result"] is None and run.call_count == 1
+
+
+def test_a_copy_is_fetched_again_only_when_the_source_changed(tmp_path) -> None:
+    source = tmp_path / "InRelease"
+    copy = tmp_path / "apt" / "pigsalt.InRelease"
+    copy.parent.mkdir()
+    source.write_bytes(b"Release 1\n")
+    url = source.as_uri()
+    wire(False, AssertionError("nothing to run"))
+    first = states.copy_fetched(str(copy), url)
+    assert first["result"] is True and first["changes"] == {"fetched": {"old": None, "new": url}}
+    assert copy.read_bytes() == b"Release 1\n" and copy.stat().st_mode & 0o777 == 0o644
+    assert states.copy_fetched(str(copy), url)["changes"] == {}
+    # A rebuild signs a new Release: the next run sees it (file.managed with skip_verify never did).
+    source.write_bytes(b"Release 2\n")
+    wire(True, AssertionError("nothing to run"))
+    would = states.copy_fetched(str(copy), url)
+    assert would["result"] is None and copy.read_bytes() == b"Release 1\n"
+    wire(False, AssertionError("nothing to run"))
+    again = states.copy_fetched(str(copy), url)
+    assert again["changes"] == {"fetched": {"old": "an older copy", "new": url}}
+    assert copy.read_bytes() == b"Release 2\n"
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["pigsalt.InRelease"]  # no temporary left
+
+
+def test_an_unreachable_source_fails_and_keeps_the_copy(tmp_path) -> None:
+    copy = tmp_path / "pigsalt.InRelease"
+    copy.write_bytes(b"kept\n")
+    wire(False, AssertionError("nothing to run"))
+    ret = states.copy_fetched(str(copy), (tmp_path / "missing").as_uri())
+    assert ret["result"] is False and ret["changes"] == {} and "missing" in ret["comment"]
+    assert copy.read_bytes() == b"kept\n"
