@@ -107,6 +107,8 @@ class Release:
     pgbouncer: str  # the Pgbouncer series the release ships (its config keys differ)
     haproxy: str
     etcd: str
+    # pgBackRest's version: its client and its TLS server must run exactly the same one.
+    pgbackrest: str
 
     @property
     def pg_default(self) -> int:
@@ -118,8 +120,8 @@ class Release:
 
 
 RELEASES: dict[str, Release] = {
-    "debian12": Release("debian12", "bookworm", 12, "3.11", (15,), "1.18", "2.6", "3.4"),
-    "debian13": Release("debian13", "trixie", 13, "3.13", (17,), "1.24", "3.0", "3.5"),
+    "debian12": Release("debian12", "bookworm", 12, "3.11", (15,), "1.18", "2.6", "3.4", "2.45"),
+    "debian13": Release("debian13", "trixie", 13, "3.13", (17,), "1.24", "3.0", "3.5", "2.55.1"),
 }
 DEFAULT_RELEASE = "debian13"
 BY_CODENAME: dict[str, Release] = {r.codename: r for r in RELEASES.values()}

@@ -57,7 +57,7 @@ def choose(cvars: Mapping[str, Any], cluster: str, users: tuple[str, ...]) -> li
     if fixed and users:
         raise PigsaltError(f"{fixed[0]} of {cluster} is set in the inventory: change it there, then pigsalt deploy")
     if not users:
-        wanted += list(secret_store.CLUSTER_INTERNAL)
+        wanted += [p for p in secret_store.CLUSTER_INTERNAL if p not in secret_store.NEVER_ROTATED]
     return [p for p in wanted if p not in fixed]
 
 

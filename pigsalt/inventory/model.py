@@ -247,9 +247,11 @@ def check(path: Path) -> Loaded:
     inventory = Inventory.from_raw(full) if report.ok else None
     if inventory is not None:
         # What only the derived rules show: an HBA that locks out the dbsu, replicator or monitor.
+        from pigsalt.pillar.backup import unbacked_warnings
         from pigsalt.pillar.floor import hba_floor
 
         report.problems.extend(hba_floor(inventory))
+        report.problems.extend(unbacked_warnings(inventory))
         if not report.ok:
             inventory = None
     return Loaded(raw, source, report, inventory)

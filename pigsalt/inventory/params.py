@@ -216,6 +216,42 @@ LISTEN_ADDRESS = OneOf(
 
 # Services accept Pigsty v1's form (src_port, dst_port, check_url, selector_backup, haproxy)
 # and the later one (port, dest, check, backup); both become one Service model.
+_YES_NO = OneOf(
+    ((lambda v: isinstance(v, bool), Bool()), (lambda v: isinstance(v, str), Enum(("y", "n")))),
+    "true, false, y or n",
+)
+_SIZE = Str(r"\d+(B|KiB|MiB|GiB|KB|MB|GB)?", "size such as 20MiB")
+# One pgBackRest repository as Pigsty writes it (pgbackrest_repo's entries): each key becomes the
+# repo1- option of the same name (underscores as dashes); compress_* and process_max are global
+# options. Object-store keys are Pigsty's too: accepted, warned about, never used.
+PGBACKREST_REPO = Struct(
+    name="pgBackRest repository",
+    fields={
+        "type": Enum(("posix", "s3", "azure", "gcs", "sftp", "cifs")),
+        "path": Str(r"/[A-Za-z0-9._/-]*", "absolute path"),
+        "retention_full_type": Enum(("count", "time")),
+        "retention_full": Int(min=1, max=9999999),
+        "retention_diff": Int(min=1, max=9999999),
+        "cipher_type": Enum(("none", "aes-256-cbc")),
+        "cipher_pass": Str(r"[^\s'\"\\]{8,}", "passphrase of 8 or more characters, no blanks or quotes"),
+        "bundle": _YES_NO,
+        "bundle_limit": _SIZE,
+        "bundle_size": _SIZE,
+        "block": _YES_NO,
+        "compress_type": Enum(("none", "gz", "lz4", "zst", "bz2")),
+        "compress_level": Int(min=0, max=22),
+        "process_max": Int(min=1, max=64),
+    },
+    known=frozenset(
+        {
+            "s3_endpoint", "s3_region", "s3_bucket", "s3_key", "s3_key_secret", "s3_uri_style",
+            "storage_port", "storage_ca_file", "storage_verify_tls", "sftp_host", "sftp_host_user",
+            "sftp_private_key_file", "azure_account", "azure_container", "azure_key", "gcs_bucket", "gcs_key",
+        }
+    ),
+)  # fmt: skip
+
+
 SERVICE = Struct(
     name="service definition",
     fields={
@@ -715,6 +751,67 @@ _PARAMS: tuple[Param, ...] = (
         GROUP_LEVELS,
         "pgbouncer",
         "Server connections per database.",
+    ),
+    # --- backup (pgBackRest) --------------------------------------------------------------------
+    _p(
+        "pgbackrest_enabled",
+        Bool(),
+        True,
+        GROUP_LEVELS,
+        "backup",
+        "Back the cluster up with pgBackRest: WAL archived from whichever member is primary, a full backup "
+        "right after the cluster is created (`pgbackrest_init_backup`), into the repository "
+        "`pgbackrest_method` names (docs/backup.md).",
+    ),
+    _p(
+        "pgbackrest_method",
+        Str(r"[A-Za-z0-9_-]+", "repository key"),
+        "local",
+        GROUP_LEVELS,
+        "backup",
+        "Which entry of `pgbackrest_repo` the cluster uses. pigsalt keeps every repository on the first meta "
+        "node, served by pgBackRest's own TLS server (port `pgbackrest_port`) to the members, each of which "
+        "may read and write its own cluster's backups only: a lost database node takes no backup with it. "
+        "Pigsty's `local` is the primary's own disk instead; an `s3` entry (Pigsty's `minio`) needs an "
+        "object store pigsalt does not deploy: a warning, and the meta node's repository is used.",
+    ),
+    _p(
+        "pgbackrest_repo",
+        MapOf(AnyValue()),
+        {"local": {"path": "/pg/backup", "retention_full_type": "count", "retention_full": 2}},
+        GROUP_LEVELS,
+        "backup",
+        "Repositories by name: `{type, path, retention_full_type, retention_full, retention_diff, "
+        "cipher_type, cipher_pass, bundle, bundle_limit, bundle_size, block, compress_type, compress_level, "
+        "process_max}` (Pigsty's names; each becomes pgBackRest's `repo1-` option of the same name, "
+        "`compress_*` and `process_max` its global ones). `path` is on the meta node. `cipher_type` "
+        "defaults to `aes-256-cbc` with a passphrase generated per cluster into the secrets store "
+        "(`none` stores backups in clear); a `cipher_pass` given here is used instead. Only the entry "
+        "`pgbackrest_method` names is checked.",
+    ),
+    _p(
+        "pgbackrest_init_backup",
+        Bool(),
+        True,
+        GROUP_LEVELS,
+        "backup",
+        "Take a full backup when the cluster has none (right after it is created).",
+    ),
+    _p(
+        "pgbackrest_log_dir",
+        Str(r"/[^\s'\"\\]*", "absolute path"),
+        "/pg/log/pgbackrest",
+        GROUP_LEVELS,
+        "backup",
+        "pgBackRest's log directory on the members.",
+    ),
+    _p(
+        "pgbackrest_port",
+        Int(min=1, max=65535),
+        8432,
+        (GLOBAL,),
+        "backup",
+        "Port of the repository's pgBackRest TLS server on the meta node (pgBackRest's default).",
     ),
     # --- haproxy / vip --------------------------------------------------------------------------
     _p("haproxy_enabled", Bool(), True, GROUP_LEVELS, "services", "Run HAProxy on every member."),

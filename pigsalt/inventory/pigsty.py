@@ -111,8 +111,7 @@ UNIMPLEMENTED = frozenset(
     pg_exporter_auto_discovery pg_exporter_exclude_database pg_exporter_include_database
     pg_exporter_connect_timeout pg_exporter_options pg_exporter_timeout pgbouncer_exporter_enabled
     pgbouncer_exporter_url pgbouncer_exporter_options pgbouncer_log_dir pgbouncer_auth_query
-    pgbouncer_sslmode pgbouncer_ignore_param pgbackrest_enabled pgbackrest_clean pgbackrest_log_dir
-    pgbackrest_method pgbackrest_init_backup pgbackrest_repo pgbackrest_exporter_enabled
+    pgbouncer_sslmode pgbouncer_ignore_param pgbackrest_clean pgbackrest_exporter_enabled
     pgbackrest_exporter_port pgbackrest_exporter_options pg_weight_default pg_key_conf vip_reload
     dns_mode dns_selector cloud_provider pg_parameters_extra pg_hba_extra node_write_hosts
     nginx_ssl_enabled alertmanager_endpoint node_packages_default pg_sslmode node_admin_sudo pg_fs_backup

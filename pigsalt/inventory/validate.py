@@ -28,6 +28,7 @@ from pigsalt.inventory.params import (
     INSTANCE,
     PARAMS,
     PG_VERSIONS,
+    PGBACKREST_REPO,
     PREDEFINED_ROLES,
     PREDEFINED_SINCE,
     RESERVED_PORTS,
@@ -442,6 +443,39 @@ def _check_clusters(groups: list[_Group], gvars: Mapping[str, Any], out: list[Pr
         _check_services(g, gvars, bool(meta_ips & set(g.hosts)), out, rel)
         _check_hba(g, gvars, out)
         _check_rpo(g, effective, out)
+        _check_backup(g, gvars, out)
+
+
+def _check_backup(g: _Group, gvars: Mapping[str, Any], out: list[Problem]) -> None:
+    """The repository ``pgbackrest_method`` names: present, and one pigsalt can keep (others warn)."""
+    if not _effective("pgbackrest_enabled", g, gvars):
+        return
+    method = _effective("pgbackrest_method", g, gvars)
+    repos = _effective("pgbackrest_repo", g, gvars)
+    if not isinstance(method, str) or not isinstance(repos, Mapping):
+        return  # the parameters' own types are reported already
+
+    def where(name: str) -> str:
+        return join(join(g.path, "vars") if name in g.vars else "all.vars", name)
+
+    if method not in repos:
+        known = ", ".join(map(str, repos)) or "none"
+        out.append(Problem(where("pgbackrest_method"), f"{method!r} is not a repository of pgbackrest_repo ({known})"))
+        return
+    path = join(where("pgbackrest_repo"), method)
+    repo = repos[method]
+    kind = repo.get("type", "posix") if isinstance(repo, Mapping) else None
+    if kind is not None and kind != "posix":
+        out.append(
+            Problem(
+                join(path, "type"),
+                f"{kind}: pigsalt deploys no object store; this cluster's backups go to the meta node's "
+                "repository instead (its other keys are ignored)",
+                warning=True,
+            )
+        )
+        return
+    PGBACKREST_REPO.check(repo, path, out)
 
 
 def _check_rpo(g: _Group, effective: Mapping[str, Any], out: list[Problem]) -> None:

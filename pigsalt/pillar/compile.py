@@ -13,7 +13,7 @@ from typing import Any
 
 from pigsalt.inventory.model import Cluster, Inventory, Node
 from pigsalt.monitor import registry
-from pigsalt.pillar import derive, firewall, platform, prometheus, tls, tune
+from pigsalt.pillar import backup, derive, firewall, platform, prometheus, tls, tune
 from pigsalt.pillar.secrets import CLUSTER_GENERATED, CLUSTER_INTERNAL, INFRA_GENERATED, Needs, Store
 from pigsalt.wheellock import WheelLock, load_lock
 
@@ -166,6 +166,8 @@ def _infra(inv: Inventory, node: Node, secrets: Store, memo: _Memo) -> dict[str,
             "provisioning_dir": "/etc/grafana/provisioning",
             "scrape_interval": g["prometheus_scrape_interval"],
         }
+    if node.name == backup.server_node(inv).name:
+        infra["backup"] = memo.get(("backup_server",), lambda: backup.server(inv))
     return infra
 
 
@@ -506,6 +508,7 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Mem
             "pgbouncer_exporter": platform.pgbouncer_exporter(node.release),
         },
         "checks": _checks(node, cluster, services),
+        "backup": backup.member(inv, cluster, own["pgbackrest_cipher_pass"]),
         "fence": _fence(cluster, services, timings),
         **_upgrade(inv, cluster, secrets),
     }
@@ -514,7 +517,7 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Mem
 def _parameters(inv: Inventory, cluster: Cluster) -> dict[str, Any]:
     """The Postgres parameters of the dynamic configuration: a source of an upgrade decodes its
     WAL for the successor's subscription (validation refuses any other wal_level it sets)."""
-    parameters = dict(cluster.vars["pg_parameters"])
+    parameters = {**backup.archive_parameters(inv, cluster), **cluster.vars["pg_parameters"]}
     if inv.successor(cluster.name) is not None:
         return {"wal_level": "logical", **parameters}
     return parameters

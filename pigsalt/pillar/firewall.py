@@ -34,6 +34,7 @@ import ipaddress
 from typing import Any
 
 from pigsalt.inventory.model import Inventory, Node
+from pigsalt.pillar import backup
 
 # Pigsty's spellings, as pigsalt applies them.
 MODES = {"zone": "zone", "rules": "zone", "off": "off", "disabled": "off", "none": "none"}
@@ -79,6 +80,10 @@ def node_firewall(inv: Inventory, node: Node, haproxy_admin_port: int) -> dict[s
             _rule("etcd clients", ETCD_CLIENT_PORT, [*everyone, *meta], trusted),
             _rule("etcd peers", ETCD_PEER_PORT, list(dcs.values()), trusted),
         ]
+    if node.name == backup.server_node(inv).name:
+        clients = [i.ip for s in backup.server(inv)["stanzas"] for i in inv.cluster(s["name"]).instances]
+        if clients:
+            rules.append(_rule("pgBackRest repository (TLS server)", inv.vars["pgbackrest_port"], clients, trusted))
     return {
         "mode": mode,
         "table": TABLE,

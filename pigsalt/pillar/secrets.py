@@ -52,7 +52,10 @@ CLUSTER_GENERATED = (
 INFRA_GENERATED = ("grafana_admin_password", "etcd_root_password")
 GENERATED = CLUSTER_GENERATED + INFRA_GENERATED
 # Generated for every cluster, with no inventory parameter: its Patroni's etcd user's password.
-CLUSTER_INTERNAL = ("patroni_etcd_password",)
+CLUSTER_INTERNAL = ("patroni_etcd_password", "pgbackrest_cipher_pass")
+# Generated once and kept: the passphrase that encrypts a cluster's backups cannot change under
+# an existing repository (pgBackRest would read none of them back).
+NEVER_ROTATED = frozenset({"pgbackrest_cipher_pass"})
 HEADER = (
     "# pigsalt's generated passwords (one set per cluster). Written by `pigsalt pillar build`;\n"
     "# change one with `pigsalt secret rotate`. Keep this file 0600 and back it up with the inventory.\n"

@@ -26,6 +26,9 @@ CA_KEY = f"{PKI_DIR}/ca.key"
 CA_CERT = f"{PKI_DIR}/ca.crt"
 NODE_KEY = f"{PKI_DIR}/node.key"
 NODE_CERT = f"{PKI_DIR}/node.crt"
+# A database node's client certificate (CN: its name), for pgBackRest's TLS server.
+CLIENT_CERT = f"{PKI_DIR}/client.crt"
+CLIENT_SUFFIX = ".client"
 CA_DAYS = 7300
 # Debian's group for private keys several services read (Postgres' user is in it already).
 KEY_GROUP = "ssl-cert"
@@ -62,8 +65,7 @@ def subject_alt_names(inv: Inventory, node: Node) -> list[str]:
 
 def subject(name: str) -> str:
     """A node certificate's whole subject (RFC 4514): the node's name as OU, no CN."""
-    escaped = "".join(f"\\{ch}" if ch in ',+"\\<>;=#' else ch for ch in name)
-    return f"OU={escaped},O=pigsalt"
+    return f"OU={_escape(name)},O=pigsalt"
 
 
 def node_tls(inv: Inventory, node: Node) -> dict[str, Any]:
@@ -75,6 +77,8 @@ def node_tls(inv: Inventory, node: Node) -> dict[str, Any]:
         "ca_cert": CA_CERT,
         "key": NODE_KEY,
         "cert": NODE_CERT,
+        "client_cert": CLIENT_CERT if node.instance is not None else None,
+        "client_suffix": CLIENT_SUFFIX,
         "key_group": KEY_GROUP,
         "ca_server": ca_node(inv).name,
         "mine": {"ca": CA_MINE, "issued": ISSUED_MINE, "pubkey": PUBKEY_MINE},
@@ -92,24 +96,50 @@ def node_tls(inv: Inventory, node: Node) -> dict[str, Any]:
     return tls
 
 
+def _escape(name: str) -> str:
+    return "".join(f"\\{ch}" if ch in ',+"\\<>;=#' else ch for ch in name)
+
+
 def issue(inv: Inventory) -> list[dict[str, Any]]:
-    """What the CA certifies for each node: everything the certificate says is fixed here."""
+    """What the CA certifies for each node: everything the certificate says is fixed here.
+
+    Each node's certificate (``<node>``), and for a database node a second one for the same key
+    (``<node>.client``, installed as ``CLIENT_CERT``): a client certificate whose CN is the
+    node's name, which pgBackRest's TLS server authorises per stanza (it reads the CN only).
+    etcd never sees it."""
     days = _days(inv)
-    return [
-        {
-            "node": node.name,
-            # No CN: etcd refuses any /v3 gateway request (Patroni's, pigsalt's) from a client
-            # certificate with one while RBAC is on, and over gRPC it would take the CN for a
-            # user name.
-            "subject": subject(node.name),
-            "subjectAltName": ", ".join(subject_alt_names(inv, node)),
-            "basicConstraints": "critical, CA:FALSE",
-            "keyUsage": "critical, digitalSignature, keyEncipherment",
-            "extendedKeyUsage": "serverAuth, clientAuth",
-            # Python 3.13's strict verification (and RFC 5280) want both key identifiers.
-            "subjectKeyIdentifier": "hash",
-            "authorityKeyIdentifier": "keyid:always",
-            "days_valid": days,
-        }
-        for node in inv.nodes
-    ]
+    common = {
+        "basicConstraints": "critical, CA:FALSE",
+        "keyUsage": "critical, digitalSignature, keyEncipherment",
+        # Python 3.13's strict verification (and RFC 5280) want both key identifiers.
+        "subjectKeyIdentifier": "hash",
+        "authorityKeyIdentifier": "keyid:always",
+        "days_valid": days,
+    }
+    found: list[dict[str, Any]] = []
+    for node in inv.nodes:
+        found.append(
+            {
+                "node": node.name,
+                "key_of": node.name,
+                # No CN: etcd refuses any /v3 gateway request (Patroni's, pigsalt's) from a client
+                # certificate with one while RBAC is on, and over gRPC it would take the CN for a
+                # user name.
+                "subject": subject(node.name),
+                "subjectAltName": ", ".join(subject_alt_names(inv, node)),
+                "extendedKeyUsage": "serverAuth, clientAuth",
+                **common,
+            }
+        )
+        if node.instance is not None:
+            found.append(
+                {
+                    "node": f"{node.name}{CLIENT_SUFFIX}",
+                    "key_of": node.name,
+                    "subject": f"CN={_escape(node.name)},OU=client,O=pigsalt",
+                    "subjectAltName": f"DNS:{node.name}",
+                    "extendedKeyUsage": "clientAuth",
+                    **common,
+                }
+            )
+    return found

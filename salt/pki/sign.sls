@@ -1,6 +1,7 @@
 {#- On the CA node: a certificate for every node of the inventory whose public key is in the mine
     (published by that node's own minion: pki.key), saying exactly what the inventory says of the
-    node (pigsty:tls:ca:issue) and renewed when fewer than days_remaining days are left; then
+    node (pigsty:tls:ca:issue; a database node gets a client certificate for the same key too)
+    and renewed when fewer than days_remaining days are left; then
     the issued certificates go to the mine, from where each node's pki installs its own. A node
     without a published key yet gets nothing (its pki step says so). #}
 {%- set tls = pillar['pigsty']['tls'] %}
@@ -19,14 +20,14 @@ pki-issued-dir-file-directory:
     - mode: '0755'
     - require:
       - file: pki-dir-file-directory
-{%- for cert in ca.issue if keys.get(cert.node) %}
+{%- for cert in ca.issue if keys.get(cert.key_of) %}
 
 pki-issued-{{ cert.node }}-certificate-managed:
   x509.certificate_managed:
     - name: {{ ca.issued_dir }}/{{ cert.node }}.crt
     - signing_private_key: {{ ca.key }}
     - signing_cert: {{ tls.ca_cert }}
-    - public_key: {{ keys[cert.node] | json }}
+    - public_key: {{ keys[cert.key_of] | json }}
     - subject: {{ cert.subject | json }}
     - subjectAltName: {{ cert.subjectAltName | json }}
     - basicConstraints: {{ cert.basicConstraints | json }}
@@ -52,7 +53,7 @@ pki-issued-mine-send:
       - directory: {{ ca.issued_dir }}
     - onchanges:
       - file: pki-issued-dir-file-directory
-{%- for cert in ca.issue if keys.get(cert.node) %}
+{%- for cert in ca.issue if keys.get(cert.key_of) %}
       - x509: pki-issued-{{ cert.node }}-certificate-managed
 {%- endfor %}
 

@@ -25,11 +25,18 @@ def test_each_node_is_named_as_its_clients_reach_it(sandbox_inventory: Path):
 def test_the_ca_issues_one_certificate_per_node_saying_only_what_the_inventory_says(sandbox_inventory: Path):
     inv, _ = open_inventory(sandbox_inventory)
     issue = {cert["node"]: cert for cert in tls.issue(inv)}
-    assert sorted(issue) == ["meta", "node-1", "node-2", "node-3"]
+    nodes = ["meta", "node-1", "node-2", "node-3"]
+    # Each node's certificate, and a client certificate for the same key of each database node.
+    assert sorted(issue) == sorted([*nodes, *(f"{n}.client" for n in nodes)])
+    assert all(cert["key_of"] == cert["node"].removesuffix(".client") for cert in issue.values())
     cert = issue["node-2"]
     # The whole subject, without a CN: etcd would take a CN for a user name.
     assert cert["subject"] == "OU=node-2,O=pigsalt"
     assert cert["basicConstraints"] == "critical, CA:FALSE"
+    # pgBackRest's TLS server authorises a client by its certificate's CN, for one stanza.
+    client = issue["node-2.client"]
+    assert client["subject"] == "CN=node-2,OU=client,O=pigsalt" and client["extendedKeyUsage"] == "clientAuth"
+    assert tls.node_tls(inv, inv.node("node-2"))["client_cert"] == tls.CLIENT_CERT
     ca = tls.node_tls(inv, inv.node("meta"))["ca"]
     assert ca["method"] == "create" and ca["issue"] == tls.issue(inv)
     assert "ca" not in tls.node_tls(inv, inv.node("node-2"))
@@ -40,7 +47,7 @@ def test_a_short_validity_renews_at_a_third(sandbox_inventory: Path):
     sandbox_inventory.write_text(text)
     inv, _ = open_inventory(sandbox_inventory)
     assert tls.node_tls(inv, inv.node("node-1"))["days_remaining"] == 10
-    assert tls.issue(inv)[1]["days_valid"] == 30
+    assert all(cert["days_valid"] == 30 for cert in tls.issue(inv))
 
 
 def test_subject_escapes_rfc4514_specials():
