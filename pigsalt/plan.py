@@ -19,7 +19,7 @@ from typing import Any
 from pigsalt.inventory.model import Inventory
 
 INFRA = (
-    *("repo", "nginx", "dns", "chrony", "pki.ca", "pki.key", "pki.sign", "pki", "etcd"),
+    *("repo", "nginx", "dns", "chrony", "pki.ca", "pki.key", "pki.sign", "pki", "etcd", "pgbackrest.server"),
     *("prometheus", "alertmanager", "grafana", "checks.infra"),
 )
 # pki.sign acts on the CA node only (pigsty.node targets it there; elsewhere it does nothing).
@@ -32,12 +32,14 @@ CLUSTER = (
     "haproxy",
     "vip",
     "pgsql",
+    "pgbackrest",
     "checks.pgsql",
     "checks.replication",
     "pgsql.dynamic",
     "pgsql.restart",
     "pgsql.hba",
     "pgsql.users",
+    "pgbackrest.stanza",
     "pgbouncer",
     "pgsql.fence",
     "pgsql.events",

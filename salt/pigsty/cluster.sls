@@ -120,7 +120,7 @@ pigsty-cluster-primary-state:
   salt.state:
     - tgt: '{{ primary }}'
     - tgt_type: compound
-    - sls: [pgsql, checks.pgsql]
+    - sls: [pgsql, pgbackrest, checks.pgsql]
     - failhard: True
     - queue: True
     - require:
@@ -132,7 +132,7 @@ pigsty-cluster-replicas-state:
   salt.state:
     - tgt: '{{ replicas }}'
     - tgt_type: compound
-    - sls: [pgsql, checks.pgsql]
+    - sls: [pgsql, pgbackrest, checks.pgsql]
     - failhard: True
     - queue: True
     - require:
@@ -158,7 +158,7 @@ pigsty-cluster-users-state:
   salt.state:
     - tgt: '{{ members }}'
     - tgt_type: compound
-    - sls: [pgsql.hba, pgsql.users]
+    - sls: [pgsql.hba, pgsql.users, pgbackrest.stanza]
     - queue: True
     - require:
       - salt: pigsty-cluster-leader-state

@@ -9,7 +9,7 @@
 {#- Steps whose states may say, in one line, why they skipped something (Grafana without its
     package). #}
 {%- set notifying = ['grafana'] %}
-{%- set steps = ['repo', 'nginx', 'dns', 'chrony', 'pki.ca', 'pki.key', 'pki.sign', 'pki', 'etcd', 'prometheus', 'alertmanager', 'grafana', 'checks.infra'] %}
+{%- set steps = ['repo', 'nginx', 'dns', 'chrony', 'pki.ca', 'pki.key', 'pki.sign', 'pki', 'etcd', 'pgbackrest.server', 'prometheus', 'alertmanager', 'grafana', 'checks.infra'] %}
 
 pigsty-infra-modules-sync:
   salt.function:

@@ -41,7 +41,8 @@ def test_the_orchestrations_apply_the_plans_formulas_in_its_order():
 def test_every_node_gets_its_roles_formulas(sandbox_inventory: Path):
     inv, _ = open_inventory(sandbox_inventory)
     plan = node_formulas(inv)
-    meta = ["repo", "nginx", "dns", "chrony", "pki.ca", "pki.key", "pki.sign", "pki", "etcd", "prometheus"]
+    meta = ["repo", "nginx", "dns", "chrony", "pki.ca", "pki.key", "pki.sign", "pki", "etcd", "pgbackrest.server"]
+    meta += ["prometheus"]
     meta += ["alertmanager", "grafana", "checks.infra"]
     meta += ["node", "node.firewall", "checks.node", *CLUSTER]
     assert plan == {
