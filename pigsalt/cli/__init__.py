@@ -21,6 +21,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 
 # Command groups register here, one line each.
+from pigsalt.cli.backup import backup  # noqa: E402
 from pigsalt.cli.ca import ca  # noqa: E402
 from pigsalt.cli.cmdb import cmdb  # noqa: E402
 from pigsalt.cli.deploy import deploy  # noqa: E402
@@ -33,5 +34,5 @@ from pigsalt.cli.secret import secret  # noqa: E402
 from pigsalt.cli.status import status  # noqa: E402
 from pigsalt.cli.upgrade import upgrade  # noqa: E402
 
-for command in (init, validate, pillar, repo, master, sandbox, deploy, upgrade, secret, ca, status, cmdb):
+for command in (init, validate, pillar, repo, master, sandbox, deploy, upgrade, secret, ca, status, cmdb, backup):
     main.add_command(command)

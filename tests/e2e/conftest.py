@@ -53,6 +53,7 @@ MODULE_ORDER = (
     "test_monitoring",
     "test_grafana",
     "test_security",
+    "test_backup",
     "test_cluster_debian12",
     "test_upgrade",
 )

@@ -27,7 +27,10 @@ from tests.e2e.orch import deploy_cluster, run_orch, settled
 pytestmark = pytest.mark.e2e
 
 MEMBERS = {"node-1": "pg-test-1", "node-2": "pg-test-2", "node-3": "pg-test-3"}
-PRIVATE_DIRS = ("/etc/patroni", "/etc/pgbouncer", "/etc/etcd", "/etc/haproxy", "/etc/default", "/etc/vip-manager")
+PRIVATE_DIRS = (
+    *("/etc/patroni", "/etc/pgbouncer", "/etc/etcd", "/etc/haproxy", "/etc/default", "/etc/vip-manager"),
+    "/etc/pgbackrest",
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""Backups with pgBackRest: what the repository holds and what it can restore."""
