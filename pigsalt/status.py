@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pigsalt.backup.info import human_size
 from pigsalt.httpjson import Fetch, fetcher
 
 __all__ = ["ClusterSpec", "gather", "render", "summarize"]
@@ -122,12 +123,7 @@ def gather(
 def _lag(value: Any) -> str:
     if value in (None, "", "unknown"):
         return "-"
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(value)  # pragma: no cover - the loop always returns
+    return human_size(round(float(value)))
 
 
 def summarize(data: Mapping[str, Any], only: str | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pigsalt.agent import AgentError
+from pigsalt.agent import AgentError, last_line
 
 PGBACKREST = "/usr/bin/pgbackrest"
 TYPES = ("full", "diff", "incr")
@@ -38,11 +38,6 @@ class Stanza:
         return ["runuser", "-u", self.user, "--", *base, *command]
 
 
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
-
-
 def run(stanza: Stanza, command: Sequence[str], timeout: float) -> str:
     """Run one pgBackRest command; its standard output. ``AgentError`` with pgBackRest's last
     line (and exit code) when it fails or outlives ``timeout``."""
@@ -55,7 +50,7 @@ def run(stanza: Stanza, command: Sequence[str], timeout: float) -> str:
     except OSError as err:
         raise AgentError(f"{what}: {err}") from None
     if done.returncode != 0:
-        raise AgentError(f"{what} exited {done.returncode}: {_last_line(done.stderr or done.stdout)}")
+        raise AgentError(f"{what} exited {done.returncode}: {last_line(done.stderr or done.stdout)}")
     return done.stdout
 
 

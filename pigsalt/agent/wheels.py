@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pigsalt.agent import AgentError
+from pigsalt.agent import AgentError, last_line
 
 __all__ = ["SUMS", "hashed_requirements", "install", "main", "parse_sums", "verify_sums"]
 
@@ -71,16 +71,11 @@ def parse_sums(text: str) -> dict[str, str]:
     return sums
 
 
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
-
-
 def verify_sums(sums: Path, signature: Path, keyring: Path, run: Run = _run) -> None:
     """``gpgv`` of the detached ``signature`` of ``sums`` against ``keyring``."""
     done = run(["gpgv", "--keyring", str(keyring), str(signature), str(sums)], TIMEOUT)
     if done.returncode != 0:
-        raise AgentError(f"{SUMS}: the signature does not verify with {keyring}: {_last_line(done.stderr)}")
+        raise AgentError(f"{SUMS}: the signature does not verify with {keyring}: {last_line(done.stderr)}")
 
 
 def _download(url: str, dest: Path) -> None:
@@ -150,7 +145,7 @@ def install(
             [*pip, "--dry-run", "--ignore-installed", "--quiet", "--report", str(report), *requirements], PIP_TIMEOUT
         )
         if dry.returncode != 0:
-            raise AgentError(f"pip install --dry-run {' '.join(requirements)}: {_last_line(dry.stderr or dry.stdout)}")
+            raise AgentError(f"pip install --dry-run {' '.join(requirements)}: {last_line(dry.stderr or dry.stdout)}")
         try:
             lines = hashed_requirements(json.loads(report.read_text(encoding="utf-8")), sums)
         except (OSError, ValueError) as err:
@@ -159,7 +154,7 @@ def install(
         pinned.write_text("\n".join(lines) + "\n", encoding="utf-8")
         done = run([*pip, "--quiet", "--require-hashes", "--no-deps", "--requirement", str(pinned)], PIP_TIMEOUT)
         if done.returncode != 0:
-            raise AgentError(f"pip install --require-hashes: {_last_line(done.stderr or done.stdout)}")
+            raise AgentError(f"pip install --require-hashes: {last_line(done.stderr or done.stdout)}")
     return lines
 
 
