@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from pigsalt.orch import OrchRun, parse
 from pigsalt.orch import run as run_on
+from pigsalt.pillar.derive import DEFAULT_SERVICES
 from tests.e2e.conftest import Sandbox
 
 __all__ = ["OrchRun", "deploy_base", "deploy_cluster", "parse", "run_orch", "settled"]
@@ -56,9 +57,10 @@ def deploy_cluster(sandbox: Sandbox, cluster: str) -> OrchRun:
 def settled(sandbox: Sandbox, cluster: str, timeout: float = 180) -> None:
     """Wait until ``cluster`` serves as a new deployment does: Patroni lists a leader running and
     every other member streaming, and every member's HAProxy has that leader (and no other
-    server) UP in ``<cluster>-primary``. After a switchover Patroni settles first; HAProxy's
-    checks (and the VIP keeper) follow a few seconds later, and a test that connects through 5433
-    in between is refused."""
+    server) UP in each service that routes to the primary (``<cluster>-primary``,
+    ``<cluster>-default``). After a switchover Patroni settles first; HAProxy's checks (and the VIP
+    keeper) follow a few seconds later, each backend on its own clock, and a test that connects
+    through 5433 or 5436 in between is refused."""
     instances = sandbox.inventory.cluster(cluster).instances
     members = [i.ip for i in instances]
     minions = [n.name for n in sandbox.layout.nodes if str(n.ip) in members]
@@ -75,7 +77,8 @@ def settled(sandbox: Sandbox, cluster: str, timeout: float = 180) -> None:
         if sorted((m.get("role") == "leader", m.get("state")) for m in listed) == expected:
             leader = next(str(m["name"]) for m in listed if m.get("role") == "leader")
             seen = _primary_up(sandbox, cluster, minions)
-            if all(up == [leader] for up in seen.values()) and _holds_vip(sandbox, cluster, leader):
+            wanted = {b: [leader] for b in _primary_backends(cluster)}
+            if all(up == wanted for up in seen.values()) and _holds_vip(sandbox, cluster, leader):
                 return
         time.sleep(2)
     raise AssertionError(f"{cluster}: not serving as deployed after {timeout:.0f} s: {seen}")
@@ -93,17 +96,24 @@ def _holds_vip(sandbox: Sandbox, cluster: str, leader: str) -> bool:
     return f" {vip}/" in done.stdout
 
 
+def _primary_backends(cluster: str) -> list[str]:
+    """The backends of ``cluster``'s default services that route to the primary."""
+    return [f"{cluster}-{s['name']}" for s in DEFAULT_SERVICES if s["check"] == "/primary"]
+
+
 def _primary_up(sandbox: Sandbox, cluster: str, minions: Sequence[str]) -> dict[str, object]:
-    """By minion: the servers its HAProxy has UP in ``<cluster>-primary`` (or why not known)."""
-    done = sandbox.salt(
-        "-L", ",".join(minions), "haproxy.servers", f"backend={cluster}-primary", "--out=json", "--static"
-    )
+    """By minion: by backend routing to the primary, the servers its HAProxy has UP (or why not
+    known)."""
+    done = sandbox.salt("-L", ",".join(minions), "haproxy.servers", "--out=json", "--static")
     try:
         found = json.loads(done.stdout or "{}")
     except ValueError:
         found = {}
     return {
-        m: sorted(s["server"] for s in found[m] if s.get("status") == "UP")
+        m: {
+            b: sorted(s["server"] for s in found[m] if s.get("backend") == b and s.get("status") == "UP")
+            for b in _primary_backends(cluster)
+        }
         if isinstance(found.get(m), list)
         else f"no answer: {found.get(m, done.stderr.strip()[-200:])}"
         for m in minions
