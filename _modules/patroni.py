@@ -25,6 +25,7 @@ else:
 
 # Set by Salt's loader before any function here runs (ruff.toml lists them as builtins).
 __pillar__: dict[str, Any]
+__salt__: dict[str, Any]
 
 __virtualname__ = "patroni"
 
@@ -335,3 +336,40 @@ def restart_member(name: str, timeout: float = 120) -> dict[str, Any]:
     except AgentError as err:
         raise CommandExecutionError(str(err)) from err
     return {"restarted": True}
+
+
+# pgsql.install's Patroni venv and configuration.
+PATRONICTL = "/opt/pigsalt/patroni/bin/patronictl"
+PATRONI_CONFIG = "/etc/patroni/patroni.yml"
+
+
+def remove_cluster() -> dict[str, Any]:
+    """Remove this member's cluster from the DCS (``patronictl remove``: the leader, members,
+    history and the ``initialize`` key), with Patroni stopped here. patronictl refuses while a
+    member holds the leader lock: stop every member's Patroni first. The next Patroni to start
+    adopts its own data directory as the cluster's (a step of ``pigsty.restore``):
+    ``{"removed": cluster}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg-test-1 patroni.remove_cluster
+    """
+    pg = _pg()
+    if __salt__["service.status"]("patroni"):
+        raise CommandExecutionError("Patroni runs on this member: stop it on every member first")
+    cluster = pg["cluster"]
+    done = __salt__["cmd.run_all"](
+        [PATRONICTL, "-c", PATRONI_CONFIG, "remove", cluster],
+        runas=pg.get("dbsu", "postgres"),
+        stdin=f"{cluster}\nYes I am aware\n",
+        python_shell=False,
+        output_loglevel="quiet",
+        timeout=60,
+    )
+    if done["retcode"] != 0:
+        lines = [line for line in str(done.get("stderr") or done.get("stdout") or "").splitlines() if line.strip()]
+        why = lines[-1].strip() if lines else f"exit {done['retcode']}"
+        raise CommandExecutionError(f"patronictl remove {cluster}: {why}")
+    return {"removed": cluster}

@@ -23,6 +23,7 @@ try:
     # Imported as modules, not functions: Salt would publish an imported function as ours.
     from pigsalt.agent import AgentError, psql
     from pigsalt.agent import pgbackrest as agent
+    from pigsalt.agent import restore as pitr
 except ImportError as err:
     _MISSING: str | None = str(err)
 else:
@@ -83,6 +84,85 @@ def backup(type: str = "full") -> dict[str, Any]:
     except AgentError as err:
         raise CommandExecutionError(str(err)) from err
     return {"leader": True, "backup": made, "seconds": round(time.monotonic() - began, 1)}
+
+
+def check() -> dict[str, Any]:
+    """``pgbackrest check`` on the Patroni leader: a WAL switch, and a wait until that segment is
+    in the repository (so a restore can reach the moment of the call). ``{"leader": False}`` on
+    any other member, and on a member whose Patroni does not answer (a stopped cluster).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -C 'I@pigsty:pg:cluster:pg-test' pgbackrest.check
+    """
+    stanza = _stanza()
+    try:
+        leads = bool(__salt__["patroni.is_leader"]())
+    except CommandExecutionError as err:
+        return {"leader": False, "comment": f"Patroni did not answer: {err}"}
+    if not leads:
+        return {"leader": False}
+    began = time.monotonic()
+    try:
+        agent.check(stanza)
+    except AgentError as err:
+        raise CommandExecutionError(str(err)) from err
+    return {"leader": True, "seconds": round(time.monotonic() - began, 1)}
+
+
+def _instance() -> pitr.Instance:
+    pg = (__pillar__.get("pigsty") or {}).get("pg") or {}
+    return pitr.Instance(pg["data"], pg["bin_dir"], pg.get("dbsu", "postgres"), int(pg.get("port", 5432)))
+
+
+def _refuse_patroni(what: str) -> None:
+    if __salt__["service.status"]("patroni"):
+        raise CommandExecutionError(f"{what}: Patroni runs on this member; stop it first (service.stop patroni)")
+
+
+def restore(type: str, target: str | None = None, set: str | None = None, timeout: float = 6 * 3600) -> dict[str, Any]:
+    """Restore this member's data directory from the repository to a point, with Patroni stopped:
+    ``type`` is ``time`` (``target``: ISO 8601 with a zone), ``latest`` (the end of the archive) or
+    ``backup`` (``set``: the backup's label, consistent and no further); ``set`` also picks the
+    backup a ``time`` restore replays from. Postgres then recovers alone (no client can reach it),
+    promotes at the target and stops; ``{"target", "timeline", "lsn", "seconds", …}``.
+
+    A step of ``pigsty.restore`` (it stops Patroni on every member first and resets the DCS
+    after): called alone it changes only this member's data directory.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg-test-1 pgbackrest.restore type=time target='2026-12-07 10:00:00+00:00'
+    """
+    stanza = _stanza()
+    _refuse_patroni("restore")
+    try:
+        where = pitr.Target(str(type), target, set)
+        return pitr.restore(stanza, _instance(), where, float(timeout))
+    except AgentError as err:
+        raise CommandExecutionError(str(err)) from err
+
+
+def clear_for_clone() -> dict[str, Any]:
+    """Empty this member's data directory, with Patroni stopped, so that Patroni's next start
+    clones it from the leader: ``{"removed": count}`` (a step of ``pigsty.restore``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg-test-2 pgbackrest.clear_for_clone
+    """
+    _stanza()
+    _refuse_patroni("clear")
+    try:
+        return pitr.clear(_instance())
+    except AgentError as err:
+        raise CommandExecutionError(str(err)) from err
 
 
 # Unaligned, one row: when the archiver last succeeded (UTC), its counts, and whether this

@@ -29,10 +29,26 @@ from pigsalt.cli.inventory import init, validate  # noqa: E402
 from pigsalt.cli.master import master  # noqa: E402
 from pigsalt.cli.pillar import pillar  # noqa: E402
 from pigsalt.cli.repo import repo  # noqa: E402
+from pigsalt.cli.restore import restore  # noqa: E402
 from pigsalt.cli.sandbox import sandbox  # noqa: E402
 from pigsalt.cli.secret import secret  # noqa: E402
 from pigsalt.cli.status import status  # noqa: E402
 from pigsalt.cli.upgrade import upgrade  # noqa: E402
 
-for command in (init, validate, pillar, repo, master, sandbox, deploy, upgrade, secret, ca, status, cmdb, backup):
+for command in (
+    init,
+    validate,
+    pillar,
+    repo,
+    master,
+    sandbox,
+    deploy,
+    upgrade,
+    secret,
+    ca,
+    status,
+    cmdb,
+    backup,
+    restore,
+):
     main.add_command(command)
