@@ -1,6 +1,7 @@
 """Backups on the deployed sandbox: the first full backup taken by the deployment, WAL archived
 from whichever member is primary, backups on demand through the CLI, and the repository's TLS
-server keeping each cluster to its own stanza."""
+server keeping each cluster to its own stanza; a restore to a point in time (last: it leaves
+pg-test on a new timeline, led by its inventory's primary)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import time
 from typing import Any
 
+import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -129,3 +131,66 @@ def test_the_repository_port_is_open_to_backed_up_members_only(deployed: Sandbox
     assert deployed.run("node-1", "/usr/bin/python3", "-c", probe).returncode == 0
     # node-4 runs pg-deb12 (Debian 12's pgBackRest 2.45 cannot talk to meta's 2.55): no backup, no port.
     assert deployed.run("node-4", "/usr/bin/python3", "-c", probe).returncode != 0
+
+
+def _restore(*args: str) -> Any:
+    return CliRunner().invoke(main, ["restore", "pg-test", *args, "--sandbox"])
+
+
+def test_a_restore_target_outside_the_window_is_refused_naming_it(deployed: Sandbox) -> None:
+    result = _restore("--time", "2001-01-01T00:00:00Z", "--yes")
+    assert result.exit_code != 0
+    assert "outside pg-test's window" in result.output, result.output
+    assert "Traceback" not in result.output
+    assert _leader(deployed) == "node-1" and _psql(deployed, "node-1", "SELECT pg_is_in_recovery()") == "f"
+
+
+def test_a_dry_run_names_the_backup_and_changes_nothing(deployed: Sandbox) -> None:
+    newest = [r for r in _list("pg-test") if "label" in r][-1]["label"]
+    result = _restore("--latest", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found["restore"] == {"type": "latest", "set": newest}, found
+    assert found["primary"] == "node-1"
+
+
+def _test_login(sandbox: Sandbox) -> dict[str, Any]:
+    users = sandbox.inventory.cluster("pg-test").vars["pg_users"]
+    password = next(u["password"] for u in users if u["name"] == "test")
+    return {"user": "test", "password": password, "dbname": "test", "connect_timeout": 10}
+
+
+def test_a_dropped_table_comes_back_as_it_was_at_the_time_across_a_switchover(deployed: Sandbox) -> None:
+    """Rows, a switchover (a new timeline in the archive), more rows, time T, more rows, DROP
+    TABLE: the restore to T brings back exactly the rows committed up to T on every member, the
+    inventory's primary leads behind the VIP, and the cluster takes writes and backups again."""
+    _psql(deployed, "node-1", "DROP TABLE IF EXISTS e2e_pitr")
+    _psql(deployed, "node-1", "CREATE TABLE e2e_pitr (id int); INSERT INTO e2e_pitr SELECT generate_series(1, 100)")
+    done = deployed.salt("node-1", "patroni.switchover", "candidate=pg-test-2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    settled(deployed, "pg-test")
+    assert _leader(deployed) == "node-2"
+    _psql(deployed, "node-2", "INSERT INTO e2e_pitr SELECT generate_series(101, 150)")
+    time.sleep(1)
+    at = _psql(deployed, "node-2", "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+    time.sleep(1)
+    _psql(deployed, "node-2", "INSERT INTO e2e_pitr SELECT generate_series(151, 200)")
+    _psql(deployed, "node-2", "DROP TABLE e2e_pitr")
+    before = {r["label"] for r in _list("pg-test") if "label" in r}
+
+    result = _restore("--time", at, "--yes")
+    assert result.exit_code == 0, result.output
+
+    settled(deployed, "pg-test")
+    assert _leader(deployed) == "node-1"
+    for node in MEMBERS:
+        assert _psql(deployed, node, "SELECT count(*), min(id), max(id) FROM e2e_pitr") == "150|1|150", node
+    with psycopg.connect(host="10.10.10.3", port=5433, **_test_login(deployed)) as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
+        conn.execute("CREATE TABLE e2e_after_restore (id int)")
+    with psycopg.connect(host="10.10.10.3", port=5434, **_test_login(deployed)) as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
+    after = [r for r in _list("pg-test") if "label" in r]
+    assert {r["label"] for r in after} - before, after  # the restore's own full backup
+    result = CliRunner().invoke(main, ["backup", "pg-test", "--type", "incr", "--sandbox", "--json"])
+    assert result.exit_code == 0, result.output
