@@ -17,6 +17,7 @@ help:
 	@echo "make bench-infra   pigsty.infra + pigsty.node on a fresh sandbox, and the rerun"
 	@echo "make bench-cluster pigsty.cluster and 3 converged reruns, then pgbench (ARGS=\"pg-test --deploy-only\")"
 	@echo "make bench-upgrade pigsalt upgrade pg-deb12 --to 17 with 1 GB (pgbench -i -s 70), and the write pause"
+	@echo "make bench-backup  pgBackRest on ~1 GB: full backup against tar, incremental, archive lag, restore"
 	@echo "make bench-failover what clients see when pg-test's primary fails (DOMAIN.md's baseline probe)"
 	@echo "make bench-demo    make demo warm (caches, no sandbox), then again on the deployed sandbox"
 	@echo "make bench-monitoring  scrape cost per exporter, Prometheus' memory and CPU, a role change to its labels"
@@ -61,7 +62,7 @@ demo: venv
 bench-pillar: venv
 	$(BIN)/python -m tests.bench.pillar
 
-.PHONY: bench-sandbox bench-infra bench-cluster bench-failover bench-upgrade bench-demo bench-monitoring fresh-check
+.PHONY: bench-sandbox bench-infra bench-cluster bench-failover bench-upgrade bench-backup bench-demo bench-monitoring fresh-check
 bench-monitoring: venv
 	$(BIN)/python -m tests.bench.monitoring
 
@@ -77,6 +78,9 @@ bench-failover: venv
 
 bench-upgrade: venv
 	$(BIN)/python -m tests.bench.upgrade
+
+bench-backup: venv
+	$(BIN)/python -m tests.bench.backup
 
 bench-cluster: venv
 	$(BIN)/python -m tests.bench.cluster $(ARGS)

@@ -43,6 +43,7 @@ CLUSTER = (
     "pgbouncer",
     "pgsql.fence",
     "pgsql.events",
+    "pgsql.crontab",
     "exporters",
     "checks.services",
 )

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from pigsalt.debian import RELEASES
+from pigsalt.inventory.cron import CronLine
 from pigsalt.inventory.schema import (
     CIDR,
     AnyValue,
@@ -798,6 +799,17 @@ _PARAMS: tuple[Param, ...] = (
         "Take a full backup when the cluster has none (right after it is created).",
     ),
     _p(
+        "pg_crontab",
+        ListOf(CronLine()),
+        [],
+        GROUP_LEVELS,
+        "backup",
+        "Timed tasks of the database superuser on every member, in crontab's format without a user "
+        "(`'00 01 * * * /pg/bin/pg-backup full'`): each line becomes a systemd timer and service "
+        "(`pigsalt-cron-pg-*`). `/pg/bin/pg-backup full|diff|incr` backs up where it runs on the primary "
+        "and does nothing elsewhere, so one schedule on every member follows the primary.",
+    ),
+    _p(
         "pgbackrest_log_dir",
         Str(r"/[^\s'\"\\]*", "absolute path"),
         "/pg/log/pgbackrest",
@@ -1121,6 +1133,16 @@ _PARAMS: tuple[Param, ...] = (
         ANY_LEVEL,
         "node",
         "sysctl and limits profile (skipped inside containers).",
+    ),
+    _p(
+        "node_crontab",
+        ListOf(CronLine(with_user=True)),
+        [],
+        ANY_LEVEL,
+        "node",
+        "Timed tasks of the node, in `/etc/crontab`'s format (`'00 01 * * * postgres /pg/bin/pg-backup full'`): "
+        'each line becomes a systemd timer and service (`pigsalt-cron-node-*`, docs/backup.md, "Schedules"). '
+        "Units of lines no longer listed are removed.",
     ),
     _p("node_admin_enabled", Bool(), True, ANY_LEVEL, "node", "Create the admin OS user."),
     _p(

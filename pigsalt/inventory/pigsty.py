@@ -93,7 +93,7 @@ UNIMPLEMENTED = frozenset(
     node_disable_firewall node_disable_selinux node_disable_numa node_disable_swap node_static_network
     node_disk_prefetch node_kernel_modules node_hugepage_count node_hugepage_ratio node_overcommit_ratio
     node_sysctl_params node_data_dir node_data node_admin_ssh_exchange node_admin_pk_current
-    node_aliases node_ntp_enabled node_ntp_service node_ntp_config node_crontab_overwrite node_crontab
+    node_aliases node_ntp_enabled node_ntp_service node_ntp_config node_crontab_overwrite
     node_exporter_enabled node_exporter_options node_selinux_mode vip_enabled vip_vrid vip_role vip_preempt
     vip_dns_suffix
     vip_exporter_port vip_auth_pass haproxy_clean haproxy_reload haproxy_auth_enabled

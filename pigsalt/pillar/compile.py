@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
+from pigsalt.inventory import cron
 from pigsalt.inventory.model import Cluster, Inventory, Node
 from pigsalt.monitor import registry
 from pigsalt.pillar import backup, derive, firewall, platform, prometheus, tls, tune
@@ -208,6 +209,8 @@ def _node(inv: Inventory, node: Node) -> dict[str, Any]:
             "uid": v["node_admin_uid"],
             "pk_list": list(v["node_admin_pk_list"]),
         },
+        # node_crontab as systemd timers (node.crontab): the user is each line's sixth field.
+        "crontab": [cron.parse(line).as_pillar() for line in v["node_crontab"]],
     }
 
 
@@ -509,6 +512,8 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Mem
         },
         "checks": _checks(node, cluster, services),
         "backup": backup.member(inv, cluster, own["pgbackrest_cipher_pass"]),
+        # pg_crontab as the dbsu's systemd timers (pgsql.crontab), on every member.
+        "crontab": [cron.parse(line, c["pg_dbsu"]).as_pillar() for line in c["pg_crontab"]],
         "fence": _fence(cluster, services, timings),
         **_upgrade(inv, cluster, secrets),
     }

@@ -5,3 +5,4 @@ include:
   - node.admin
   - node.tune
   - node.exporter
+  - node.crontab

@@ -52,6 +52,50 @@ pgbackrest-config-file-managed:
     - show_changes: False
     - require:
       - file: pgbackrest-config-dir-file-directory
+
+{#- pg-backup [full|diff|incr] (Pigsty's name and meaning): a backup where this member is the
+    primary, nothing on a replica, so that one schedule on every member (pg_crontab) follows
+    the primary. #}
+pgbackrest-bin-dir-file-directory:
+  file.directory:
+    - name: /pg/bin
+    - user: root
+    - group: root
+    - mode: '0755'
+    - makedirs: True
+
+pgbackrest-pg-backup-file-managed:
+  file.managed:
+    - name: /pg/bin/pg-backup
+    - user: root
+    - group: {{ pg.dbsu }}
+    - mode: '0750'
+    - contents: |
+        #!/bin/sh
+        # Managed by Salt (pgbackrest). pg-backup [full|diff|incr]: a backup of {{ bk.stanza }} when this
+        # member is the primary; nothing on a replica (exit 0). Default incr: pgBackRest takes a
+        # full backup when there is none to build on.
+        set -eu
+        type="${1:-incr}"
+        case "$type" in
+            full|diff|incr) ;;
+            *) echo "usage: pg-backup [full|diff|incr]" >&2; exit 2 ;;
+        esac
+        if [ "$(id -u)" = 0 ]; then
+            exec runuser -u {{ pg.dbsu }} -- "$0" "$type"
+        fi
+        role=$(psql --no-psqlrc -h /var/run/postgresql -p {{ pg.port }} -d postgres -AtXqc "SELECT pg_is_in_recovery()") || {
+            echo "pg-backup: Postgres does not answer on port {{ pg.port }}" >&2
+            exit 1
+        }
+        if [ "$role" != "f" ]; then
+            echo "pg-backup: this member is a replica, the primary backs up"
+            exit 0
+        fi
+        exec /usr/bin/pgbackrest --config={{ bk.config }} --stanza={{ bk.stanza }} --type="$type" backup
+    - require:
+      - file: pgbackrest-bin-dir-file-directory
+      - file: pgbackrest-config-file-managed
 {%- else %}
 
 pgbackrest-test-nop:

@@ -167,7 +167,7 @@ pigsty-cluster-services-state:
   salt.state:
     - tgt: '{{ members }}'
     - tgt_type: compound
-    - sls: [pgbouncer, haproxy, vip, pgsql.fence, pgsql.events, exporters, checks.services]
+    - sls: [pgbouncer, haproxy, vip, pgsql.fence, pgsql.events, pgsql.crontab, exporters, checks.services]
     - failhard: True
     - queue: True
     - require:

@@ -1,6 +1,6 @@
 """Backups on the deployed sandbox: the first full backup taken by the deployment, WAL archived
 from whichever member is primary, backups on demand through the CLI, and the repository's TLS
-server keeping each cluster to its own stanza; a restore to a point in time (last: it leaves
+server keeping each cluster to its own stanza, pg_crontab's timers; a restore to a point in time (last: it leaves
 pg-test on a new timeline, led by its inventory's primary)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from pigsalt.cli import main
+from pigsalt.inventory import cron
 from tests.e2e.conftest import Sandbox
 from tests.e2e.orch import deploy_cluster, settled
 
@@ -131,6 +132,32 @@ def test_the_repository_port_is_open_to_backed_up_members_only(deployed: Sandbox
     assert deployed.run("node-1", "/usr/bin/python3", "-c", probe).returncode == 0
     # node-4 runs pg-deb12 (Debian 12's pgBackRest 2.45 cannot talk to meta's 2.55): no backup, no port.
     assert deployed.run("node-4", "/usr/bin/python3", "-c", probe).returncode != 0
+
+
+def _pg_crontab_unit(sandbox: Sandbox) -> str:
+    (line,) = sandbox.inventory.cluster("pg-test").vars["pg_crontab"]
+    return f"pigsalt-cron-pg-{cron.parse(line, 'postgres').unit}"
+
+
+def test_pg_crontab_is_a_timer_on_every_member_and_backs_up_on_the_primary_only(deployed: Sandbox) -> None:
+    """The sandbox's pg_crontab ('00 01 * * * /pg/bin/pg-backup full') on each member: a timer
+    waiting for 01:00; its service started by hand backs up on the primary and does nothing on a
+    replica."""
+    unit = _pg_crontab_unit(deployed)
+    for node in MEMBERS:
+        shown = deployed.run(node, "systemctl", "show", f"{unit}.timer", "-p", "ActiveState", "-p", "TimersCalendar")
+        assert "ActiveState=active" in shown.stdout, (node, shown.stdout)
+        assert "OnCalendar=*-*-* 01:00:00" in shown.stdout, (node, shown.stdout)
+    leader = _leader(deployed)
+    replica = next(node for node in MEMBERS if node != leader)
+    before = {r["label"] for r in _list("pg-test") if "label" in r}
+    done = deployed.run(replica, "systemctl", "start", f"{unit}.service")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {r["label"] for r in _list("pg-test") if "label" in r} == before
+    done = deployed.run(leader, "systemctl", "start", f"{unit}.service")
+    assert done.returncode == 0, done.stdout + done.stderr
+    new = [r for r in _list("pg-test") if "label" in r and r["label"] not in before]
+    assert [r["type"] for r in new] == ["full"], new
 
 
 def _restore(*args: str) -> Any:
