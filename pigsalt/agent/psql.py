@@ -84,6 +84,16 @@ def local(argv: Sequence[str], stdin: str | None, timeout: float) -> Done:
     return Done(proc.returncode, proc.stdout, proc.stderr)
 
 
+def local_as(user: str) -> Run:
+    """``Run`` as a subprocess of this process (root) as ``user`` (``runuser``): the dbsu, whom
+    peer authentication on the socket lets in."""
+
+    def run(argv: Sequence[str], stdin: str | None, timeout: float) -> Done:
+        return local(["runuser", "-u", user, "--", *argv], stdin, timeout)
+
+    return run
+
+
 def salt_runner(run_all: Callable[..., Any], runas: str) -> Run:
     """``Run`` through Salt's ``cmd.run_all`` as ``runas``, with nothing of it in the minion's log."""
 

@@ -20,7 +20,6 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,14 +112,6 @@ def _as_user(instance: Instance, argv: list[str], timeout: float) -> subprocess.
         raise AgentError(f"{Path(argv[0]).name}: no answer after {timeout:.0f} s") from None
 
 
-def _psql_as(user: str) -> psql.Run:
-    """psql run as ``user`` (the dbsu: peer authentication on the socket)."""
-
-    def run(argv: Sequence[str], stdin: str | None, timeout: float) -> psql.Done:
-        return psql.local(["runuser", "-u", user, "--", *argv], stdin, timeout)
-
-    return run
-
 
 def _private_dir(instance: Instance) -> Path:
     where = Path(PRIVATE_DIR)
@@ -156,7 +147,7 @@ def recover(instance: Instance, timeout: float = 3600) -> dict[str, Any]:
     started = _as_user(instance, [pg_ctl, "-D", instance.data, "-l", str(log), "-W", "-o", options, "start"], 60)
     if started.returncode != 0:
         raise AgentError(f"pg_ctl start exited {started.returncode}: {last_line(started.stderr or started.stdout)}")
-    client = psql.Psql(_psql_as(instance.user), port=instance.port, socket_dir=str(private))
+    client = psql.Psql(psql.local_as(instance.user), port=instance.port, socket_dir=str(private))
     deadline = time.monotonic() + timeout
     try:
         while True:

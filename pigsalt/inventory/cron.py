@@ -17,7 +17,9 @@ into a newline and standard input; write a script instead).
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -119,15 +121,18 @@ def _render(values: set[int] | None, width: int = 2) -> str:
     return "*" if values is None else ",".join(f"{v:0{width}d}" for v in sorted(values))
 
 
-def calendar(spec: str) -> tuple[str, ...]:
-    """The ``OnCalendar=`` values of the five time fields ``spec`` (or a nickname)."""
-    spec = NICKNAMES.get(spec.strip(), spec)
-    parts = spec.split()
+def _fields(spec: str) -> tuple[set[int] | None, ...]:
+    """The values each of the five fields of ``spec`` (or a nickname) selects; None for ``*``."""
+    parts = NICKNAMES.get(spec.strip(), spec).split()
     if len(parts) != len(FIELDS):
         raise CronError(f"{len(parts)} time fields, cron has {len(FIELDS)} (minute hour day-of-month month weekday)")
-    minute, hour, dom, month, dow = (
-        _field(p, lo, hi, names, f) for p, (f, lo, hi, names) in zip(parts, FIELDS, strict=True)
-    )
+    return tuple(_field(p, lo, hi, names, f) for p, (f, lo, hi, names) in zip(parts, FIELDS, strict=True))
+
+
+def calendar(spec: str) -> tuple[str, ...]:
+    """The ``OnCalendar=`` values of the five time fields ``spec`` (or a nickname)."""
+    parts = NICKNAMES.get(spec.strip(), spec).split()
+    minute, hour, dom, month, dow = _fields(spec)
     clock = f"{_render(hour)}:{_render(minute)}:00"
     if minute is None and hour is None:
         clock = "*:*:00"
@@ -196,3 +201,30 @@ class CronLine(Node):
 
     def describe(self) -> str:
         return "crontab line" + (" with a user (/etc/crontab)" if self.with_user else "")
+
+
+def longest_gap(line: str, user: str | None = "postgres", start: datetime.date = datetime.date(2024, 1, 1)) -> float:
+    """The longest time, in seconds, between two firings of ``line``'s schedule (what a "backup
+    too old" alert waits for), over the 400 days from ``start`` (cron's either-rule included;
+    a fixed start keeps the pillar the same from one run to the next)."""
+    entry = parse(line, user)
+    text = entry.line
+    spec = text.split(None, 1)[0] if text.startswith("@") else " ".join(text.split()[:5])
+    minute, hour, dom, month, dow = _fields(spec)
+    parts = NICKNAMES.get(spec, spec).split()
+    either = dom is not None and dow is not None and not parts[2].startswith("*") and not parts[4].startswith("*")
+    minutes = sorted(minute if minute is not None else range(60))
+    hours = sorted(hour if hour is not None else range(24))
+    day_times = [h * 3600 + m * 60 for h in hours for m in minutes]
+    inside = max((b - a for a, b in itertools.pairwise(day_times)), default=0)
+    days: list[int] = []
+    for offset in range(400):
+        day = start + datetime.timedelta(days=offset)
+        weekday = (day.weekday() + 1) % 7  # cron: 0 is Sunday
+        by_dom = dom is None or day.day in dom
+        by_dow = dow is None or weekday in dow
+        if (month is None or day.month in month) and ((by_dom or by_dow) if either else (by_dom and by_dow)):
+            days.append(offset)
+    # Within a day the times' own gaps; from one firing day to the next, its last to the first.
+    gaps = [(b - a) * 86400 + day_times[0] - day_times[-1] for a, b in itertools.pairwise(days)]
+    return float(max([inside, *gaps]))

@@ -15,8 +15,10 @@ another pgBackRest than the repository node's is not backed up (the validator wa
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from pigsalt.inventory import cron
 from pigsalt.inventory.model import Cluster, Inventory, Node
 from pigsalt.inventory.schema import Problem
 from pigsalt.pillar.tls import CLIENT_CERT, NODE_CERT, NODE_KEY
@@ -25,6 +27,9 @@ CONFIG = "/etc/pgbackrest/pgbackrest.conf"
 # The server's own file: on the meta node, which is also a member of pg-meta (CONFIG, a client).
 SERVER_CONFIG = "/etc/pgbackrest/server.conf"
 SPOOL_DIR = "/var/spool/pgbackrest"
+# node_exporter's textfile collector reads this directory (node.exporter).
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+METRICS_FILE = f"{TEXTFILE_DIR}/pgbackrest.prom"
 DEFAULT_REPO = {"path": "/pg/backup", "retention_full_type": "count", "retention_full": 2}
 # Keys of a pgbackrest_repo entry that become pgBackRest's global options, not repo1- ones.
 GLOBAL_KEYS = {"compress_type": "compress-type", "compress_level": "compress-level", "process_max": "process-max"}
@@ -112,7 +117,26 @@ def member(inv: Inventory, cluster: Cluster, cipher_pass: str) -> dict[str, Any]
         # configuration only, never from a command line).
         "cipher_pass": (repo.get("cipher_pass") or cipher_pass) if cipher != "none" else None,
         "archive_command": f"pgbackrest --stanza={cluster.name} archive-push %p",
+        # The backup and archive metrics (pigsalt.agent.backup_metrics, every minute) and how old
+        # the newest full backup may grow before PgBackupTooOld fires.
+        "metrics_file": METRICS_FILE,
+        "full_max_age": full_max_age(cluster),
     }
+
+
+def full_max_age(cluster: Cluster) -> float | None:
+    """Seconds the newest full backup may reach: the longest gap of the most frequent
+    ``pg_crontab`` line calling ``pg-backup full``, plus a tenth (at least an hour) for the
+    backup itself; None without such a line (no schedule, no alert)."""
+    gaps = [
+        cron.longest_gap(line, cluster.vars["pg_dbsu"])
+        for line in cluster.vars["pg_crontab"]
+        if re.search(r"\bpg-backup\s+full\b", line)
+    ]
+    if not gaps:
+        return None
+    gap = min(gaps)
+    return gap + max(3600.0, gap / 10)
 
 
 def archive_parameters(inv: Inventory, cluster: Cluster) -> dict[str, Any]:

@@ -200,6 +200,8 @@ def _node(inv: Inventory, node: Node) -> dict[str, Any]:
             if server not in (node.ip, node.name)
         ],
         "exporter_port": v["node_exporter_port"],
+        # node_exporter's textfile collector directory (pigsalt.agent.backup_metrics writes there).
+        "textfile_dir": backup.TEXTFILE_DIR,
         "firewall": firewall.node_firewall(inv, node, HAPROXY_ADMIN_PORT),
         # Names a node must resolve before DNS is up (the repository first of all).
         "etc_hosts": [{"ip": meta_ips[0], "names": ["repo.pigsty", "yum.pigsty", "pigsty"]}],

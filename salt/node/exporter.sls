@@ -21,7 +21,18 @@ node-exporter-defaults-file-managed:
     - mode: '0644'
     - contents: |
         # Managed by pigsalt (salt://node/exporter.sls)
-        ARGS="--web.listen-address={{ node.ip }}:{{ node.exporter_port }}"
+        ARGS="--web.listen-address={{ node.ip }}:{{ node.exporter_port }} --collector.textfile.directory={{ node.textfile_dir }}"
+    - require:
+      - pkg: node-exporter-pkg-installed
+
+{#- What pigsalt's own agents write for the textfile collector (pgbackrest.prom). #}
+node-exporter-textfile-dir-file-directory:
+  file.directory:
+    - name: {{ node.textfile_dir }}
+    - user: root
+    - group: root
+    - mode: '0755'
+    - makedirs: True
     - require:
       - pkg: node-exporter-pkg-installed
 

@@ -96,6 +96,47 @@ pgbackrest-pg-backup-file-managed:
     - require:
       - file: pgbackrest-bin-dir-file-directory
       - file: pgbackrest-config-file-managed
+
+{#- The backup and archive metrics for node_exporter's textfile collector, every minute
+    (pigsalt.agent.backup_metrics: the repository's backups, this member's archiver). #}
+pgbackrest-metrics-service-file-managed:
+  file.managed:
+    - name: /etc/systemd/system/pigsalt-backup-metrics.service
+    - mode: '0644'
+    - contents: |
+        # Managed by Salt (pgbackrest).
+        [Unit]
+        Description=pigsalt: backup and archive metrics of {{ bk.stanza }} for node_exporter
+
+        [Service]
+        Type=oneshot
+        ExecStart=/opt/pigsalt/salt/bin/python -m pigsalt.agent.backup_metrics --config {{ bk.config }} --stanza {{ bk.stanza }} --user {{ pg.dbsu }} --data {{ pg.data }} --port {{ pg.port }}{% if bk.full_max_age %} --full-max-age {{ bk.full_max_age | int }}{% endif %} --out {{ bk.metrics_file }}
+    - require:
+      - file: pgbackrest-config-file-managed
+
+pgbackrest-metrics-timer-file-managed:
+  file.managed:
+    - name: /etc/systemd/system/pigsalt-backup-metrics.timer
+    - mode: '0644'
+    - contents: |
+        # Managed by Salt (pgbackrest).
+        [Unit]
+        Description=pigsalt: backup and archive metrics of {{ bk.stanza }}, every minute
+
+        [Timer]
+        OnCalendar=*:*:00
+        AccuracySec=1s
+
+        [Install]
+        WantedBy=timers.target
+
+pgbackrest-metrics-timer-running:
+  pigsalt_service.running:
+    - name: pigsalt-backup-metrics.timer
+    - enable: True
+    - watch:
+      - file: pgbackrest-metrics-service-file-managed
+      - file: pgbackrest-metrics-timer-file-managed
 {%- else %}
 
 pgbackrest-test-nop:

@@ -17,6 +17,7 @@ from pigsalt.cli import main
 from pigsalt.inventory import cron
 from tests.e2e.conftest import Sandbox
 from tests.e2e.orch import deploy_cluster, settled
+from tests.e2e.test_monitoring import _api, _eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -158,6 +159,20 @@ def test_pg_crontab_is_a_timer_on_every_member_and_backs_up_on_the_primary_only(
     assert done.returncode == 0, done.stdout + done.stderr
     new = [r for r in _list("pg-test") if "label" in r and r["label"] not in before]
     assert [r["type"] for r in new] == ["full"], new
+
+
+def test_backup_and_archive_metrics_reach_prometheus_from_every_member(deployed: Sandbox) -> None:
+    """pigsalt-backup-metrics.timer writes each member's textfile every minute: Prometheus holds
+    the repository's backups from all three members and the archiver of the primary alone."""
+    counted = 'pigsalt_backup_count{stanza="pg-test"} > 0 and on (instance) pigsalt_backup_info_up == 1'
+    found = _eventually(lambda: len(_api("query", query=counted)["result"]) == 3 or None, timeout=180)
+    assert found, _api("query", query='{__name__=~"pigsalt_backup_.*", stanza="pg-test"}')
+    primaries = _api("query", query='pigsalt_archive_primary{stanza="pg-test"} == 1')["result"]
+    assert [r["metric"]["ins"] for r in primaries] == [_leader(deployed)], primaries
+    age = _api("query", query='pg:cls:full_backup_age_seconds{cls="pg-test"}')["result"]
+    assert age and float(age[0]["value"][1]) < 3 * 3600, age
+    limit = _api("query", query='pigsalt_backup_full_max_age_seconds{stanza="pg-test"}')["result"]
+    assert {float(r["value"][1]) for r in limit} == {24 * 3600 * 1.1}, limit
 
 
 def _restore(*args: str) -> Any:

@@ -53,6 +53,7 @@ def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_every_rule_file_has_its_test_file():
     assert [p.name for p in RULE_FILES] == [
+        "backup.yml",
         "etcd.yml",
         "haproxy.yml",
         "infra.yml",

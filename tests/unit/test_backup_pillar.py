@@ -152,3 +152,22 @@ def test_pigstys_minio_repository_warns_and_the_meta_nodes_repository_is_used(sa
     inv, _ = open_inventory(inventory)
     found = backup.member(inv, inv.cluster("pg-test"), CIPHER)
     assert found["options"]["repo1-retention-full"] == 2  # the local entry's
+
+
+def test_a_full_backup_schedule_sets_how_old_the_newest_full_backup_may_grow(sandbox_inventory: Path):
+    daily = "        pg_crontab: ['00 01 * * * /pg/bin/pg-backup full', '0 * * * * /pg/bin/pg-backup incr']\n"
+    inv, _ = open_inventory(_with(sandbox_inventory, daily))
+    # A full backup daily at 01:00: 24 h and a margin of a tenth.
+    assert backup.member(inv, inv.cluster("pg-test"), CIPHER)["full_max_age"] == pytest.approx(24 * 3600 * 1.1)
+
+
+def test_the_most_frequent_full_backup_line_decides(sandbox_inventory: Path):
+    lines = "        pg_crontab: ['0 1 * * 0 /pg/bin/pg-backup full', '0 1 1 * * /pg/bin/pg-backup  full']\n"
+    inv, _ = open_inventory(_with(sandbox_inventory, lines))
+    assert backup.member(inv, inv.cluster("pg-test"), CIPHER)["full_max_age"] == pytest.approx(7 * 24 * 3600 * 1.1)
+
+
+def test_without_a_full_backup_line_there_is_no_age_to_alert_on(sandbox_inventory: Path):
+    inv, _ = open_inventory(_with(sandbox_inventory, "        pg_crontab: ['0 * * * * /pg/bin/pg-backup incr']\n"))
+    assert backup.member(inv, inv.cluster("pg-test"), CIPHER)["full_max_age"] is None
+    assert backup.member(inv, inv.cluster("pg-meta"), CIPHER)["full_max_age"] is None

@@ -8,6 +8,7 @@ be the same times.
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
@@ -112,3 +113,12 @@ def test_the_schema_names_the_item_and_the_problem() -> None:
         ("all.children.pg-test.vars.pg_crontab[0]", "'0 25 * * * /pg/bin/pg-backup': hour 25 is outside 0-23"),
         ("all.vars.node_crontab[1]", "must be a crontab line (a string), not int"),
     ]
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if not s.startswith("@")] + ["0 1 1 * *", "0 1 * * 0,3"])
+def test_the_longest_gap_is_crons_over_a_year(spec: str) -> None:
+    it = croniter(spec, BASE)
+    times = [it.get_next(datetime) for _ in range(2000)]
+    times = [t for t in times if (t - BASE).days < 400]
+    expected = max((b - a).total_seconds() for a, b in itertools.pairwise(times))
+    assert cron.longest_gap(f"{spec} /pg/bin/pg-backup full", start=BASE.date()) == expected
