@@ -107,7 +107,6 @@ def _ready(data: str) -> int:
         return 0
 
 
-
 def write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:

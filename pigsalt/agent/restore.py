@@ -112,7 +112,6 @@ def _as_user(instance: Instance, argv: list[str], timeout: float) -> subprocess.
         raise AgentError(f"{Path(argv[0]).name}: no answer after {timeout:.0f} s") from None
 
 
-
 def _private_dir(instance: Instance) -> Path:
     where = Path(PRIVATE_DIR)
     where.mkdir(mode=0o700, exist_ok=True)
