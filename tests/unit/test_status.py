@@ -5,6 +5,7 @@ the CLI's exit status."""
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,37 @@ def test_the_cli_prints_the_picture_and_exits_1_on_a_problem(
     as_json = CliRunner().invoke(main, ["status", "--json"])
     assert as_json.exit_code == code
     assert len(json.loads(as_json.output)["problems"]) == code
+
+
+def _sample(stanza: str, value: float, **labels: str) -> dict[str, Any]:
+    return {"metric": {"stanza": stanza, **labels}, "value": [100_000.0, str(value)]}
+
+
+def test_each_cluster_shows_its_newest_backups_and_last_archived_wal():
+    canned = answers()
+    query = "prometheus:/api/v1/query?" + urllib.parse.urlencode({"query": st.BACKUP_QUERIES["backups"]})
+    canned[query] = {
+        "data": {
+            "result": [
+                _sample("pg-test", 100_000 - 7200, type="full"),
+                _sample("pg-test", 100_000 - 300, type="incr"),
+                _sample("pg-meta", 1, type="full"),
+            ]
+        }
+    }
+    query = "prometheus:/api/v1/query?" + urllib.parse.urlencode({"query": st.BACKUP_QUERIES["archived"]})
+    canned[query] = {"data": {"result": [_sample("pg-test", 100_000 - 12)]}}
+    summary = st.summarize(gathered(canned))
+    assert summary["clusters"][0]["backup"] == {
+        "now": 100_000.0,
+        "newest": {"full": 92_800.0, "incr": 99_700.0},
+        "archived": 99_988.0,
+    }
+    assert "  backup: newest full 2h ago, incr 5m ago; WAL archived 12s ago" in st.render(summary)
+    assert st.problems(summary) == []
+
+
+def test_a_cluster_without_backup_metrics_says_so():
+    summary = st.summarize(gathered(answers()))
+    assert summary["clusters"][0]["backup"] is None
+    assert "  backup: no metrics (not backed up, or not reported yet)" in st.render(summary)
