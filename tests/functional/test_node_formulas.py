@@ -226,14 +226,18 @@ def test_limits_cover_everyone_and_root(nspawn: Minion, pillar_of: PillarOf) -> 
     ]
 
 
-def test_exporter_listens_on_its_port_and_restarts_on_change(vm: Minion, pillar_of: PillarOf) -> None:
+def test_exporter_listens_on_its_port_reads_the_textfiles_and_restarts_on_change(
+    vm: Minion, pillar_of: PillarOf
+) -> None:
     pillar = pillar_of("sandbox", "node-2")
     pillar["pigsty"]["node"]["exporter_port"] = 9200
     states = show(vm, "node.exporter", pillar)
     assert states["node-exporter-pkg-installed"]["name"] == "prometheus-node-exporter"
     assert states["node-exporter-defaults-file-managed"]["contents"].splitlines()[-1] == (
-        'ARGS="--web.listen-address=10.10.10.12:9200"'
+        'ARGS="--web.listen-address=10.10.10.12:9200 --collector.textfile.directory=/var/lib/prometheus/node-exporter"'
     )
+    textfiles = states["node-exporter-textfile-dir-file-directory"]
+    assert (textfiles["name"], textfiles["mode"]) == ("/var/lib/prometheus/node-exporter", "0755")
     service = states["node-exporter-service-running"]
     assert (service["enable"], service["watch"]) == (
         True,
