@@ -124,7 +124,7 @@ def member(inv: Inventory, cluster: Cluster, cipher_pass: str) -> dict[str, Any]
     }
 
 
-def full_max_age(cluster: Cluster) -> float | None:
+def full_max_age(cluster: Cluster) -> int | None:
     """Seconds the newest full backup may reach: the longest gap of the most frequent
     ``pg_crontab`` line calling ``pg-backup full``, plus a tenth (at least an hour) for the
     backup itself; None without such a line (no schedule, no alert)."""
@@ -136,7 +136,7 @@ def full_max_age(cluster: Cluster) -> float | None:
     if not gaps:
         return None
     gap = min(gaps)
-    return gap + max(3600.0, gap / 10)
+    return round(gap + max(3600.0, gap / 10))
 
 
 def archive_parameters(inv: Inventory, cluster: Cluster) -> dict[str, Any]:
