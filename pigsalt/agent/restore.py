@@ -103,10 +103,22 @@ def _refuse_running(instance: Instance, what: str) -> None:
         raise AgentError(f"{what}: Postgres runs on {instance.data} (pid {pid}); stop Patroni first")
 
 
+def _environment() -> dict[str, str]:
+    """This process's environment without ``NOTIFY_SOCKET``: the minion's unit is ``Type=notify``
+    with ``NotifyAccess=all``, and a Postgres started from here would tell systemd "STOPPING=1"
+    on its shutdown as if it were the minion (systemd then stopped the minion mid-job)."""
+    return {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+
+
 def _as_user(instance: Instance, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
-            ["runuser", "-u", instance.user, "--", *argv], capture_output=True, text=True, timeout=timeout, check=False
+            ["runuser", "-u", instance.user, "--", *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=_environment(),
         )
     except subprocess.TimeoutExpired:
         raise AgentError(f"{Path(argv[0]).name}: no answer after {timeout:.0f} s") from None

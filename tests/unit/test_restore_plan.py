@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from pigsalt.agent import AgentError
+from pigsalt.agent import restore as restore_agent
 from pigsalt.agent.restore import Target
 from pigsalt.backup.info import Backup, Stanza
 from pigsalt.cli import main
@@ -126,3 +127,12 @@ def test_the_command_refuses_a_bad_target_before_asking_anything(args: list[str]
     assert result.exit_code != 0
     assert message in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_postgres_started_for_the_recovery_cannot_speak_to_systemd_as_the_minion(monkeypatch: pytest.MonkeyPatch):
+    """The minion's unit is Type=notify with NotifyAccess=all: a Postgres inheriting its
+    NOTIFY_SOCKET said "STOPPING=1" at its shutdown and systemd stopped the minion mid-job."""
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    found = restore_agent._environment()
+    assert "NOTIFY_SOCKET" not in found and found["PATH"] == "/usr/bin:/bin"
