@@ -90,9 +90,12 @@ class ArchiveLag:
                 "SELECT pg_walfile_name(pg_current_wal_lsn()), coalesce(last_archived_wal, '') FROM pg_stat_archiver",
             )
             current, archived = row.split("|")
-            if archived and current[:8] == archived[:8]:
+            # last_archived_wal may name a backup label file (…0085.000000D8.backup) or a
+            # history file: its first 24 characters are still the segment's name.
+            archived = archived[:24]
+            if len(archived) == 24 and current[:8] == archived[:8]:
                 # Same timeline: segments between them are complete and waiting.
-                self.behind.append(max(0, int(current[8:], 16) - int(archived[8:], 16) - 1))
+                self.behind.append(max(0, int(current[8:24], 16) - int(archived[8:], 16) - 1))
             self.stop.wait(0.5)
 
 
