@@ -17,12 +17,16 @@ With ``test=True`` it says what would change and changes nothing.
 
 from __future__ import annotations
 
-import grp
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+try:
+    from pigsalt import fileio
+except ImportError as err:
+    _MISSING: str | None = str(err)
+else:
+    _MISSING = None
 
 # Set by Salt's loader before any function here runs (ruff.toml lists them as builtins).
 __salt__: dict[str, Callable[..., Any]]
@@ -36,7 +40,9 @@ SCRIPT_DIR = Path("/etc/pigsalt/cron")
 CRON_PATH = "/usr/bin:/bin"
 
 
-def __virtual__() -> str:
+def __virtual__() -> str | tuple[bool, str]:
+    if _MISSING is not None:
+        return False, f"the pigsalt package is not importable in the minion's Python: {_MISSING}"
     return __virtualname__
 
 
@@ -51,8 +57,8 @@ def _unit_text(entry: Mapping[str, Any]) -> str:
     return str(entry["line"]).replace("%", "%%")
 
 
-def _files(name: str, entry: Mapping[str, Any]) -> dict[Path, tuple[str, int, str]]:
-    """Each file of one entry: its content, mode and group."""
+def _files(name: str, entry: Mapping[str, Any]) -> dict[Path, tuple[str, int]]:
+    """Each file of one entry: its content and mode (every file is root's)."""
     unit = f"{name}-{entry['unit']}"
     said = _unit_text(entry)
     calendar = "".join(f"OnCalendar={when}\n" for when in entry["calendar"])
@@ -71,32 +77,18 @@ def _files(name: str, entry: Mapping[str, Any]) -> dict[Path, tuple[str, int, st
     # Readable by everyone, as /etc/crontab is: the user need not exist yet (node_crontab runs
     # before pgsql creates postgres; systemd resolves User= when the timer fires).
     return {
-        UNIT_DIR / f"{unit}.timer": (timer, 0o644, "root"),
-        UNIT_DIR / f"{unit}.service": (service, 0o644, "root"),
-        SCRIPT_DIR / f"{unit}.sh": (script, 0o755, "root"),
+        UNIT_DIR / f"{unit}.timer": (timer, 0o644),
+        UNIT_DIR / f"{unit}.service": (service, 0o644),
+        SCRIPT_DIR / f"{unit}.sh": (script, 0o755),
     }
 
 
-def _differs(path: Path, content: str, mode: int, group: str) -> bool:
+def _differs(path: Path, content: str, mode: int) -> bool:
     try:
         st = path.stat()
-        return path.read_text() != content or (st.st_mode & 0o7777) != mode or st.st_gid != grp.getgrnam(group).gr_gid
+        return path.read_text() != content or (st.st_mode & 0o7777) != mode or (st.st_uid, st.st_gid) != (0, 0)
     except OSError:
         return True
-
-
-def _write(path: Path, content: str, mode: int, group: str) -> None:
-    path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(content)
-        os.chmod(tmp, mode)
-        os.chown(tmp, 0, grp.getgrnam(group).gr_gid)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _present(prefix: str) -> list[Path]:
@@ -107,7 +99,7 @@ def _present(prefix: str) -> list[Path]:
 def managed(name: str, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Exactly ``entries`` as timers named ``<name>-<unit>``, each enabled and waiting."""
     ret: dict[str, Any] = {"name": name, "changes": {}, "result": True, "comment": ""}
-    wanted: dict[Path, tuple[str, int, str]] = {}
+    wanted: dict[Path, tuple[str, int]] = {}
     for entry in entries:
         wanted.update(_files(name, entry))
     timers = sorted(f"{name}-{entry['unit']}.timer" for entry in entries)
@@ -133,7 +125,8 @@ def managed(name: str, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         path.unlink(missing_ok=True)
     for path, spec in wanted.items():
         if str(path) in written:
-            _write(path, *spec)
+            content, mode = spec
+            fileio.write_bytes_atomic(path, content.encode(), mode, owner=(0, 0))
     _systemctl("daemon-reload")
     failed = []
     for timer in sorted(idle):

@@ -28,15 +28,14 @@ Standard library only; no secret reaches the file (pgBackRest's configuration st
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pigsalt import fileio
 from pigsalt.agent import AgentError, psql
 from pigsalt.agent import pgbackrest as pgbr
 
@@ -107,18 +106,6 @@ def _ready(data: str) -> int:
         return 0
 
 
-def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def collect(args: argparse.Namespace) -> str:
     stanza = pgbr.Stanza(args.config, args.stanza, args.user)
     try:
@@ -149,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     text = collect(args)
-    write_atomic(
+    fileio.write_text_atomic(
         args.out, text + f'pigsalt_backup_metrics_seconds{{stanza="{args.stanza}"}} {time.monotonic() - started:.3f}\n'
     )
     return 0

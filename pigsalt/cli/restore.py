@@ -16,8 +16,7 @@ import click
 
 from pigsalt import orch
 from pigsalt.backup import info as binfo
-from pigsalt.cli.backup import _latest_archived, _runner, _salt
-from pigsalt.cli.deploy import _runner_json
+from pigsalt.cli.backup import _latest_archived, _members, _runner, _salt
 from pigsalt.cli.options import json_option
 from pigsalt.cli.sandbox import StepDisplay
 from pigsalt.errors import PigsaltError
@@ -112,10 +111,8 @@ def restore(
         raise click.UsageError(f"give exactly one of --time, --latest, --backup (got {', '.join(given) or 'none'})")
     moment = _parse_time(at) if at is not None else None
     runner = _runner(in_sandbox)
-    spec = _runner_json(runner, ["salt-run", "--out=json", "pigsalt.clusters"]).get(cluster)
-    if not isinstance(spec, dict):
-        raise PigsaltError(f"cluster {cluster!r} is not in the inventory")
-    members = [spec["primary"], *spec.get("replicas", [])]
+    members = _members(runner, cluster)[cluster]
+    primary, replicas = members[0], members[1:]
     with StepDisplay() as display:
         display(f"{cluster}: the members' modules, from the master")
         _salt(runner, members, "saltutil.sync_modules")
@@ -134,11 +131,11 @@ def restore(
         archived = _latest_archived(_salt(runner, members, "pgbackrest.archiver"))
     found = plan(stanza, archived, moment, label)
     steps = (
-        f"Patroni stopped on {', '.join(members)}; {spec['primary']} restored {found['says']}; "
-        f"the DCS reset; {', '.join(spec.get('replicas', [])) or 'no replica'} cloned again; a full backup"
+        f"Patroni stopped on {', '.join(members)}; {primary} restored {found['says']}; "
+        f"the DCS reset; {', '.join(replicas) or 'no replica'} cloned again; a full backup"
     )
     if as_json and dry_run:
-        click.echo(json.dumps({"cluster": cluster, "primary": spec["primary"], **found}))
+        click.echo(json.dumps({"cluster": cluster, "primary": primary, **found}))
         return
     click.echo(f"{cluster}: {steps}")
     if dry_run:
@@ -160,7 +157,7 @@ def restore(
             click.echo(f"  {line}", err=True)
         raise PigsaltError(
             f"{cluster}: the restore failed (above). Until the DCS reset its replicas hold the data of before: "
-            f"`salt -L {','.join(spec.get('replicas', []))} service.start patroni` serves it again"
+            f"`salt -L {','.join(replicas)} service.start patroni` serves it again"
         )
     if as_json:
         click.echo(json.dumps({"cluster": cluster, "seconds": round(run.seconds, 1), **found}))

@@ -62,6 +62,7 @@ class Entry:
     calendar: tuple[str, ...]
     user: str
     command: str
+    spec: str  # the five time fields (or the nickname) as written
 
     @property
     def unit(self) -> str:
@@ -129,9 +130,15 @@ def _fields(spec: str) -> tuple[set[int] | None, ...]:
     return tuple(_field(p, lo, hi, names, f) for p, (f, lo, hi, names) in zip(parts, FIELDS, strict=True))
 
 
+def _either(spec: str) -> bool:
+    """cron's rule: with the day of the month and the weekday both restricted, either one fires;
+    a field that starts with ``*`` (``*/2`` too, as Debian's cron reads it) leaves it to the other."""
+    parts = NICKNAMES.get(spec.strip(), spec).split()
+    return not parts[2].startswith("*") and not parts[4].startswith("*")
+
+
 def calendar(spec: str) -> tuple[str, ...]:
     """The ``OnCalendar=`` values of the five time fields ``spec`` (or a nickname)."""
-    parts = NICKNAMES.get(spec.strip(), spec).split()
     minute, hour, dom, month, dow = _fields(spec)
     clock = f"{_render(hour)}:{_render(minute)}:00"
     if minute is None and hour is None:
@@ -141,8 +148,7 @@ def calendar(spec: str) -> tuple[str, ...]:
         prefix = ",".join(SYSTEMD_WEEKDAYS[d] for d in sorted(weekdays)) + " " if weekdays is not None else ""
         return f"{prefix}*-{_render(month)}-{_render(days)} {clock}"
 
-    # cron: with both restricted, either matches; with one (or none), that one.
-    if dom is not None and dow is not None and not parts[2].startswith("*") and not parts[4].startswith("*"):
+    if _either(spec):
         return (when(dom, None), when(None, dow))
     return (when(dom, dow),)
 
@@ -181,7 +187,7 @@ def parse(line: str, user: str | None = None) -> Entry:
         raise CronError("no command")
     if "%" in command:
         raise CronError("a % in the command (cron makes it a newline): put the command in a script")
-    return Entry(text, calendar(spec), user, command)
+    return Entry(text, calendar(spec), user, command, spec)
 
 
 @dataclass(frozen=True)
@@ -207,12 +213,9 @@ def longest_gap(line: str, user: str | None = "postgres", start: datetime.date =
     """The longest time, in seconds, between two firings of ``line``'s schedule (what a "backup
     too old" alert waits for), over the 400 days from ``start`` (cron's either-rule included;
     a fixed start keeps the pillar the same from one run to the next)."""
-    entry = parse(line, user)
-    text = entry.line
-    spec = text.split(None, 1)[0] if text.startswith("@") else " ".join(text.split()[:5])
+    spec = parse(line, user).spec
     minute, hour, dom, month, dow = _fields(spec)
-    parts = NICKNAMES.get(spec, spec).split()
-    either = dom is not None and dow is not None and not parts[2].startswith("*") and not parts[4].startswith("*")
+    either = _either(spec)
     minutes = sorted(minute if minute is not None else range(60))
     hours = sorted(hour if hour is not None else range(24))
     day_times = [h * 3600 + m * 60 for h in hours for m in minutes]
