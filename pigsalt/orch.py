@@ -5,8 +5,10 @@ each ``salt.state`` step holding every minion's state returns, and nested orches
 (``salt.runner state.orchestrate``) holding their own steps. ``parse`` walks all of it into the
 states that changed something and the ones that failed, with their comments.
 
-``check`` is the fast way to learn that nothing needs doing: every node's formulas (the
-``pigsalt.formulas`` runner) in one ``state.sls … test=True`` per node, all nodes at once.
+``pigsalt deploy`` learns that nothing needs doing from the ``pigsalt.deploy_check`` runner
+(``parse_returns`` reads its answer); ``check`` asks the same of some nodes' formulas through
+``salt`` (one ``state.sls … test=True`` per group of nodes, all at once), after a step changed
+something.
 """
 
 from __future__ import annotations
@@ -165,7 +167,19 @@ def check_argv(minions: Sequence[str], mods: Sequence[str], timeout: int = 600) 
 
 
 def parse_check(stdout: str, stderr: str, minions: Sequence[str], seconds: float) -> OrchRun:
-    """What ``salt --static state.sls … test=True`` says would change or fails, by minion.
+    """What ``salt --static state.sls … test=True`` says would change or fails, by minion."""
+    try:
+        doc = json.loads(stdout) if stdout.strip() else {}
+    except json.JSONDecodeError:
+        doc = None
+    if not isinstance(doc, dict):
+        return OrchRun(False, seconds, [], [f"no JSON from salt: {stdout[-800:]} {stderr[-800:]}".strip()], stdout)
+    return parse_returns(doc, minions, seconds, stdout)
+
+
+def parse_returns(doc: Mapping[str, Any], minions: Sequence[str], seconds: float, raw: str = "") -> OrchRun:
+    """What each minion's ``state.sls … test=True`` return ({minion: states}) says would change
+    or fails.
 
     A state that would change (``result`` None, or changes listed) counts as a change, and so
     does a check that could not tell yet; a minion that did not answer, or whose formulas did
@@ -173,12 +187,6 @@ def parse_check(stdout: str, stderr: str, minions: Sequence[str], seconds: float
     changed: list[str] = []
     failed: list[str] = []
     changed_sls: list[tuple[str, str]] = []
-    try:
-        doc = json.loads(stdout) if stdout.strip() else {}
-    except json.JSONDecodeError:
-        doc = None
-    if not isinstance(doc, dict):
-        return OrchRun(False, seconds, [], [f"no JSON from salt: {stdout[-800:]} {stderr[-800:]}".strip()], stdout)
     for minion in minions:
         states = doc.get(minion)
         if not isinstance(states, dict) or not states:
@@ -186,7 +194,7 @@ def parse_check(stdout: str, stderr: str, minions: Sequence[str], seconds: float
             failed.append(f"{minion}: {said or 'did not return'}"[:400])
             continue
         _read_states(minion, states, changed, failed, test=True, changed_sls=changed_sls)
-    return OrchRun(not failed, seconds, changed, failed, stdout, changed_sls)
+    return OrchRun(not failed, seconds, changed, failed, raw, changed_sls)
 
 
 def check(runner: Runner, plan: Mapping[str, Sequence[str]], timeout: int = 600) -> OrchRun:

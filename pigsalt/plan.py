@@ -52,6 +52,11 @@ CLUSTER = (
 # (with the roles Patroni reports) and dnsmasq names a cluster without a VIP on its leader.
 REGISTER = ("prometheus.targets", "dns", "nginx.index")
 
+# What the first formula of a whole deployment (``repo``, first in INFRA and in NODE) leaves on
+# every node it ran on: a node without it is new, and its formulas need not be checked before
+# the orchestrations run (they would all change).
+DEPLOYED_MARK = "/etc/apt/sources.list.d/pigsalt.sources"
+
 # A whole deployment, stage after stage: each stage starts when the one before has succeeded.
 # ``pigsty.cluster`` runs once per cluster, all clusters side by side (they share no node). There
 # each one skips its registration (``pg_register: false``): pigsty.infra has already written

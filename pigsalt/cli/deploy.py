@@ -47,11 +47,6 @@ def _cluster_members(runner: orch.Runner) -> dict[str, list[str]]:
     return {name: [spec["primary"], *spec.get("replicas", [])] for name, spec in sorted(found.items())}
 
 
-def _formulas(runner: orch.Runner, cluster: str | None) -> dict[str, list[str]]:
-    argv = ["salt-run", "--out=json", "pigsalt.formulas"] + ([f"cluster={cluster}"] if cluster else [])
-    return {str(k): [str(m) for m in v] for k, v in _runner_json(runner, argv).items()}
-
-
 def _label(mods: str, pillar: dict[str, str] | None) -> str:
     return mods + (f" {pillar['pg_cluster']}" if pillar else "")
 
@@ -75,12 +70,14 @@ def deploy(cluster: str | None, dry_run: bool, in_sandbox: bool, allow_published
     Clusters share no node, so their orchestrations run side by side; each one's result is
     printed when it ends."""
     runner: orch.Runner = _sandbox_runner if in_sandbox else orch.local_runner
-    _refuse_published_passwords(runner, allowed=in_sandbox or allow_published_passwords)
     with StepDisplay() as display:
-        plan = _formulas(runner, cluster)
-        checked, whole = _check(runner, plan, display, thorough=dry_run)
-        summary = f"{len(checked.changed)} states would change, {len(checked.failed)} failed"
-        display(f"check: {summary} ({checked.seconds:.1f} s)")
+        display("check: every node's formulas with test=True" if dry_run else "check: the nodes, then their formulas")
+        found = _deploy_check(runner, cluster, thorough=dry_run)
+        _refuse_published_passwords(found.get("published") or [], allowed=in_sandbox or allow_published_passwords)
+        checked, whole = _read_check(found, display)
+        if not found.get("new"):
+            summary = f"{len(checked.changed)} states would change, {len(checked.failed)} failed"
+            display(f"check: {summary} ({checked.seconds:.1f} s)")
         if dry_run:
             for line in checked.changed:
                 click.echo(f"  would change: {line}", err=True)
@@ -97,15 +94,27 @@ def deploy(cluster: str | None, dry_run: bool, in_sandbox: bool, allow_published
             elapsed = display.elapsed
             click.echo(f"deployed in {elapsed:.1f} s: 0 states changed (the check found nothing to do)")
             return
+        plan = {str(k): [str(m) for m in v] for k, v in found["formulas"].items()}
         changed_total = _orchestrate(runner, cluster, display, (plan, checked) if whole else None)
         elapsed = display.elapsed
     click.echo(f"deployed in {elapsed:.1f} s: {changed_total} states changed")
 
 
-def _refuse_published_passwords(runner: orch.Runner, allowed: bool) -> None:
+def _deploy_check(runner: orch.Runner, cluster: str | None, thorough: bool) -> dict[str, Any]:
+    """The ``pigsalt.deploy_check`` runner: published passwords, formulas and the check, in one
+    ``salt-run``."""
+    argv = ["salt-run", "--out=json", "pigsalt.deploy_check"]
+    argv += [f"cluster={cluster}"] if cluster else []
+    argv += ["thorough=True"] if thorough else []
+    found = _runner_json(runner, argv)
+    if not isinstance(found.get("formulas"), dict) or not isinstance(found.get("returns"), dict):
+        raise PigsaltError(f"pigsalt.deploy_check answered without formulas or returns: {sorted(found)}")
+    return found
+
+
+def _refuse_published_passwords(paths: list[str], allowed: bool) -> None:
     """Published default passwords (Pigsty's DBUser.*, test, …) are a warning in the sandbox and
     with ``--allow-published-passwords``, and stop a deployment anywhere else."""
-    paths = _runner_json(runner, ["salt-run", "--out=json", "pigsalt.published_passwords"]).get("paths") or []
     if not paths:
         return
     more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
@@ -118,20 +127,21 @@ def _refuse_published_passwords(runner: orch.Runner, allowed: bool) -> None:
     )
 
 
-def _check(
-    runner: orch.Runner, plan: dict[str, list[str]], display: StepDisplay, thorough: bool
-) -> tuple[orch.OrchRun, bool]:
-    """Every node's formulas under test=True, and whether all of them were checked. Unless
-    ``thorough``, each node's first formula is checked alone before: when that would change (a
-    new node), the orchestrations run anyway, and checking the rest would only cost time (~30 s
-    on a fresh sandbox)."""
-    if not thorough:
-        display(f"check: the first formula of {len(plan)} nodes with test=True")
-        first = orch.check(runner, {minion: formulas[:1] for minion, formulas in plan.items()})
-        if not first.ok or first.changed:
-            return first, False
-    display(f"check: the formulas of {len(plan)} nodes with test=True")
-    return orch.check(runner, plan), True
+def _read_check(found: dict[str, Any], display: StepDisplay) -> tuple[orch.OrchRun, bool]:
+    """What the check found, and whether it covered every formula. New nodes (never deployed:
+    their formulas would all change) and a first formula that would change (a cluster's new
+    member) end the check early: the orchestrations run anyway, and checking the rest would only
+    cost time (~30 s on a fresh sandbox)."""
+    seconds = float(found.get("seconds") or 0.0)
+    formulas: dict[str, list[str]] = found["formulas"]
+    if found.get("new"):
+        new = [str(m) for m in found["new"]]
+        display(f"check: {len(new)} of {len(formulas)} nodes never deployed ({', '.join(new)})")
+        return orch.OrchRun(True, seconds, [f"{m}: never deployed" for m in new], [], ""), False
+    if found.get("checked") == "first":
+        display(f"check: the first formula of {len(formulas)} nodes would change")
+        return orch.parse_returns(found["returns"], sorted(formulas), seconds), False
+    return orch.parse_returns(found["returns"], sorted(formulas), seconds), True
 
 
 def _orchestrate(

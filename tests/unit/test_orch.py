@@ -160,23 +160,49 @@ class FakeMaster:
         self.drift: set[tuple[str, str]] | None = None
         self.silent: set[str] = set()
         self.published: list[str] = []
+        self.new: list[str] = []
+        # What the pigsalt.deploy_check runner was asked to check, one list of formulas per job.
+        self.checked: list[str] = []
 
     def __call__(self, argv: Sequence[str], timeout: float) -> tuple[int, str, str]:
         self.calls.append(list(argv))
         if "pigsalt.clusters" in argv:
             return 0, json.dumps(self.clusters), ""
-        if "pigsalt.formulas" in argv:
-            return 0, json.dumps(PLAN), ""
-        if "pigsalt.published_passwords" in argv:
-            return 0, json.dumps({"paths": self.published}), ""
+        if "pigsalt.deploy_check" in argv:
+            found = self.deploy_check(thorough="thorough=True" in argv, cluster="cluster=" in " ".join(argv))
+            return 0, json.dumps(found), ""
         if argv[0] == "salt":
             minions = [m for m in argv[argv.index("-L") + 1].split(",") if m not in self.silent]
-            if self.drift is not None:
-                return 0, drift_output(minions, argv[argv.index("state.sls") + 1].split(","), self.drift), ""
-            return 0, check_output(minions, self.would_change), ""
+            return 0, self.state_check(minions, argv[argv.index("state.sls") + 1].split(",")), ""
         if self.drift is not None:
             self.drift = set()  # the orchestration put it back
         return (0 if self.orchestration == GOOD else 1), self.orchestration, ""
+
+    def state_check(self, minions: list[str], mods: list[str]) -> str:
+        self.checked.append(",".join(mods))
+        if self.drift is not None:
+            return drift_output(minions, mods, self.drift)
+        return check_output(minions, self.would_change)
+
+    def deploy_check(self, thorough: bool, cluster: bool) -> dict[str, Any]:
+        """The runner, as pigsalt_runner.deploy_check answers (tested in test_deploy_check_runner)."""
+        found: dict[str, Any] = {"published": self.published, "formulas": PLAN, "new": [], "checked": "all"}
+        found["returns"], found["seconds"] = {}, 1.5
+        if not thorough and not cluster and self.new:
+            return {**found, "new": self.new, "checked": "none"}
+
+        def returns(plan: dict[str, list[str]]) -> dict[str, Any]:
+            got: dict[str, Any] = {}
+            for minion, mods in plan.items():
+                if minion not in self.silent:
+                    got.update(json.loads(self.state_check([minion], mods)))
+            return got
+
+        if not thorough and cluster:
+            first = returns({m: mods[:1] for m, mods in PLAN.items()})
+            if orch.parse_returns(first, sorted(PLAN), 0).changed:
+                return {**found, "checked": "first", "returns": first}
+        return {**found, "returns": returns(PLAN)}
 
     def orchestrations(self) -> list[list[str]]:
         return [c[3:] for c in self.calls if "state.orch" in c]
@@ -221,11 +247,11 @@ def test_deploy_refuses_published_default_passwords_unless_told(master: FakeMast
     master.published = ["all.children.pg-test.vars.pg_users[0].password", "all.vars.pg_admin_password"]
     refused = CliRunner().invoke(main, ["deploy"])
     assert refused.exit_code == 2
-    assert refused.output == (
+    assert refused.output.splitlines()[-1] == (
         "Error: all.children.pg-test.vars.pg_users[0].password and 1 more: a published default password; "
-        "set your own in the inventory, or pass --allow-published-passwords\n"
+        "set your own in the inventory, or pass --allow-published-passwords"
     )
-    assert master.orchestrations() == [] and not [c for c in master.calls if c[0] == "salt"]
+    assert master.orchestrations() == []
     allowed = CliRunner().invoke(main, ["deploy", "--allow-published-passwords"])
     assert allowed.exit_code == 0, allowed.output
     assert "warning: all.children.pg-test.vars.pg_users[0].password and 1 more: published default password" in (
@@ -234,6 +260,7 @@ def test_deploy_refuses_published_default_passwords_unless_told(master: FakeMast
 
 
 def test_deploy_checks_then_runs_infra_nodes_then_every_cluster(master: FakeMaster):
+    master.new = ["node-1", "node-2"]
     result = CliRunner().invoke(main, ["deploy"])
     assert result.exit_code == 0, result.output
     orchestrations = master.orchestrations()
@@ -243,13 +270,11 @@ def test_deploy_checks_then_runs_infra_nodes_then_every_cluster(master: FakeMast
         ("pigsty.cluster", 'pillar={"pg_cluster": "pg-meta", "pg_register": false}'),
         ("pigsty.cluster", 'pillar={"pg_cluster": "pg-test", "pg_register": false}'),
     ]
-    assert master.calls[:2] == [
-        ["salt-run", "--out=json", "pigsalt.published_passwords"],
-        ["salt-run", "--out=json", "pigsalt.formulas"],
-    ]
-    # The first formulas would change (new nodes): the rest is not checked.
-    assert sorted(c[c.index("state.sls") + 1] for c in master.calls if c[0] == "salt") == ["repo"]
-    assert "check: 3 states would change, 0 failed" in result.stderr
+    assert master.calls[0] == ["salt-run", "--out=json", "pigsalt.deploy_check"]
+    # New nodes: nothing is checked, the orchestrations run.
+    assert master.checked == []
+    assert "check: 2 of 3 nodes never deployed (node-1, node-2)" in result.stderr
+    assert "states would change" not in result.stderr
     assert "deployed in" in result.stdout and "4 states changed" in result.stdout
 
 
@@ -258,12 +283,9 @@ def test_deploy_with_nothing_to_change_runs_no_orchestration(master: FakeMaster)
     result = CliRunner().invoke(main, ["deploy"])
     assert result.exit_code == 0, result.output
     assert master.orchestrations() == []
-    # Each node's first formula alone, then all of them.
-    assert sorted(c[c.index("state.sls") + 1] for c in master.calls if c[0] == "salt") == [
-        "repo",
-        "repo,nginx",
-        "repo,pgsql",
-    ]
+    # Every node deployed before: all their formulas, in the one runner call.
+    assert master.calls == [["salt-run", "--out=json", "pigsalt.deploy_check"]]
+    assert sorted(master.checked) == ["repo,nginx", "repo,pgsql", "repo,pgsql"]
     assert "0 states changed (the check found nothing to do)" in result.stdout
 
 
@@ -284,9 +306,9 @@ def test_deploy_runs_only_the_orchestrations_whose_formulas_would_change(
     assert result.exit_code == 0, result.output
     assert [tuple(o) for o in master.orchestrations()] == runs
     assert "skipped, the check found nothing to change" in result.stderr
-    checks = [c[c.index("state.sls") + 1] for c in master.calls if c[0] == "salt"]
     assert ("check: what follows pigsty.infra, with test=True" in result.stderr) is rechecked
-    assert len(checks) == (5 if rechecked else 3), checks  # first formulas, all formulas (2 groups), again
+    # All formulas (one per node here), then what follows pigsty.infra again (its 2 groups).
+    assert len(master.checked) == (5 if rechecked else 3), master.checked
 
 
 def test_the_changes_belong_to_the_earliest_step_that_applies_their_file():
@@ -313,7 +335,7 @@ def test_deploy_one_cluster_stops_at_the_failure_with_the_node_and_cause(master:
     master.orchestration = FAILED
     result = CliRunner().invoke(main, ["deploy", "--cluster", "pg-test"])
     assert result.exit_code == 2
-    assert ["salt-run", "--out=json", "pigsalt.formulas", "cluster=pg-test"] in master.calls
+    assert ["salt-run", "--out=json", "pigsalt.deploy_check", "cluster=pg-test"] in master.calls
     assert master.orchestrations() == [["pigsty.cluster", 'pillar={"pg_cluster": "pg-test"}']]
     assert "node-2 haproxy-admin-wait-tcp: tcp 10.10.10.12:9101: not ready" in result.stderr
     assert result.stderr.strip().endswith("Error: pigsty.cluster pg-test failed (2 failed states)")

@@ -10,6 +10,7 @@ CLI Example:
     salt-run pigsalt.clusters
     salt-run pigsalt.stages
     salt-run pigsalt.restapi_schemes pg-test
+    salt-run pigsalt.deploy_check
 """
 
 from __future__ import annotations
@@ -128,17 +129,101 @@ def formulas(cluster: str | None = None) -> dict[str, list[str]]:
         salt-run pigsalt.formulas
         salt-run pigsalt.formulas cluster=pg-test
     """
+    return _plan(cluster)[0]
+
+
+def _plan(cluster: str | None) -> tuple[dict[str, list[str]], list[str]]:
+    """Each node's formulas (``formulas``), and where the inventory sets a published password."""
     from pigsalt.errors import PigsaltError
     from pigsalt.inventory.model import open_inventory
+    from pigsalt.inventory.validate import PUBLISHED_MESSAGE
     from pigsalt.plan import node_formulas
 
     try:
-        inv, _ = open_inventory(_inventory())
+        inv, loaded = open_inventory(_inventory())
     except PigsaltError as err:
         raise RuntimeError(f"pigsalt inventory: {err.message}") from None
     if cluster is not None and cluster not in {c.name for c in inv.clusters}:
         raise RuntimeError(f"cluster {cluster} is not in the inventory ({', '.join(c.name for c in inv.clusters)})")
-    return node_formulas(inv, cluster)
+    published = [w.path for w in loaded.report.warnings if w.message == PUBLISHED_MESSAGE]
+    return node_formulas(inv, cluster), published
+
+
+def _state_check(client: Any, plan: dict[str, list[str]], timeout: int) -> dict[str, Any]:
+    """Each minion's ``state.sls <its formulas> test=True`` return, one job per group of minions
+    with the same formulas, every job published before any is waited for (they run side by
+    side); a minion that did not answer is absent."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for minion, mods in sorted(plan.items()):
+        groups.setdefault(tuple(mods), []).append(minion)
+    jobs = [
+        (
+            client.run_job(minions, "state.sls", [",".join(mods)], tgt_type="list", kwarg={"test": True}, listen=True),
+            minions,
+        )
+        for mods, minions in groups.items()
+    ]
+    returns: dict[str, Any] = {}
+    for pub, minions in jobs:
+        if not pub:
+            continue
+        for found in client.get_cli_event_returns(pub["jid"], pub["minions"], timeout, minions, "list"):
+            for minion, data in (found or {}).items():
+                if isinstance(data, dict) and "ret" in data:
+                    returns[minion] = data["ret"]
+    return returns
+
+
+def deploy_check(cluster: str | None = None, thorough: bool = False, timeout: int = 600) -> dict[str, Any]:
+    """Everything ``pigsalt deploy`` asks before it runs an orchestration, in one call: where the
+    inventory sets a published default password (paths only), each node's formulas (as
+    ``formulas``), and every node's formulas checked with ``test=True``, all nodes at once.
+
+    Unless ``thorough``, a whole deployment first asks which nodes have never been deployed
+    (no ``plan.DEPLOYED_MARK``): with one, nothing is checked (``new`` names them, and the
+    orchestrations run anyway); a cluster's deployment checks each member's first formula before
+    the others, for the same reason (``checked: first``). ``returns`` holds each minion's state
+    returns, which can hold the secrets of the states' arguments: print no more than the CLI does.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run pigsalt.deploy_check
+        salt-run pigsalt.deploy_check cluster=pg-test thorough=True
+    """
+    import time
+
+    import salt.client
+
+    from pigsalt import orch
+    from pigsalt.plan import DEPLOYED_MARK
+
+    start = time.monotonic()
+    plan, published = _plan(cluster)
+    found: dict[str, Any] = {
+        "published": published,
+        "formulas": plan,
+        "new": [],
+        "checked": "all",
+        "returns": {},
+    }
+    client = salt.client.get_local_client(__opts__["conf_file"])  # type: ignore[name-defined]
+    if not thorough and cluster is None:
+        marked = client.cmd(list(plan), "file.file_exists", [DEPLOYED_MARK], tgt_type="list", timeout=30) or {}
+        found["new"] = sorted(m for m in plan if marked.get(m) is not True)
+        if found["new"]:
+            found["checked"] = "none"
+    elif not thorough:
+        first = {minion: mods[:1] for minion, mods in plan.items()}
+        returns = _state_check(client, first, timeout)
+        checked = orch.parse_returns(returns, sorted(first), 0.0)
+        if not checked.ok or checked.changed:
+            found.update(checked="first", returns=returns)
+    if found["checked"] == "all":
+        found["returns"] = _state_check(client, plan, timeout)
+    found["seconds"] = round(time.monotonic() - start, 3)
+    return found
 
 
 def status(cluster: str | None = None) -> dict[str, Any]:
