@@ -65,6 +65,7 @@ __context__: dict[str, Any]
 __virtualname__ = "pigsalt_pg"
 
 PSQL_TIMEOUT = 60
+ROLES_KEY = "pigsalt_pg.roles"
 BOOTSTRAP_MODE = 0o600
 
 
@@ -80,8 +81,25 @@ def _psql(dbsu: str, port: int) -> psql.Psql:
 
 
 def _runner(dbsu: str, port: int) -> Callable[[str, str], str]:
-    """Runs a script in a database: ``run(dbname, script)``, for ``_converge``."""
-    return lambda dbname, script: _psql(dbsu, port).query(script, dbname)
+    """Runs a script in a database: ``run(dbname, script)``, for ``_converge``; the roles read
+    earlier in this run are read again after it (``_roles``)."""
+
+    def run(dbname: str, script: str) -> str:
+        __context__.pop(f"{ROLES_KEY}:{port}", None)
+        return _psql(dbsu, port).query(script, dbname)
+
+    return run
+
+
+def _roles(dbsu: str, port: int) -> dict[str, dict[str, Any]]:
+    """Every role as ``read_roles_sql`` reads it, once per state run until a script runs: a run
+    checks a dozen roles, and each psql costs ~70 ms of the node's CPU. (The rows hold password
+    verifiers: kept in this run's memory only, never returned.)"""
+    key = f"{ROLES_KEY}:{port}"
+    if key not in __context__:
+        __context__[key] = roles.parse_roles(_psql(dbsu, port).query(roles.read_roles_sql(None)))
+    found: dict[str, dict[str, Any]] = __context__[key]
+    return found
 
 
 def _ret(name: str) -> dict[str, Any]:
@@ -238,7 +256,7 @@ def role_present(
         return gate
 
     def read() -> dict[str, Any]:
-        current = roles.parse_roles(_psql(dbsu, port).query(roles.read_roles_sql([name]))).get(name)
+        current = _roles(dbsu, port).get(name)
         return roles.role_diff(current, role, force=force)
 
     def scripts(diff: dict[str, Any]) -> list[tuple[str, str]]:

@@ -178,11 +178,13 @@ class RoleSpec:
         return scram.matches(self.password, stored)
 
 
-def read_roles_sql(names: Iterable[str]) -> str:
-    """A ``query`` of the roles ``names``: attributes, memberships, settings and ``rolpassword``.
+def read_roles_sql(names: Iterable[str] | None) -> str:
+    """A ``query`` of the roles ``names`` (None: every role but PostgreSQL's own ``pg_*``):
+    attributes, memberships, settings and ``rolpassword``.
 
     The output holds password verifiers: it must never be logged or returned.
     """
+    where = "r.rolname !~ '^pg_'" if names is None else f"r.rolname IN ({in_list(names)})"
     return query(
         "SELECT r.rolname AS name, r.rolcanlogin AS login, r.rolsuper AS superuser, r.rolcreatedb AS createdb,\n"
         "       r.rolcreaterole AS createrole, r.rolinherit AS inherit, r.rolreplication AS replication,\n"
@@ -195,7 +197,7 @@ def read_roles_sql(names: Iterable[str]) -> str:
         "       (SELECT s.setconfig FROM pg_db_role_setting s WHERE s.setdatabase = 0 AND s.setrole = r.oid)\n"
         "           AS parameters,\n"
         "       r.rolpassword AS password\n"
-        f"FROM pg_authid r WHERE r.rolname IN ({in_list(names)}) ORDER BY r.rolname"
+        f"FROM pg_authid r WHERE {where} ORDER BY r.rolname"
     )
 
 

@@ -107,6 +107,22 @@ def assert_no_secret(ret: dict[str, Any], psql: Psql) -> None:
 # --- role_present ----------------------------------------------------------------------------
 
 
+def test_a_run_reads_every_role_once_until_it_changes_one():
+    other = role_row(name="dbuser_view", password=None, login=False, roles=[])
+    psql = Psql({READ_ROLE: [[role_row(), other], [role_row(), {**other, "comment": "read-only"}]]})
+    wire(False, psql)
+    view = {"login": False, "roles": []}
+    assert states.role_present("test", **USER)["changes"] == {}
+    assert states.role_present("dbuser_view", **view)["changes"] == {}
+    assert [db for db, _ in psql.calls] == ["postgres"]  # one read for both
+    assert "r.rolname !~ '^pg_'" in psql.calls[0][1]
+    assert states.role_present("dbuser_view", **{**view, "comment": "read-only"})["result"] is True
+    # The change is written, then every role read again (after it, and for the next state).
+    assert len([stdin for _, stdin in psql.calls if READ_ROLE in stdin]) == 2
+    states.role_present("test", **USER)
+    assert len([stdin for _, stdin in psql.calls if READ_ROLE in stdin]) == 2
+
+
 def test_role_is_created_on_the_leader_with_a_verifier():
     psql = Psql({READ_ROLE: [[], [role_row()]]})
     wire(False, psql)
