@@ -53,9 +53,10 @@ CLUSTER = (
 REGISTER = ("prometheus.targets", "dns", "nginx.index")
 
 # What the first formula of a whole deployment (``repo``, first in INFRA and in NODE) leaves on
-# every node it ran on: a node without it is new, and its formulas need not be checked before
-# the orchestrations run (they would all change).
-DEPLOYED_MARK = "/etc/apt/sources.list.d/pigsalt.sources"
+# every node it ran on, and nothing else writes (a sandbox node or a Vagrant box comes with
+# pigsalt.sources already): a node without it is new, and its formulas need not be checked
+# before the orchestrations run (they would all change).
+DEPLOYED_MARK = "/var/lib/apt/pigsalt.InRelease"
 
 # A whole deployment, stage after stage: each stage starts when the one before has succeeded.
 # ``pigsty.cluster`` runs once per cluster, all clusters side by side (they share no node). There

@@ -95,7 +95,10 @@ def deploy(cluster: str | None, dry_run: bool, in_sandbox: bool, allow_published
             click.echo(f"deployed in {elapsed:.1f} s: 0 states changed (the check found nothing to do)")
             return
         plan = {str(k): [str(m) for m in v] for k, v in found["formulas"].items()}
-        changed_total = _orchestrate(runner, cluster, display, (plan, checked) if whole else None)
+        # A failed check (a state that cannot be checked before an earlier step has run) tells
+        # nothing about the steps: all of them run.
+        selected = (plan, checked) if whole and checked.ok else None
+        changed_total = _orchestrate(runner, cluster, display, selected)
         elapsed = display.elapsed
     click.echo(f"deployed in {elapsed:.1f} s: {changed_total} states changed")
 

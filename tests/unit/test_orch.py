@@ -311,6 +311,23 @@ def test_deploy_runs_only_the_orchestrations_whose_formulas_would_change(
     assert len(master.checked) == (5 if rechecked else 3), master.checked
 
 
+def test_a_failed_check_runs_every_orchestration(master: FakeMaster):
+    """A state that fails under test=True (meta's repository not served yet) says nothing about
+    which steps are needed: none is skipped."""
+    master.drift = {("node-2", "pgsql")}
+    master.silent = {"meta"}
+    result = CliRunner().invoke(main, ["deploy"])
+    assert result.exit_code == 0, result.output
+    assert "1 states would change, 1 failed" in result.stderr
+    assert [o[0] for o in master.orchestrations()] == [
+        "pigsty.infra",
+        "pigsty.node",
+        "pigsty.cluster",
+        "pigsty.cluster",
+    ]
+    assert "skipped" not in result.stderr
+
+
 def test_the_changes_belong_to_the_earliest_step_that_applies_their_file():
     stages = plan.deploy_stages(["pg-meta", "pg-test"])
     whole = {"meta": ["repo", "nginx", "node", "pgsql"], "node-1": ["repo", "node", "pgsql"]}
