@@ -756,4 +756,105 @@ PATRONI = Dashboard(
     ),
 )
 
-DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, CLUSTER, INSTANCE, NODE_DASHBOARD, PGBOUNCER, HAPROXY, PATRONI)
+# pgBackRest's figures come from pigsalt.agent.backup_metrics (a textfile of each backed-up
+# member's node exporter, job `node`): every member reports the same repository, so the panels
+# take the newest or largest answer of the cluster's stanza, which is the cluster's name.
+_S = 'stanza="$cls"'
+_ARCHIVER = f"and on (instance) (pigsalt_archive_primary{{{_S}}} == 1)"
+
+BACKUP = Dashboard(
+    uid="pigsalt-backup",
+    title="pigsalt: backups and WAL archive",
+    description="pgBackRest's repository and the primary's archiver: can this cluster be restored, and to when.",
+    variables=(CLS,),
+    rows=(
+        Row(
+            "Now",
+            (
+                Panel(
+                    "Newest full backup",
+                    "s",
+                    (Query(f'time() - max(pigsalt_backup_last_good_seconds{{{_S}, type="full"}})', "age"),),
+                    "stat",
+                    6,
+                    "Seconds since the newest good full backup ended (PgBackupTooOld fires past the schedule's gap).",
+                ),
+                Panel(
+                    "Repository answers",
+                    "short",
+                    (Query(f"max(pigsalt_backup_info_up{{{_S}}})", "pgbackrest info"),),
+                    "stat",
+                    6,
+                    "pgbackrest info reads the stanza from the repository on the meta node.",
+                    mappings=UP_DOWN,
+                ),
+                Panel(
+                    "Good backups",
+                    "short",
+                    (Query(f"max(pigsalt_backup_count{{{_S}}})", "backups"),),
+                    "stat",
+                    6,
+                    "Full, differential and incremental backups the repository holds (retention decides how many).",
+                ),
+                Panel(
+                    "Repository size",
+                    "bytes",
+                    (Query(f"max(pigsalt_backup_repository_bytes{{{_S}}})", "backups"),),
+                    "stat",
+                    6,
+                    "What the backups take in the repository, compressed, WAL aside.",
+                ),
+            ),
+        ),
+        Row(
+            "Backups",
+            (
+                Panel(
+                    "Age of the newest backup, by type",
+                    "s",
+                    (Query(f"time() - max by (type) (pigsalt_backup_last_good_seconds{{{_S}}})", "{{type}}"),),
+                ),
+                Panel(
+                    "Duration of the newest backup, by type",
+                    "s",
+                    (Query(f"max by (type) (pigsalt_backup_last_duration_seconds{{{_S}}})", "{{type}}"),),
+                ),
+            ),
+        ),
+        Row(
+            "WAL archive (the primary)",
+            (
+                Panel(
+                    "Since the last WAL segment archived",
+                    "s",
+                    (
+                        Query(
+                            f"time() - max by (ins) (pigsalt_archive_last_archived_seconds{{{_S}}} {_ARCHIVER})",
+                            "{{ins}}",
+                        ),
+                    ),
+                    description="A restore reaches no further than the last archived segment.",
+                ),
+                Panel(
+                    "Segments waiting to be archived",
+                    "short",
+                    (Query(f"max by (ins) (pigsalt_archive_ready_segments{{{_S}}} {_ARCHIVER})", "{{ins}}"),),
+                    description="Completed WAL segments not archived yet (PgArchiveLag past 16 for 10 minutes).",
+                ),
+                Panel(
+                    "Segments archived and failed per second",
+                    "ops",
+                    (
+                        Query(
+                            f"sum by (ins) (rate(pigsalt_archive_archived_total{{{_S}}}{_RANGE}))", "{{ins}} archived"
+                        ),
+                        Query(f"sum by (ins) (rate(pigsalt_archive_failed_total{{{_S}}}{_RANGE}))", "{{ins}} failed"),
+                    ),
+                    width=24,
+                ),
+            ),
+        ),
+    ),
+)
+
+DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, CLUSTER, INSTANCE, NODE_DASHBOARD, PGBOUNCER, HAPROXY, PATRONI, BACKUP)

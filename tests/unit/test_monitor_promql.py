@@ -74,6 +74,17 @@ EXPORTED = {
     "patroni_dcs_last_seen",
     "patroni_is_paused",
     "patroni_failsafe_mode_is_active",
+    # pigsalt.agent.backup_metrics (textfile of the node exporter), checked below
+    "pigsalt_backup_info_up",
+    "pigsalt_backup_last_good_seconds",
+    "pigsalt_backup_last_duration_seconds",
+    "pigsalt_backup_count",
+    "pigsalt_backup_repository_bytes",
+    "pigsalt_archive_primary",
+    "pigsalt_archive_last_archived_seconds",
+    "pigsalt_archive_ready_segments",
+    "pigsalt_archive_archived_total",
+    "pigsalt_archive_failed_total",
     # Prometheus itself
     "up",
     "ALERTS",
@@ -187,3 +198,9 @@ def test_seconds():
     assert [seconds(d) for d in ("10s", "1m", "500ms", "2h")] == [10, 60, 0.5, 7200]
     with pytest.raises(ValueError, match="not a duration"):
         seconds("1m30s")
+
+
+def test_pigsalts_own_metrics_are_written_by_the_backup_textfile():
+    source = (ROOT / "pigsalt" / "agent" / "backup_metrics.py").read_text()
+    for name in sorted(m for m in EXPORTED if m.startswith("pigsalt_")):
+        assert re.search(rf'_line\(\s*"{name}"', source), name
