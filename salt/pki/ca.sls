@@ -26,7 +26,7 @@ pki-ca-key-managed:
       - file: pki-dir-file-directory
 
 pki-ca-certificate-managed:
-  x509.certificate_managed:
+  pigsalt_pki.certificate_managed:
     - name: {{ tls.ca_cert }}
     - signing_private_key: {{ ca.key }}
     - CN: {{ ca.cn | json }}
@@ -38,7 +38,7 @@ pki-ca-certificate-managed:
     - mode: '0644'
     - require:
       - x509: pki-ca-key-managed
-{%- set ca_state = 'x509' %}
+{%- set ca_state = 'pigsalt_pki' %}
 {%- else %}
 
 pki-ca-key-managed:

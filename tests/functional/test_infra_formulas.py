@@ -106,7 +106,7 @@ def test_the_ca_node_alone_holds_the_ca_and_issues_certificates(salt_caller, san
     ca = show(salt_caller, "pki.ca", sandbox_inventory, "meta")
     assert arg(ca["pki-ca-key-managed"], "x509", "name") == "/etc/pki/pigsalt/ca.key"
     assert arg(ca["pki-ca-key-managed"], "x509", "mode") == "0600"
-    assert arg(ca["pki-ca-certificate-managed"], "x509", "basicConstraints") == "critical, CA:TRUE"
+    assert arg(ca["pki-ca-certificate-managed"], "pigsalt_pki", "basicConstraints") == "critical, CA:TRUE"
     # Elsewhere pki.ca and pki.sign do nothing; every node makes its own key.
     assert set(show(salt_caller, "pki.ca", sandbox_inventory, "node-1")) == {"pki-ca-test-nop"}
     assert set(show(salt_caller, "pki.sign", sandbox_inventory, "node-1")) == {"pki-sign-test-nop"}

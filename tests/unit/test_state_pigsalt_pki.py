@@ -127,3 +127,124 @@ def test_etcd_rbac_in_test_mode_or_unreachable(monkeypatch: pytest.MonkeyPatch) 
     assert etcd.auth_applied("/x.json") == {
         "name": "/x.json", "changes": {}, "result": False, "comment": "/x.json: no such file",
     }  # fmt: skip
+
+
+# --- certificate_managed: the quick path beside x509's ------------------------------------------
+
+
+@pytest.fixture
+def issued(tmp_path: Path) -> dict[str, Any]:
+    """A CA and a node certificate issued by Salt's own builder, as pki.sign asks for them, and
+    the state's arguments that describe it."""
+    import getpass
+    import grp as grp_module
+    import os
+
+    import salt.utils.x509 as x509util
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    def pem_key(path: Path) -> ec.EllipticCurvePrivateKey:
+        key = ec.generate_private_key(ec.SECP256R1())
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        return key
+
+    ca_key, node_key = tmp_path / "ca.key", tmp_path / "node.key"
+    pem_key(ca_key)
+    node_public = (
+        pem_key(node_key)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    ca_args = {
+        "CN": "pigsalt CA",
+        "basicConstraints": "critical, CA:TRUE",
+        "keyUsage": "critical, cRLSign, keyCertSign",
+        "subjectKeyIdentifier": "hash",
+    }
+    builder, signer, _, _ = x509util.build_crt(str(ca_key), days_valid=3650, **ca_args)
+    ca_crt = tmp_path / "ca.crt"
+    ca_crt.write_bytes(builder.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    user, group = getpass.getuser(), grp_module.getgrgid(os.getgid()).gr_name
+    args = {
+        "signing_private_key": str(ca_key),
+        "signing_cert": str(ca_crt),
+        "public_key": node_public,
+        "subject": {"CN": "node-1"},
+        "subjectAltName": "DNS:node-1, IP:10.10.10.11",
+        "basicConstraints": "critical, CA:FALSE",
+        "keyUsage": "critical, digitalSignature, keyEncipherment",
+        "extendedKeyUsage": "serverAuth, clientAuth",
+        "subjectKeyIdentifier": "hash",
+        "authorityKeyIdentifier": "keyid:always",
+        "days_valid": 365,
+        "days_remaining": 30,
+        "mode": "0644",
+        "user": user,
+        "group": group,
+    }
+    file_args = {"mode", "user", "group", "days_remaining"}
+    builder, signer, _, _ = x509util.build_crt(**{k: v for k, v in args.items() if k not in file_args})
+    crt = tmp_path / "node-1.crt"
+    crt.write_bytes(builder.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    crt.chmod(0o644)
+    return {"crt": crt, "args": args}
+
+
+def x509_state(pki_module: ModuleType) -> mock.Mock:
+    delegated = mock.Mock(return_value={"name": "x", "changes": {"replaced": "x"}, "result": True, "comment": "x509"})
+    pki_module.__states__ = {"x509.certificate_managed": delegated}  # type: ignore[attr-defined]
+    return delegated
+
+
+def test_a_certificate_in_place_is_told_without_x509s_file_run(issued: dict[str, Any]) -> None:
+    for test in (True, False):
+        pki.__salt__ = {"x509.get_signing_policy": lambda policy, ca_server=None: {}}  # type: ignore[attr-defined]
+        pki.__opts__ = {"test": test, "id": "meta"}  # type: ignore[attr-defined]
+        delegated = x509_state(pki)
+        name = str(issued["crt"])
+        assert pki.certificate_managed(name, **issued["args"], __id__="pki-issued") == {
+            "name": name, "changes": {}, "result": True, "comment": "The certificate is in the correct state",
+        }  # fmt: skip
+        delegated.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"subject": {"CN": "node-2"}},
+        {"subjectAltName": "DNS:node-1, IP:10.10.10.12"},
+        {"extendedKeyUsage": "serverAuth"},
+        {"days_remaining": 400},  # fewer days left than asked: renew
+        {"mode": "0600"},
+        {"user": "nobody-such-user"},
+        {"days_remaining": None},  # Salt's own default: x509 decides
+        {"makedirs": True},  # a file argument the quick path does not check
+        {"encoding": "der"},
+    ],
+    ids=lambda change: next(iter(change)),
+)
+def test_anything_else_is_x509s_to_do(issued: dict[str, Any], change: dict[str, Any]) -> None:
+    pki.__salt__ = {"x509.get_signing_policy": lambda policy, ca_server=None: {}}  # type: ignore[attr-defined]
+    pki.__opts__ = {"test": True, "id": "meta"}  # type: ignore[attr-defined]
+    delegated = x509_state(pki)
+    name = str(issued["crt"])
+    args = {**issued["args"], **change}
+    assert pki.certificate_managed(name, **args)["comment"] == "x509"
+    delegated.assert_called_once_with(name, **args)
+
+
+def test_a_missing_or_linked_certificate_is_x509s_to_do(issued: dict[str, Any], tmp_path: Path) -> None:
+    pki.__salt__ = {"x509.get_signing_policy": lambda policy, ca_server=None: {}}  # type: ignore[attr-defined]
+    pki.__opts__ = {"test": True, "id": "meta"}  # type: ignore[attr-defined]
+    link = tmp_path / "link.crt"
+    link.symlink_to(issued["crt"])
+    for name in (str(tmp_path / "absent.crt"), str(link)):
+        delegated = x509_state(pki)
+        assert pki.certificate_managed(name, **issued["args"])["comment"] == "x509"
+        delegated.assert_called_once()
