@@ -104,7 +104,7 @@ def restore(
 ) -> None:
     """Bring CLUSTER back to a point in time, in place: its Patroni stopped everywhere, the
     inventory's primary restored from the repository and recovered to the target, the DCS reset,
-    the replicas cloned again, services and VIP on the primary, and a new full backup.
+    a new full backup, the replicas built again from it, services and VIP on the primary.
     Everything written after the target is lost."""
     given = [name for name, value in (("--time", at), ("--latest", latest or None), ("--backup", label)) if value]
     if len(given) != 1:
@@ -132,7 +132,7 @@ def restore(
     found = plan(stanza, archived, moment, label)
     steps = (
         f"Patroni stopped on {', '.join(members)}; {primary} restored {found['says']}; "
-        f"the DCS reset; {', '.join(replicas) or 'no replica'} cloned again; a full backup"
+        f"the DCS reset; a full backup; {', '.join(replicas) or 'no replica'} built again from it"
     )
     if as_json and dry_run:
         click.echo(json.dumps({"cluster": cluster, "primary": primary, **found}))

@@ -117,6 +117,10 @@ def member(inv: Inventory, cluster: Cluster, cipher_pass: str) -> dict[str, Any]
         # configuration only, never from a command line).
         "cipher_pass": (repo.get("cipher_pass") or cipher_pass) if cipher != "none" else None,
         "archive_command": f"pgbackrest --stanza={cluster.name} archive-push %p",
+        # Patroni's first way to build a replica (create_replica_methods): the newest backup,
+        # restored as a standby (its WAL since the backup comes from the archive, then the
+        # leader streams); pg_basebackup from the leader when there is no backup yet.
+        "replica_command": f"pgbackrest --stanza={cluster.name} --delta --type=standby restore",
         # The backup and archive metrics (pigsalt.agent.backup_metrics, every minute) and how old
         # the newest full backup may grow before PgBackupTooOld fires.
         "metrics_file": METRICS_FILE,

@@ -14,8 +14,9 @@
     restored and recovered alone to the target (no client can reach it: pgbackrest.restore),
     the cluster's keys removed from the DCS, Patroni started on the restored member (it adopts
     the data directory and leads), the current passwords set again (the restored roles hold the
-    passwords of the backup's time), the replicas emptied and cloned again, the replication and
-    dynamic configuration checked, and a full backup of the new timeline. A failed step stops the
+    passwords of the backup's time), a full backup of the new timeline, the replicas emptied and
+    built again (from that backup: Patroni's create_replica_methods), the replication and
+    dynamic configuration checked. A failed step stops the
     run: until the DCS reset the replicas still hold the data of before (restart their Patroni to
     serve it again); never two primaries. #}
 {%- set cluster = salt['pillar.get']('pg_cluster') %}
@@ -128,6 +129,19 @@ pigsty-restore-primary-state:
     - require:
       - salt: pigsty-restore-primary-start-function
 
+{#- The new timeline's first backup, before the replicas are built again: they restore it (a
+    backup of the abandoned timeline would not lead to the new one). #}
+pigsty-restore-backup-function:
+  salt.function:
+    - name: pgbackrest.backup
+    - tgt: '{{ primary }}'
+    - tgt_type: compound
+    - timeout: 21600
+    - kwarg:
+        type: full
+    - require:
+      - salt: pigsty-restore-primary-state
+
 {%- if spec.replicas %}
 
 pigsty-restore-replicas-clear-function:
@@ -136,7 +150,7 @@ pigsty-restore-replicas-clear-function:
     - tgt: '{{ replicas }}'
     - tgt_type: compound
     - require:
-      - salt: pigsty-restore-primary-state
+      - salt: pigsty-restore-backup-function
 
 pigsty-restore-replicas-state:
   salt.state:
@@ -157,16 +171,5 @@ pigsty-restore-leader-state:
     - failhard: True
     - queue: True
     - require:
-      - salt: {{ 'pigsty-restore-replicas-state' if spec.replicas else 'pigsty-restore-primary-state' }}
-
-pigsty-restore-backup-function:
-  salt.function:
-    - name: pgbackrest.backup
-    - tgt: '{{ members }}'
-    - tgt_type: compound
-    - timeout: 21600
-    - kwarg:
-        type: full
-    - require:
-      - salt: pigsty-restore-leader-state
+      - salt: {{ 'pigsty-restore-replicas-state' if spec.replicas else 'pigsty-restore-backup-function' }}
 {%- endif %}

@@ -204,6 +204,40 @@ def test_a_dry_run_names_the_backup_and_changes_nothing(deployed: Sandbox) -> No
     assert found["primary"] == "node-1"
 
 
+def _built_from_repository(sandbox: Sandbox, node: str, since: str) -> bool:
+    """Patroni on ``node`` says, since ``since`` (its clock), that pgBackRest built its replica."""
+    log = sandbox.run(node, "journalctl", "--unit", "patroni", "--since", since, "--no-pager", "--output", "cat")
+    return "replica has been created using pgbackrest" in log.stdout
+
+
+def test_a_reinitialised_replica_is_rebuilt_from_the_repository_and_catches_up(deployed: Sandbox) -> None:
+    """patronictl's reinit of a replica (Patroni's REST API, as patronictl sends it): Patroni
+    restores the newest backup from the repository (not a copy from the leader), replays the WAL
+    since from the archive, and streams again with the rows written after the backup."""
+    leader = _leader(deployed)
+    replica = next(node for node in sorted(MEMBERS) if node != leader)
+    _psql(deployed, leader, "DROP TABLE IF EXISTS e2e_reinit")
+    _psql(deployed, leader, "CREATE TABLE e2e_reinit AS SELECT generate_series(1, 1000) AS id")
+    since = deployed.run(replica, "date", "+%Y-%m-%d %H:%M:%S", check=True).stdout.strip()
+    spec = deployed.inventory.cluster("pg-test").vars
+    auth = (str(spec["patroni_username"]), str(spec["patroni_password"]))
+    status, body = deployed.patroni(deployed.inventory.node(replica).ip, "/reinitialize", method="POST", auth=auth)
+    assert status == 200, body[:300]
+
+    def caught_up() -> bool:
+        members = json.loads(deployed.patroni("10.10.10.11", "/cluster")[1])["members"]
+        state = next(m.get("state") for m in members if m["name"] == MEMBERS[replica])
+        if state != "streaming":
+            return False
+        return _psql(deployed, replica, "SELECT count(*) FROM e2e_reinit") == "1000"
+
+    assert _eventually(caught_up, timeout=240), deployed.patroni("10.10.10.11", "/cluster")[1][:800]
+    assert _built_from_repository(deployed, replica, since), deployed.run(
+        replica, "journalctl", "--unit", "patroni", "--since", since, "--no-pager", "--output", "cat"
+    ).stdout[-2000:]
+    _psql(deployed, leader, "DROP TABLE e2e_reinit")
+
+
 def _test_login(sandbox: Sandbox) -> dict[str, Any]:
     users = sandbox.inventory.cluster("pg-test").vars["pg_users"]
     password = next(u["password"] for u in users if u["name"] == "test")
@@ -228,6 +262,7 @@ def test_a_dropped_table_comes_back_as_it_was_at_the_time_across_a_switchover(de
     _psql(deployed, "node-2", "DROP TABLE e2e_pitr")
     before = {r["label"] for r in _list("pg-test") if "label" in r}
 
+    since = {node: deployed.run(node, "date", "+%Y-%m-%d %H:%M:%S", check=True).stdout.strip() for node in MEMBERS}
     result = _restore("--time", at, "--yes")
     assert result.exit_code == 0, result.output
 
@@ -235,6 +270,9 @@ def test_a_dropped_table_comes_back_as_it_was_at_the_time_across_a_switchover(de
     assert _leader(deployed) == "node-1"
     for node in MEMBERS:
         assert _psql(deployed, node, "SELECT count(*), min(id), max(id) FROM e2e_pitr") == "150|1|150", node
+    # The replicas were built from the new timeline's backup, taken before them.
+    for node in ("node-2", "node-3"):
+        assert _built_from_repository(deployed, node, since[node]), node
     with psycopg.connect(host="10.10.10.3", port=5433, **_test_login(deployed)) as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
         conn.execute("CREATE TABLE e2e_after_restore (id int)")

@@ -46,6 +46,7 @@ def test_a_member_reaches_the_meta_nodes_repository_with_an_encrypted_stanza(san
         "repo1-retention-full-type": "count",
     }
     assert found["cipher_pass"] == CIPHER
+    assert found["replica_command"] == "pgbackrest --stanza=pg-test --delta --type=standby restore"
     assert backup.archive_parameters(inv, inv.cluster("pg-test")) == {
         "archive_mode": "on",
         "archive_command": "pgbackrest --stanza=pg-test archive-push %p",
