@@ -424,6 +424,18 @@ _PARAMS: tuple[Param, ...] = (
         "`required` refuses to lead without one; `off` never uses it.",
     ),
     _p(
+        "patroni_replica_methods",
+        ListOf(Enum(("pgbackrest", "basebackup")), unique=True),
+        ["pgbackrest", "basebackup"],
+        GROUP_LEVELS,
+        "high availability",
+        "How Patroni builds a new or reinitialised replica, in order (its `create_replica_methods`): "
+        "`pgbackrest` restores the newest backup from the repository as a standby and catches up from the "
+        "archive, then from the leader (used only where the cluster is backed up); `basebackup` copies the "
+        "leader with pg_basebackup. The next method is tried when one fails (no backup yet). An empty list "
+        "is pg_basebackup alone.",
+    ),
+    _p(
         "patroni_fence_mode",
         Enum(("lease", "off")),
         "lease",

@@ -475,6 +475,10 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Mem
             # An offline instance serves the offline service and is never promoted.
             "nofailover": inst.role == "offline",
             "watchdog": c["patroni_watchdog_mode"],
+            # create_replica_methods: pgbackrest only where the cluster is backed up.
+            "replica_methods": [
+                m for m in c["patroni_replica_methods"] if m != "pgbackrest" or backup.why_not(inv, cluster) is None
+            ],
         },
         "system_users": users,
         # pigsalt_pg's states (pgsql.users): the system users, pg_default_roles then pg_users,

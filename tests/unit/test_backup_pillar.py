@@ -172,3 +172,38 @@ def test_without_a_full_backup_line_there_is_no_age_to_alert_on(sandbox_inventor
     inv, _ = open_inventory(_with(sandbox_inventory, "        pg_crontab: ['0 * * * * /pg/bin/pg-backup incr']\n"))
     assert backup.member(inv, inv.cluster("pg-test"), CIPHER)["full_max_age"] is None
     assert backup.member(inv, inv.cluster("pg-meta"), CIPHER)["full_max_age"] is None
+
+
+def _replica_methods(inventory: Path, node: str) -> list[str]:
+    from pigsalt.pillar.build import node_pillar
+
+    return list(node_pillar(inventory, node)[0]["pigsty"]["pg"]["patroni"]["replica_methods"])
+
+
+def test_replicas_come_from_the_repository_first_where_the_cluster_is_backed_up(sandbox_inventory: Path):
+    inventory = _with(sandbox_inventory, extra=DEBIAN12)
+    assert _replica_methods(inventory, "node-2") == ["pgbackrest", "basebackup"]
+    assert _replica_methods(inventory, "pg-old-1") == ["basebackup"]  # not backed up
+
+
+@pytest.mark.parametrize(
+    ("methods", "expected"),
+    [("[basebackup]", ["basebackup"]), ("[]", []), ("[basebackup, pgbackrest]", ["basebackup", "pgbackrest"])],
+)
+def test_the_inventory_chooses_the_replica_methods(sandbox_inventory: Path, methods: str, expected: list[str]):
+    inventory = _with(sandbox_inventory, f"        patroni_replica_methods: {methods}\n")
+    assert _replica_methods(inventory, "node-2") == expected
+
+
+def test_an_unknown_or_repeated_replica_method_is_one_line_naming_the_field(sandbox_inventory: Path):
+    import yaml
+
+    for methods, message in (
+        ("[pgbackrest, rsync]", "'rsync' is not one of pgbackrest, basebackup"),
+        ("[basebackup, basebackup]", "duplicate of all.children.pg-test.vars.patroni_replica_methods[0]"),
+    ):
+        text = _with(sandbox_inventory, f"        patroni_replica_methods: {methods}\n").read_text()
+        report = validate(yaml.safe_load(text))
+        found = [(p.path, p.message) for p in report.problems if "replica_methods" in p.path]
+        assert found and found[0][1].startswith(message), found
+        sandbox_inventory.write_text(text.replace(f"        patroni_replica_methods: {methods}\n", ""))
