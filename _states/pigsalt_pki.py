@@ -53,6 +53,9 @@ __virtualname__ = "pigsalt_pki"
 # adds, only shapes the output); any other one goes to x509's file.managed.
 QUICK_FILE_ARGS = frozenset({"user", "group", "mode", "show_changes"})
 IN_PLACE = "The certificate is in the correct state"
+KEY_IN_PLACE = "The private key is in the correct state"
+KEY_TYPES = {"ec": x509util.KEY_TYPE.EC, "rsa": x509util.KEY_TYPE.RSA}
+DEFAULT_KEYSIZE = {"ec": 256, "rsa": 2048}
 
 
 def __virtual__() -> str:
@@ -174,3 +177,33 @@ def certificate_managed(name: str, **kwargs: Any) -> dict[str, Any]:
     if _certificate_in_place(name, args):
         return {**_ret(name), "comment": IN_PLACE}
     return __states__["x509.certificate_managed"](name, **kwargs)
+
+
+def _key_in_place(name: str, algo: str, keysize: int | None, kwargs: dict[str, Any]) -> bool:
+    """What ``x509.private_key_managed`` compares for an unencrypted PEM key of ``algo`` (EC or
+    RSA): the file holds such a key of the size asked, with the owner, group and mode asked
+    (x509's own default mode, 0400, when none is). False whenever it cannot tell."""
+    file_args, extra = x509util.split_file_kwargs(kwargs)
+    if extra or algo not in KEY_TYPES:
+        return False
+    if not _file_as_asked(name, {"mode": "0400", **file_args}):
+        return False
+    try:
+        current, encoding, _ = x509util.load_privkey(name, passphrase=None, get_encoding=True)
+    except Exception:  # encrypted, not a key, unreadable: x509's to report or fix
+        return False
+    return bool(
+        encoding == "pem"
+        and x509util.get_key_type(current) == KEY_TYPES[algo]
+        and current.key_size == (keysize or DEFAULT_KEYSIZE[algo])
+    )
+
+
+def private_key_managed(name: str, algo: str = "rsa", keysize: int | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Salt's ``x509.private_key_managed`` with the same arguments; an unencrypted PEM key
+    already in place is told without x509's file.managed test run, anything else is x509's."""
+    args = {k: v for k, v in kwargs.items() if not k.startswith("__")}
+    quick = not {"passphrase", "new", "overwrite", "encoding", "pkcs12_encryption_compat"} & set(args)
+    if quick and _key_in_place(name, algo, keysize, args):
+        return {**_ret(name), "comment": KEY_IN_PLACE}
+    return __states__["x509.private_key_managed"](name, algo=algo, keysize=keysize, **kwargs)

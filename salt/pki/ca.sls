@@ -15,7 +15,7 @@ pki-dir-file-directory:
 {%- if ca.method == 'create' %}
 
 pki-ca-key-managed:
-  x509.private_key_managed:
+  pigsalt_pki.private_key_managed:
     - name: {{ ca.key }}
     - algo: ec
     - keysize: 256
@@ -37,7 +37,7 @@ pki-ca-certificate-managed:
     - days_remaining: 90
     - mode: '0644'
     - require:
-      - x509: pki-ca-key-managed
+      - pigsalt_pki: pki-ca-key-managed
 {%- set ca_state = 'pigsalt_pki' %}
 {%- else %}
 

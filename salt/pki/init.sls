@@ -37,7 +37,7 @@ pki-node-certificate-file-managed:
     - group: root
     - mode: '0644'
     - require:
-      - x509: pki-node-key-managed
+      - pigsalt_pki: pki-node-key-managed
       - file: pki-ca-certificate-file-managed
 
 pki-node-certificate-matches-key:
@@ -58,7 +58,7 @@ pki-client-certificate-file-managed:
     - group: root
     - mode: '0644'
     - require:
-      - x509: pki-node-key-managed
+      - pigsalt_pki: pki-node-key-managed
       - file: pki-ca-certificate-file-managed
 
 pki-client-certificate-matches-key:

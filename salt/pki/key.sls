@@ -21,7 +21,7 @@ pki-node-dir-file-directory:
     - makedirs: True
 
 pki-node-key-managed:
-  x509.private_key_managed:
+  pigsalt_pki.private_key_managed:
     - name: {{ tls.key }}
     - algo: ec
     - keysize: 256
@@ -39,7 +39,7 @@ pki-node-pubkey-mine-send:
       - mine_function: x509.get_public_key
       - key: {{ tls.key }}
     - onchanges:
-      - x509: pki-node-key-managed
+      - pigsalt_pki: pki-node-key-managed
 
 pki-node-pubkey-mine-present:
   pigsalt_pki.mine_present:

@@ -104,11 +104,11 @@ def test_infra_formulas_do_nothing_on_database_nodes(salt_caller, sandbox_invent
 
 def test_the_ca_node_alone_holds_the_ca_and_issues_certificates(salt_caller, sandbox_inventory):
     ca = show(salt_caller, "pki.ca", sandbox_inventory, "meta")
-    assert arg(ca["pki-ca-key-managed"], "x509", "name") == "/etc/pki/pigsalt/ca.key"
-    assert arg(ca["pki-ca-key-managed"], "x509", "mode") == "0600"
+    assert arg(ca["pki-ca-key-managed"], "pigsalt_pki", "name") == "/etc/pki/pigsalt/ca.key"
+    assert arg(ca["pki-ca-key-managed"], "pigsalt_pki", "mode") == "0600"
     assert arg(ca["pki-ca-certificate-managed"], "pigsalt_pki", "basicConstraints") == "critical, CA:TRUE"
     # Elsewhere pki.ca and pki.sign do nothing; every node makes its own key.
     assert set(show(salt_caller, "pki.ca", sandbox_inventory, "node-1")) == {"pki-ca-test-nop"}
     assert set(show(salt_caller, "pki.sign", sandbox_inventory, "node-1")) == {"pki-sign-test-nop"}
     key = show(salt_caller, "pki.key", sandbox_inventory, "node-1")["pki-node-key-managed"]
-    assert (arg(key, "x509", "mode"), arg(key, "x509", "group")) == ("0640", "ssl-cert")
+    assert (arg(key, "pigsalt_pki", "mode"), arg(key, "pigsalt_pki", "group")) == ("0640", "ssl-cert")

@@ -248,3 +248,66 @@ def test_a_missing_or_linked_certificate_is_x509s_to_do(issued: dict[str, Any], 
         delegated = x509_state(pki)
         assert pki.certificate_managed(name, **issued["args"])["comment"] == "x509"
         delegated.assert_called_once()
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> dict[str, Any]:
+    """An EC P-256 key in PEM, mode 0640, and the arguments pki.key gives for it."""
+    import getpass
+    import grp as grp_module
+    import os
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    path = tmp_path / "node.key"
+    private = ec.generate_private_key(ec.SECP256R1())
+    path.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    path.chmod(0o640)
+    group = grp_module.getgrgid(os.getgid()).gr_name
+    return {
+        "path": path,
+        "args": {"algo": "ec", "keysize": 256, "user": getpass.getuser(), "group": group, "mode": "0640"},
+    }
+
+
+def x509_key_state(pki_module: ModuleType) -> mock.Mock:
+    delegated = mock.Mock(return_value={"name": "x", "changes": {"created": "x"}, "result": True, "comment": "x509"})
+    pki_module.__states__ = {"x509.private_key_managed": delegated}  # type: ignore[attr-defined]
+    return delegated
+
+
+def test_a_key_in_place_is_told_without_x509s_file_run(key: dict[str, Any]) -> None:
+    delegated = x509_key_state(pki)
+    name = str(key["path"])
+    assert pki.private_key_managed(name, **key["args"]) == {
+        "name": name, "changes": {}, "result": True, "comment": "The private key is in the correct state",
+    }  # fmt: skip
+    delegated.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"keysize": 384}, {"algo": "rsa"}, {"algo": "ed25519"}, {"mode": "0600"}, {"passphrase": "x"}, {"new": True}],
+    ids=lambda change: f"{next(iter(change))}={next(iter(change.values()))}",
+)
+def test_any_other_key_is_x509s_to_do(key: dict[str, Any], change: dict[str, Any]) -> None:
+    delegated = x509_key_state(pki)
+    name = str(key["path"])
+    args = {**key["args"], **change}
+    assert pki.private_key_managed(name, **args)["comment"] == "x509"
+    delegated.assert_called_once()
+
+
+def test_without_a_mode_x509s_default_0400_is_what_is_checked(key: dict[str, Any], tmp_path: Path) -> None:
+    delegated = x509_key_state(pki)
+    args = {k: v for k, v in key["args"].items() if k != "mode"}
+    assert pki.private_key_managed(str(key["path"]), **args)["comment"] == "x509"  # 0640 is not 0400
+    key["path"].chmod(0o400)
+    assert pki.private_key_managed(str(key["path"]), **args)["comment"] == "The private key is in the correct state"
+    assert pki.private_key_managed(str(tmp_path / "absent.key"), **args)["comment"] == "x509"
+    assert delegated.call_count == 2
