@@ -156,12 +156,72 @@ def restore(
         for line in run.failed:
             click.echo(f"  {line}", err=True)
         raise PigsaltError(
-            f"{cluster}: the restore failed (above). Until the DCS reset its replicas hold the data of before: "
-            f"`salt -L {','.join(replicas)} service.start patroni` serves it again"
+            f"{cluster}: the restore failed (above): {after_failure(run.failed, cluster, primary, replicas)}"
         )
     if as_json:
         click.echo(json.dumps({"cluster": cluster, "seconds": round(run.seconds, 1), **found}))
         return
     click.echo(
         f"{cluster}: restored in {run.seconds:.1f} s, {len(members)} members in service, a new full backup taken"
+    )
+
+
+# pigsty.restore's steps in order (salt/pigsty/restore.sls).
+STEPS = (
+    "pigsty-restore-input-test-fail",
+    "pigsty-restore-modules-sync",
+    "pigsty-restore-archive-function",
+    "pigsty-restore-replicas-stop-function",
+    "pigsty-restore-primary-stop-function",
+    "pigsty-restore-primary-function",
+    "pigsty-restore-dcs-function",
+    "pigsty-restore-primary-start-function",
+    "pigsty-restore-primary-state",
+    "pigsty-restore-backup-function",
+    "pigsty-restore-replicas-clear-function",
+    "pigsty-restore-replicas-state",
+    "pigsty-restore-leader-state",
+)
+FIRST_STOP, DCS_RESET, REBUILT = (STEPS.index(s) for s in (
+    "pigsty-restore-replicas-stop-function", "pigsty-restore-dcs-function", "pigsty-restore-leader-state"
+))  # fmt: skip
+
+
+def failed_step(failed: list[str]) -> int | None:
+    """The index in STEPS of the earliest step among ``failed`` (``orch.parse``'s lines: the
+    step's id first); the later ones failed because it did."""
+    found = [STEPS.index(word) for line in failed if (word := line.split(":")[0].split(" ")[0]) in STEPS]
+    return min(found) if found else None
+
+
+def after_failure(failed: list[str], cluster: str, primary: str, replicas: list[str]) -> str:
+    """What the cluster is left as after ``pigsty.restore`` failed, by the step that failed
+    first, and the commands that bring it back."""
+    step = failed_step(failed)
+    if step is None:
+        return f"see which members still run Patroni: `salt -L {','.join([primary, *replicas])} service.status patroni`"
+    if step < FIRST_STOP:
+        return "nothing was stopped or changed, the cluster still serves"
+    if step <= DCS_RESET:
+        if not replicas:
+            return (
+                f"{primary} is stopped and its data directory may be half restored; the DCS still holds the "
+                f"cluster: `pigsalt restore {cluster}` again once the cause is fixed"
+            )
+        return (
+            f"Patroni is stopped on every member; the DCS still holds the cluster and the replicas the data of "
+            f"before. `salt -L {','.join(replicas)} service.start patroni` serves it again (a replica takes the "
+            f"lead); then `salt {primary} pgbackrest.clear_for_clone` and `salt {primary} service.start patroni` "
+            f"clone {primary} from it"
+        )
+    if step >= REBUILT or not replicas:
+        return (
+            f"{primary} leads with the restored data{' and the replicas follow it' if replicas else ''}; "
+            f"`pigsalt deploy --cluster {cluster}` finishes once the cause is fixed"
+        )
+    return (
+        f"the DCS was reset and {primary} holds the restored data; the replicas hold the data of before and must "
+        f"not serve it: once the cause is fixed, `salt -L {','.join(replicas)} service.stop patroni`, "
+        f"`salt -L {','.join(replicas)} pgbackrest.clear_for_clone` and `pigsalt deploy --cluster {cluster}` "
+        "build them again"
     )

@@ -6,6 +6,8 @@ pg-test on a new timeline, led by its inventory's primary)."""
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import time
 from typing import Any
 
@@ -181,6 +183,70 @@ def test_backup_and_archive_metrics_reach_prometheus_from_every_member(deployed:
     assert age and float(age[0]["value"][1]) < 3 * 3600, age
     limit = _api("query", query='pigsalt_backup_full_max_age_seconds{stanza="pg-test"}')["result"]
     assert {r["value"][1] for r in limit} == {str(round(24 * 3600 * 1.1))}, limit
+
+
+def test_an_unreachable_repository_fails_the_backup_loudly_and_shows_in_the_metrics(deployed: Sandbox) -> None:
+    """The repository's TLS server stopped on meta: `pigsalt backup` exits non-zero with
+    pgBackRest's one-line reason, the members' metrics say the repository does not answer (what
+    PgBackupRepositoryUnreachable fires on after 5 minutes, tests/promtool/backup.test.yml), and
+    with the server back a backup succeeds again."""
+    deployed.run("meta", "systemctl", "stop", "pigsalt-pgbackrest", check=True)
+    try:
+        failed = CliRunner().invoke(main, ["backup", "pg-test", "--sandbox"])
+        assert failed.exit_code != 0, failed.output
+        assert "Traceback" not in failed.output
+        last = failed.output.strip().splitlines()[-1]
+        assert last.startswith("Error: ") and "pg-test" in last, failed.output
+        down = 'max by (stanza) (pigsalt_backup_info_up{stanza="pg-test"}) == 0'
+        assert _eventually(lambda: _api("query", query=down)["result"], timeout=180), _api(
+            "query", query='pigsalt_backup_info_up{stanza="pg-test"}'
+        )
+    finally:
+        deployed.run("meta", "systemctl", "start", "pigsalt-pgbackrest", check=True)
+    result = CliRunner().invoke(main, ["backup", "pg-test", "--type", "incr", "--sandbox"])
+    assert result.exit_code == 0, result.output
+
+
+def _postgres_runs(sandbox: Sandbox, node: str) -> bool:
+    return sandbox.run(node, "pgrep", "-u", "postgres", "-x", "postgres").returncode == 0
+
+
+def test_a_restore_that_fails_half_way_leaves_no_primary_and_says_how_to_go_back(deployed: Sandbox) -> None:
+    """The inventory's primary, a replica after a switchover, cannot read its pgBackRest
+    configuration: the restore fails after Patroni has stopped everywhere and before the DCS
+    reset. No member runs Postgres (never two primaries), and the commands the error names serve
+    the data of before again and clone the primary back."""
+    if _leader(deployed) == "node-1":
+        done = deployed.salt("node-1", "patroni.switchover", "candidate=pg-test-2")
+        assert done.returncode == 0, done.stdout + done.stderr
+        settled(deployed, "pg-test")
+    leader = _leader(deployed)
+    _psql(deployed, leader, "DROP TABLE IF EXISTS e2e_fault; CREATE TABLE e2e_fault AS SELECT 42 AS id")
+    deployed.run("node-1", "mv", CONFIG, f"{CONFIG}.aside", check=True)
+    try:
+        result = _restore("--latest", "--yes")
+        assert result.exit_code != 0, result.output
+        last = result.output.strip().splitlines()[-1]
+        assert "Patroni is stopped on every member" in last, result.output
+        assert [node for node in MEMBERS if _postgres_runs(deployed, node)] == []
+    finally:
+        deployed.run("node-1", "mv", f"{CONFIG}.aside", CONFIG, check=True)
+    for command in re.findall(r"`(salt [^`]+)`", last):
+        done = deployed.run("meta", *shlex.split(command), "--out=json", timeout=300)
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+
+    def all_streaming() -> bool:
+        members = json.loads(deployed.patroni("10.10.10.12", "/cluster")[1])["members"]
+        return sorted(m.get("state") for m in members) == ["running", "streaming", "streaming"]
+
+    assert _eventually(all_streaming, timeout=300), deployed.patroni("10.10.10.12", "/cluster")[1][:800]
+    for node in MEMBERS:
+        assert _eventually(lambda n=node: _psql(deployed, n, "SELECT id FROM e2e_fault") == "42", timeout=60), node
+    # The inventory's primary leads again for the tests after this one.
+    done = deployed.salt(_leader(deployed), "patroni.switchover", "candidate=pg-test-1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    settled(deployed, "pg-test")
+    _psql(deployed, "node-1", "DROP TABLE e2e_fault")
 
 
 def _restore(*args: str) -> Any:

@@ -136,3 +136,51 @@ def test_postgres_started_for_the_recovery_cannot_speak_to_systemd_as_the_minion
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     found = restore_agent._environment()
     assert "NOTIFY_SOCKET" not in found and found["PATH"] == "/usr/bin:/bin"
+
+
+# --- what a failed restore leaves, by the step that failed first ------------------------------
+
+
+def test_the_steps_are_the_orchestrations_in_order():
+    import re
+
+    from pigsalt.cli.restore import STEPS
+    from tests.conftest import ROOT
+
+    sls = (ROOT / "salt" / "pigsty" / "restore.sls").read_text()
+    assert tuple(re.findall(r"^(pigsty-restore-[a-z-]+):$", sls, re.MULTILINE)) == STEPS
+
+
+@pytest.mark.parametrize(
+    ("failed", "says"),
+    [
+        (["pigsty-restore-archive-function: ERROR: [082]: WAL segment was not archived"], "nothing was stopped"),
+        (
+            [
+                "pigsty-restore-primary-function: pgbackrest restore failed: access denied",
+                "pigsty-restore-dcs-function: One or more requisite failed",
+            ],
+            "`salt -L node-2,node-3 service.start patroni` serves it again (a replica takes the lead); then "
+            "`salt node-1 pgbackrest.clear_for_clone` and `salt node-1 service.start patroni`",
+        ),
+        (
+            ["pigsty-restore-primary-state node-1 checks-pgsql-wait: not ready", "pigsty-restore-leader-state: x"],
+            "the DCS was reset and node-1 holds the restored data; the replicas hold the data of before",
+        ),
+        (["pigsty-restore-leader-state node-2 checks-replication: not streaming"], "node-1 leads with the restored"),
+        (["no JSON from salt-run: Traceback"], "`salt -L node-1,node-2,node-3 service.status patroni`"),
+    ],
+    ids=["archive", "primary-restore", "after-dcs-reset", "last-check", "unknown"],
+)
+def test_a_failed_restore_says_what_it_left_and_how_to_go_back(failed: list[str], says: str):
+    from pigsalt.cli.restore import after_failure
+
+    assert says in after_failure(failed, "pg-test", "node-1", ["node-2", "node-3"])
+
+
+def test_a_single_member_cluster_is_restored_again_rather_than_served_from_nothing():
+    from pigsalt.cli.restore import after_failure
+
+    left = after_failure(["pigsty-restore-primary-function: failed"], "pg-one", "node-4", [])
+    assert left.startswith("node-4 is stopped and its data directory may be half restored")
+    assert "`pigsalt restore pg-one` again" in left
