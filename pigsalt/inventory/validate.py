@@ -18,7 +18,7 @@ import jmespath
 import jmespath.exceptions
 
 from pigsalt.debian import DEFAULT_RELEASE, RELEASES
-from pigsalt.inventory import node_os
+from pigsalt.inventory import catalogue, node_os
 from pigsalt.inventory.params import (
     CLUSTER,
     DEFAULT_ROLES,
@@ -197,9 +197,10 @@ def _typo_hint(name: str) -> str:
 def _check_vars(values: Mapping[str, Any], path: str, level: str, out: list[Problem], rel: int = V1) -> None:
     """Check each parameter at ``level``: known, allowed there, well typed.
 
-    Pigsty's parameters that pigsalt does not implement, Ansible's and other modules' are
-    ignored (one warning per group, see ``_summarise_ignored``); a name close to a known one is
-    a typo (error); a name far from all of them is the user's own variable (warning).
+    Pigsty's parameters that pigsalt does not implement (any release's: ``catalogue``), Ansible's
+    and other modules' are ignored (one warning per group, see ``_summarise_ignored``); another
+    name close to a known one is a typo (error); a name far from all of them is the user's own
+    variable (warning).
     """
     for name, value in values.items():
         sub = join(path, name)
@@ -208,7 +209,9 @@ def _check_vars(values: Mapping[str, Any], path: str, level: str, out: list[Prob
             param = None
         if param is None:
             name = str(name)
-            if name.startswith("ansible_") or name in UNIMPLEMENTED or module_of(name) or name in V2_NODE_VIP:
+            pigstys = name in UNIMPLEMENTED or catalogue.load().known(name)
+            if name.startswith("ansible_") or pigstys or module_of(name) or name in V2_NODE_VIP:
+                # A real Pigsty parameter of any release is never taken for a typo of ours.
                 out.append(Problem(sub, _IGNORED, warning=True))
             elif hint := _typo_hint(name):
                 out.append(Problem(sub, f"unknown parameter{hint}"))
