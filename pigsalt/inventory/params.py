@@ -791,10 +791,12 @@ _PARAMS: tuple[Param, ...] = (
     _p(
         "pgbackrest_repo",
         MapOf(AnyValue()),
-        {"local": {"path": "/pg/backup", "retention_full_type": "count", "retention_full": 2}},
+        {"local": {"path": "/pg/backup", "retention_full_type": "count", "retention_full": 2}, "minio": {"type": "s3"}},
         GROUP_LEVELS,
         "backup",
-        "Repositories by name: `{type, path, retention_full_type, retention_full, retention_diff, "
+        "Repositories by name (the default also holds Pigsty's `minio`, an object store: chosen with "
+        "`pgbackrest_method: minio`, a warning and the meta node's `local` repository instead): "
+        "`{type, path, retention_full_type, retention_full, retention_diff, "
         "cipher_type, cipher_pass, bundle, bundle_limit, bundle_size, block, compress_type, compress_level, "
         "process_max}` (Pigsty's names; each becomes pgBackRest's `repo1-` option of the same name, "
         "`compress_*` and `process_max` its global ones). `path` is on the meta node. `cipher_type` "

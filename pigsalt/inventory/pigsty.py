@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from pigsalt.inventory.schema import Problem, join
@@ -27,18 +28,20 @@ from pigsalt.inventory.schema import Problem, join
 # 2 is Pigsty 2.x and 3.x.
 V1, V2 = 1, 2
 
-# Parameters (and group names) only a v2+ inventory writes, and only a v1 one.
-V2_MARKERS = frozenset(
+# What tells a v1 file from a v2+ one (``markers``): the names only one side's releases have
+# (the catalogue, pigsalt/data/pigsty-params.json) that pigsalt does not implement, and these
+# of pigsalt's own parameters, whose meaning is one side's. pigsalt's other parameters mean the
+# same in every release, and its own inventories mix them with v1's layout.
+V2_PARAM_MARKERS = frozenset(
     """
     pg_default_services pg_default_service_dest pg_default_hba_rules pgb_default_hba_rules pgb_hba_rules
-    pg_vip_enabled pg_vip_address pg_vip_interface infra_seq infra_portal etcd_seq etcd_cluster
-    node_repo_modules repo_modules repo_upstream pg_extensions pg_packages node_etc_hosts
+    pg_vip_enabled pg_vip_address pg_vip_interface infra_seq etcd_seq etcd_cluster
     """.split()
 )
-V1_MARKERS = frozenset(
+V1_PARAM_MARKERS = frozenset(
     """
-    meta_node pg_services_extra pg_hba_rules_extra pgbouncer_hba_rules pgbouncer_hba_rules_extra
-    vip_mode vip_cidrmask dcs_type dcs_servers service_registry pg_exists_action dcs_exists_action
+    pg_services_extra pg_hba_rules_extra pgbouncer_hba_rules pgbouncer_hba_rules_extra vip_mode vip_cidrmask
+    dcs_type dcs_servers
     """.split()
 )
 V2_GROUPS = ("infra", "etcd")
@@ -157,6 +160,18 @@ def _names(raw: Mapping[str, Any]) -> Iterator[str]:
             yield from map(str, _mappings(hvars))
 
 
+@cache
+def markers() -> tuple[frozenset[str], frozenset[str]]:
+    """The names (no group names) that make a file v1's, and v2+'s."""
+    from pigsalt.inventory.catalogue import load
+    from pigsalt.inventory.params import PARAMS
+
+    found = load()
+    v1 = (found.only_in([1]) - set(PARAMS)) | V1_PARAM_MARKERS
+    v2 = (found.only_in(range(2, 100)) - set(PARAMS)) | V2_PARAM_MARKERS
+    return v1, v2
+
+
 def release(raw: Mapping[str, Any]) -> Release:
     """The release whose meaning the file has: its ``version``, else the names it uses.
 
@@ -170,10 +185,11 @@ def release(raw: Mapping[str, Any]) -> Release:
             major = int(found.group(1))
             return Release(V1 if major <= 1 else V2, f"version: {version}")
     names = set(_names(raw))
-    v2 = sorted(names & (V2_MARKERS | set(V2_GROUPS)))
+    v1_markers, v2_markers = markers()
+    v2 = sorted(names & (v2_markers | set(V2_GROUPS)))
     if v2:
         return Release(V2, f"uses {v2[0]}")
-    v1 = sorted(names & (V1_MARKERS | set(V1_GROUPS)))
+    v1 = sorted(names & (v1_markers | set(V1_GROUPS)))
     if v1:
         return Release(V1, f"uses {v1[0]}")
     return Release(V2, "no release marker")

@@ -118,9 +118,8 @@ def _problems(inventory: Path) -> list[tuple[str, str, bool]]:
 
 def test_a_method_that_names_no_repository_is_an_error_naming_the_field(sandbox_inventory: Path):
     found = _problems(_with(sandbox_inventory, "        pgbackrest_method: nas\n"))
-    assert found == [
-        ("all.children.pg-test.vars.pgbackrest_method", "'nas' is not a repository of pgbackrest_repo (local)", False)
-    ]
+    message = "'nas' is not a repository of pgbackrest_repo (local, minio)"
+    assert found == [("all.children.pg-test.vars.pgbackrest_method", message, False)]
 
 
 @pytest.mark.parametrize(
@@ -153,6 +152,16 @@ def test_pigstys_minio_repository_warns_and_the_meta_nodes_repository_is_used(sa
     inv, _ = open_inventory(inventory)
     found = backup.member(inv, inv.cluster("pg-test"), CIPHER)
     assert found["options"]["repo1-retention-full"] == 2  # the local entry's
+
+
+def test_pigsty_2s_minio_method_on_the_default_repositories_warns_too(sandbox_inventory: Path):
+    """Pigsty 2.x's pigsty.yml chooses `minio` and leaves pgbackrest_repo to its defaults, which
+    hold it: so do pigsalt's."""
+    inventory = _with(sandbox_inventory, "        pgbackrest_method: minio\n")
+    (problem,) = _problems(inventory)
+    assert problem[0] == "all.vars.pgbackrest_repo.minio.type" and problem[2] is True
+    inv, _ = open_inventory(inventory)
+    assert backup.member(inv, inv.cluster("pg-test"), CIPHER)["options"]["repo1-retention-full"] == 2
 
 
 def test_a_full_backup_schedule_sets_how_old_the_newest_full_backup_may_grow(sandbox_inventory: Path):

@@ -85,3 +85,24 @@ def test_a_name_no_release_ever_had_is_still_a_typo(sandbox_inventory: Path) -> 
     )
     _, errors = _warnings_and_errors(text)
     assert errors == ["unknown parameter (did you mean 'pg_users'?)"]
+
+
+def test_the_release_markers_are_names_of_one_side_only() -> None:
+    from pigsalt.inventory.pigsty import V1_PARAM_MARKERS, V2_PARAM_MARKERS, markers
+
+    found = catalogue.load()
+    v1, v2 = markers()
+    assert v1 & v2 == frozenset()
+    assert v1 <= found.only_in([1]) | V1_PARAM_MARKERS and v2 <= found.only_in(range(2, 100)) | V2_PARAM_MARKERS
+    # pigsalt's own markers are one side's in Pigsty too (where Pigsty has them at all).
+    assert not {n for n in V1_PARAM_MARKERS if found.known(n)} - found.only_in([1])
+    assert not {n for n in V2_PARAM_MARKERS if found.known(n)} - found.only_in(range(2, 100))
+    # v1.0-v1.4 wrote pg_extensions too: it marks no release (it once made v1.0 read as v2).
+    assert "pg_extensions" not in v1 | v2 and "meta_node" in v1 and "node_repo_modules" in v2
+
+
+def test_a_v1_0_style_file_is_read_as_v1() -> None:
+    from pigsalt.inventory.pigsty import V1, release
+
+    raw = {"all": {"vars": {"pg_extensions": ["postgis"], "node_admin_pks": []}, "children": {}}}
+    assert release(raw).major == V1
