@@ -123,6 +123,8 @@ UNIMPLEMENTED = frozenset(
     """.split()
 )
 
+_MISSING = object()
+
 # Values in which Pigsty 2+ writes ``${admin_ip}``.
 ADMIN_IP = "${admin_ip}"
 PG_CONF_SUFFIX = ".yml"
@@ -272,7 +274,59 @@ def normalize(raw: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[Problem]]
         new_top["children"] = new_children
     if "vars" not in top:
         del new_top["vars"]
-    return {**raw, "all": new_top}, out
+    return {**raw, "all": _compact(new_top)}, out
+
+
+def _compact(top: dict[str, Any]) -> dict[str, Any]:
+    """Pigsty's compact layouts in the levels pigsalt reads them at: a cluster-level parameter
+    (``pg_cluster``…) written in the host vars of a group whose every host has the same value is
+    the group's; an instance-level one (``nodename``, ``pg_seq``…) written in the vars of a
+    one-host group, or in ``all.vars`` of a one-host inventory, is that host's."""
+    from pigsalt.inventory.params import CLUSTER, INSTANCE, PARAMS
+
+    def lifted(name: str) -> bool:
+        param = PARAMS.get(name)
+        return param is not None and CLUSTER in param.levels and INSTANCE not in param.levels
+
+    def lowered(name: str) -> bool:
+        param = PARAMS.get(name)
+        return param is not None and param.levels == (INSTANCE,)
+
+    children = top.get("children")
+    if not isinstance(children, dict):
+        return top
+    groups = {name: dict(g) for name, g in children.items() if isinstance(g, dict)}
+    hosts_of: dict[str, dict[Any, Any]] = {n: g["hosts"] for n, g in groups.items() if isinstance(g.get("hosts"), dict)}
+    for name, hosts in hosts_of.items():
+        group = groups[name]
+        if not isinstance(group.get("vars", {}), dict) or not all(
+            h is None or isinstance(h, dict) for h in hosts.values()
+        ):
+            continue  # the validator says what is wrong with it, where the user wrote it
+        gvars = dict(group.get("vars") or {})
+        hvars = {ip: dict(_mappings(h)) for ip, h in hosts.items()}
+        for key in sorted({k for h in hvars.values() for k in h if lifted(str(k))}):
+            values = [h.get(key, _MISSING) for h in hvars.values()]
+            if _MISSING in values or any(v != values[0] for v in values) or gvars.get(key, values[0]) != values[0]:
+                continue
+            gvars[key] = values[0]
+            for h in hvars.values():
+                del h[key]
+        if len(hvars) == 1:
+            (only,) = hvars.values()
+            for key in [k for k in gvars if lowered(str(k)) and k not in only]:
+                only[key] = gvars.pop(key)
+        if gvars or "vars" in group:
+            group["vars"] = gvars
+        group["hosts"] = {ip: (hvars[ip] if hvars[ip] or hosts[ip] is not None else hosts[ip]) for ip in hosts}
+    top_vars = top.get("vars")
+    ips = {str(ip) for hosts in hosts_of.values() for ip in hosts}
+    if isinstance(top_vars, dict) and len(ips) == 1 and any(lowered(str(k)) for k in top_vars):
+        moving = {k: v for k, v in top_vars.items() if lowered(str(k))}
+        top = {**top, "vars": {k: v for k, v in top_vars.items() if k not in moving}}
+        for name, hosts in hosts_of.items():
+            groups[name]["hosts"] = {ip: {**moving, **_mappings(groups[name]["hosts"][ip])} for ip in hosts}
+    return {**top, "children": {**children, **groups}}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,76 @@
+"""Pigsty's compact layouts (pigsalt.inventory.pigsty.normalize): identity in the host vars of a
+one-host group, an instance's parameters in a one-host group's vars or a one-host inventory's
+all.vars, read at the levels pigsalt validates them at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from pigsalt.inventory.model import check
+
+META = "    infra:\n      hosts:\n        10.10.10.10: {infra_seq: 1}\n"
+
+
+def _report(tmp_path: Path, text: str) -> tuple[list[str], object]:
+    path = tmp_path / "pigsty.yml"
+    path.write_text(text)
+    loaded = check(path)
+    return [f"{p.path}: {p.message}" for p in loaded.report.errors], loaded.inventory
+
+
+def test_identity_in_a_one_host_groups_host_vars_is_the_clusters(tmp_path: Path) -> None:
+    text = (
+        "all:\n  vars: {admin_ip: 10.10.10.10}\n  children:\n"
+        + META
+        + "    d12: { hosts: { 10.10.10.12: { pg_cluster: d12, pg_seq: 1, pg_role: primary, nodename: d12-1 }}}\n"
+    )
+    errors, inv = _report(tmp_path, text)
+    assert errors == []
+    cluster = inv.cluster("d12")  # type: ignore[attr-defined]
+    assert [i.name for i in cluster.instances] == ["d12-1"]
+    assert inv.node("10.10.10.12").name == "d12-1"  # type: ignore[attr-defined]
+
+
+def test_the_same_cluster_on_every_host_is_the_groups(tmp_path: Path) -> None:
+    text = (
+        "all:\n  children:\n" + META + "    pg-test:\n      hosts:\n"
+        "        10.10.10.11: {pg_cluster: pg-test, pg_seq: 1, pg_role: primary}\n"
+        "        10.10.10.12: {pg_cluster: pg-test, pg_seq: 2, pg_role: replica}\n"
+    )
+    errors, inv = _report(tmp_path, text)
+    assert errors == [] and len(inv.cluster("pg-test").instances) == 2  # type: ignore[attr-defined]
+
+
+def test_different_clusters_in_one_group_stay_an_error(tmp_path: Path) -> None:
+    text = (
+        "all:\n  children:\n" + META + "    pg-citus:\n      hosts:\n"
+        "        10.10.10.11: {pg_cluster: pg-citus1, pg_seq: 1, pg_role: primary}\n"
+        "        10.10.10.12: {pg_cluster: pg-citus2, pg_seq: 1, pg_role: primary}\n"
+    )
+    errors, _ = _report(tmp_path, text)
+    assert "all.children.pg-citus.hosts.10.10.10.11.pg_cluster: cannot be set in host vars; set it in cluster vars" in (
+        errors
+    )
+
+
+def test_a_one_host_inventorys_nodename_in_all_vars_is_the_hosts(tmp_path: Path) -> None:
+    doc = {
+        "all": {
+            "vars": {"nodename": "pigsty", "admin_ip": "10.10.10.10"},
+            "children": {
+                "infra": {"hosts": {"10.10.10.10": {"infra_seq": 1}}},
+                "pg-meta": {
+                    "hosts": {"10.10.10.10": {"pg_seq": 1, "pg_role": "primary"}},
+                    "vars": {"pg_cluster": "pg-meta"},
+                },
+            },
+        }
+    }
+    errors, inv = _report(tmp_path, yaml.safe_dump(doc))
+    assert errors == [] and inv.node("10.10.10.10").name == "pigsty"  # type: ignore[attr-defined]
+    # With two hosts the same line stays an error: it would name both the same.
+    doc["all"]["children"]["pg-meta"]["hosts"]["10.10.10.11"] = {"pg_seq": 2, "pg_role": "replica"}
+    errors, _ = _report(tmp_path, yaml.safe_dump(doc))
+    assert "all.vars.nodename: cannot be set in all.vars; set it in host vars" in errors
