@@ -159,14 +159,16 @@ USER = Struct(
     known=frozenset({"state", "admin", "search_path", "timezone", "pool_size", "pool_reserve"}),
 )
 
+# An extension's name is its control file's: letters, digits, _ and - (uuid-ossp), always quoted.
+EXTENSION_NAME = r"[A-Za-z_][A-Za-z0-9_-]{0,62}"
 EXTENSION = OneOf(
     (
-        (lambda v: isinstance(v, str), Str(PG_IDENT, "extension name")),
+        (lambda v: isinstance(v, str), Str(EXTENSION_NAME, "extension name")),
         (
             lambda v: isinstance(v, dict),
             Struct(
                 name="extension",
-                fields={"name": Str(PG_IDENT, "extension name"), "schema": Str(PG_IDENT, "schema name")},
+                fields={"name": Str(EXTENSION_NAME, "extension name"), "schema": Str(PG_IDENT, "schema name")},
                 required=("name",),
             ),
         ),
@@ -732,7 +734,8 @@ _PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "pg_libs",
-        Str(r"[A-Za-z0-9_, ]*", "library list"),
+        # Library names or paths (vchord.so, $libdir/x) separated by commas, as Postgres reads them.
+        Str(r" *([A-Za-z0-9_.$/-]+ *(, *[A-Za-z0-9_.$/-]+ *)*)?", "library list"),
         "pg_stat_statements, auto_explain",
         GROUP_LEVELS,
         "postgres",

@@ -74,3 +74,15 @@ def test_a_one_host_inventorys_nodename_in_all_vars_is_the_hosts(tmp_path: Path)
     doc["all"]["children"]["pg-meta"]["hosts"]["10.10.10.11"] = {"pg_seq": 2, "pg_role": "replica"}
     errors, _ = _report(tmp_path, yaml.safe_dump(doc))
     assert "all.vars.nodename: cannot be set in all.vars; set it in host vars" in errors
+
+
+def test_names_pigstys_templates_write_for_extensions_and_libraries(tmp_path: Path) -> None:
+    base = "all:\n  children:\n" + META + "    pg-meta:\n      hosts: {10.10.10.11: {pg_seq: 1, pg_role: primary}}\n"
+    good = base + (
+        "      vars:\n        pg_cluster: pg-meta\n"
+        "        pg_libs: 'vchord.so, pg_stat_statements, $libdir/auto_explain'\n"
+        "        pg_databases: [{name: meta, extensions: [uuid-ossp, {name: pg-trgm-like}]}]\n"
+    )
+    assert _report(tmp_path, good)[0] == []
+    bad = base + '      vars:\n        pg_cluster: pg-meta\n        pg_libs: "x\'; DROP"\n'
+    assert _report(tmp_path, bad)[0] == ['all.children.pg-meta.vars.pg_libs: "x\'; DROP" is not a valid library list']
