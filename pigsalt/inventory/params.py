@@ -6,6 +6,7 @@ This table is the single source for validation, defaults and ``docs/inventory.md
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -38,6 +39,22 @@ CLUSTER_NAME = r"[a-z][a-z0-9-]{0,62}"
 PG_IDENT = r"[A-Za-z_][A-Za-z0-9_]{0,62}"
 NODE_NAME = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 DURATION = r"\d+(ms|s|m|h|d)"
+DEFAULT_SCRAPE_TIMEOUT = "8s"
+
+
+def duration_seconds(duration: str) -> float:
+    """A DURATION (a number and ms, s, m, h or d) in seconds."""
+    number, unit = re.fullmatch(r"(\d+)(ms|s|m|h|d)", duration).groups()  # type: ignore[union-attr]
+    return int(number) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+def scrape_timeout(interval: str, timeout: str | None) -> str:
+    """The scrape timeout: ``timeout`` as written, else 8s or ``interval`` if that is shorter."""
+    if timeout is not None:
+        return timeout
+    return interval if duration_seconds(interval) < duration_seconds(DEFAULT_SCRAPE_TIMEOUT) else DEFAULT_SCRAPE_TIMEOUT
+
+
 # Server flags as words a shell leaves alone inside double quotes, none of those pigsalt sets.
 _PIGSALTS_FLAGS = r"config\.file|storage\.tsdb\.path|web\.listen-address|web\.console\.|web\.enable-lifecycle"
 _PROMETHEUS_FLAG = rf"--(?!{_PIGSALTS_FLAGS})[a-z][a-z0-9.-]*(=[A-Za-z0-9_.,:/%+-]+)?"
@@ -932,11 +949,12 @@ _PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "prometheus_scrape_timeout",
-        Str(DURATION, "duration"),
-        "8s",
+        OneOf(((lambda v: v is None, AnyValue()), (lambda v: True, Str(DURATION, "duration"))), "a duration"),
+        None,
         (GLOBAL,),
         "monitoring",
-        "Prometheus scrape timeout; no longer than `prometheus_scrape_interval`.",
+        "Prometheus scrape timeout; no longer than `prometheus_scrape_interval`. Unset: 8s, or the scrape "
+        "interval when that is shorter.",
     ),
     _p(
         "prometheus_sd_interval",

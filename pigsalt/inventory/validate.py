@@ -32,6 +32,7 @@ from pigsalt.inventory.params import (
     PREDEFINED_ROLES,
     PREDEFINED_SINCE,
     RESERVED_PORTS,
+    duration_seconds,
 )
 from pigsalt.inventory.pigsty import UNIMPLEMENTED, V1, V2, module_of, release, vip_settings
 from pigsalt.inventory.schema import IPv4, Problem, did_you_mean, join
@@ -139,10 +140,7 @@ def _validate(raw: dict[str, Any], out: list[Problem]) -> None:
     _check_alertmanager(gvars, out)
 
 
-def _seconds(duration: str) -> float:
-    """A duration parameter's value (DURATION: a number and ms, s, m, h or d) in seconds."""
-    number, unit = re.fullmatch(r"(\d+)(ms|s|m|h|d)", duration).groups()  # type: ignore[union-attr]
-    return int(number) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+_seconds = duration_seconds
 
 
 def _check_alertmanager(gvars: Mapping[str, Any], out: list[Problem]) -> None:
@@ -156,9 +154,11 @@ def _check_alertmanager(gvars: Mapping[str, Any], out: list[Problem]) -> None:
 def _check_prometheus(gvars: Mapping[str, Any], out: list[Problem]) -> None:
     """Prometheus refuses to start with a scrape timeout longer than the scrape interval."""
     interval = gvars.get("prometheus_scrape_interval", PARAMS["prometheus_scrape_interval"].default)
-    timeout = gvars.get("prometheus_scrape_timeout", PARAMS["prometheus_scrape_timeout"].default)
+    timeout = gvars.get("prometheus_scrape_timeout")
     duration = re.compile(DURATION)
-    if not all(isinstance(v, str) and duration.fullmatch(v) for v in (interval, timeout)):
+    if not (isinstance(interval, str) and isinstance(timeout, str)):
+        return  # unset: it follows the interval (params.scrape_timeout)
+    if not (duration.fullmatch(interval) and duration.fullmatch(timeout)):
         return  # the parameter checks name a malformed value
     if _seconds(timeout) > _seconds(interval):
         out.append(

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from pigsalt.inventory.model import Inventory, Node
+from pigsalt.inventory.params import scrape_timeout
 from pigsalt.pillar import tls
 
 PORT = 9090
@@ -103,7 +104,7 @@ def config(inv: Inventory) -> dict[str, Any]:
     return {
         "global": {
             "scrape_interval": g["prometheus_scrape_interval"],
-            "scrape_timeout": g["prometheus_scrape_timeout"],
+            "scrape_timeout": scrape_timeout(g["prometheus_scrape_interval"], g["prometheus_scrape_timeout"]),
             "evaluation_interval": g["prometheus_scrape_interval"],
         },
         "rule_files": [f"{RULES_DIR}/*.yml"],

@@ -86,3 +86,15 @@ def test_names_pigstys_templates_write_for_extensions_and_libraries(tmp_path: Pa
     assert _report(tmp_path, good)[0] == []
     bad = base + '      vars:\n        pg_cluster: pg-meta\n        pg_libs: "x\'; DROP"\n'
     assert _report(tmp_path, bad)[0] == ['all.children.pg-meta.vars.pg_libs: "x\'; DROP" is not a valid library list']
+
+
+def test_the_scrape_timeout_follows_a_short_interval_unless_written(tmp_path: Path) -> None:
+    from pigsalt.inventory.params import scrape_timeout
+
+    def text(extra: str = "") -> str:
+        return "all:\n  vars:\n    prometheus_scrape_interval: 2s\n" + extra + "  children:\n" + META
+
+    assert _report(tmp_path, text())[0] == []
+    assert (scrape_timeout("2s", None), scrape_timeout("10s", None), scrape_timeout("2s", "1s")) == ("2s", "8s", "1s")
+    (error,) = _report(tmp_path, text("    prometheus_scrape_timeout: 5s\n"))[0]
+    assert error.startswith("all.vars.prometheus_scrape_timeout: is 5s, longer than prometheus_scrape_interval (2s)")
