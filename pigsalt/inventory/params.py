@@ -40,6 +40,8 @@ PG_IDENT = r"[A-Za-z_][A-Za-z0-9_]{0,62}"
 NODE_NAME = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 DURATION = r"\d+(ms|s|m|h|d)"
 DEFAULT_SCRAPE_TIMEOUT = "8s"
+# One pg_listen address: IPv4, *, or a placeholder of Pigsty's (pigsalt.pillar.compile.listen).
+LISTEN_ITEM = r"(\d{1,3}(\.\d{1,3}){3}|\*|\$\{(ip|vip|lo|lo6)\})"
 
 
 def duration_seconds(duration: str) -> float:
@@ -717,11 +719,14 @@ _PARAMS: tuple[Param, ...] = (
     ),
     _p(
         "pg_listen",
-        Str(r"[0-9.,*]+|0\.0\.0\.0", "listen address list"),
+        Str(rf"{LISTEN_ITEM}( *, *{LISTEN_ITEM})*", "listen address list"),
         "0.0.0.0",
         GROUP_LEVELS,
         "postgres",
-        "Addresses Postgres listens on.",
+        "Addresses Postgres listens on, comma-separated: IPv4 addresses, `*`, and Pigsty's placeholders "
+        "`${ip}` (the member's address), `${lo}` (127.0.0.1), `${lo6}` (::1) and `${vip}` (dropped with a "
+        "warning: a member binds no address it does not hold; the VIP's clients use the services, or "
+        "`0.0.0.0`, which takes the VIP whenever it arrives).",
     ),
     _p("pg_encoding", Str(r"[A-Za-z0-9_]+", "encoding"), "UTF8", GROUP_LEVELS, "postgres", "Cluster encoding."),
     _p("pg_locale", Str(r"[A-Za-z0-9_.@-]+", "locale"), "C.UTF-8", GROUP_LEVELS, "postgres", "Cluster locale."),

@@ -447,6 +447,22 @@ def _check_clusters(groups: list[_Group], gvars: Mapping[str, Any], out: list[Pr
         _check_hba(g, gvars, out)
         _check_rpo(g, effective, out)
         _check_backup(g, gvars, out)
+        _check_listen(g, gvars, out)
+
+
+def _check_listen(g: _Group, gvars: Mapping[str, Any], out: list[Problem]) -> None:
+    """``${vip}`` in pg_listen is dropped (pigsalt.pillar.compile.listen): say so once."""
+    value = _effective("pg_listen", g, gvars)
+    if isinstance(value, str) and "${vip}" in value:
+        where = join(join(g.path, "vars"), "pg_listen") if "pg_listen" in g.vars else "all.vars.pg_listen"
+        out.append(
+            Problem(
+                where,
+                "${vip}: dropped, Postgres binds no address its member does not hold (the VIP's clients use "
+                "the services on 5433-5438, or pg_listen: 0.0.0.0 takes the VIP whenever it arrives)",
+                warning=True,
+            )
+        )
 
 
 def _check_backup(g: _Group, gvars: Mapping[str, Any], out: list[Problem]) -> None:

@@ -440,7 +440,7 @@ def _pg(inv: Inventory, node: Node, cluster: Cluster, secrets: Store, memo: _Mem
         "hba_file": hba_file,
         # The role whose HBA rules apply until Patroni tells this member's current one.
         "hba_fallback_role": "primary" if inst.role == "primary" else "replica",
-        "listen": c["pg_listen"],
+        "listen": listen(c["pg_listen"], node.ip),
         "encoding": c["pg_encoding"],
         "locale": c["pg_locale"],
         "lc_collate": c["pg_lc_collate"],
@@ -567,6 +567,22 @@ def _with_sources(
         lines = [line for role in ("primary", "replica") for line in hba[kind][role]]
         found.append({**svc, "sources": derive.hba_sources(lines)})
     return found
+
+
+LISTEN_PLACEHOLDERS = {"${ip}": None, "${lo}": "127.0.0.1", "${lo6}": "::1", "${vip}": ""}
+
+
+def listen(value: str, ip: str) -> str:
+    """``pg_listen`` with Pigsty's placeholders replaced for the member at ``ip`` (``${vip}``
+    dropped: a member binds no address it does not hold); the member's address when nothing
+    is left."""
+    found = []
+    for item in (part.strip() for part in value.split(",")):
+        address = LISTEN_PLACEHOLDERS.get(item, item)
+        address = ip if address is None else address
+        if address and address not in found:
+            found.append(address)
+    return ",".join(found) or ip
 
 
 def _vip(cluster: Cluster, node: Node) -> dict[str, Any]:

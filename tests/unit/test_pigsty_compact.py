@@ -98,3 +98,24 @@ def test_the_scrape_timeout_follows_a_short_interval_unless_written(tmp_path: Pa
     assert (scrape_timeout("2s", None), scrape_timeout("10s", None), scrape_timeout("2s", "1s")) == ("2s", "8s", "1s")
     (error,) = _report(tmp_path, text("    prometheus_scrape_timeout: 5s\n"))[0]
     assert error.startswith("all.vars.prometheus_scrape_timeout: is 5s, longer than prometheus_scrape_interval (2s)")
+
+
+def test_pigstys_listen_placeholders_are_the_members_addresses(tmp_path: Path) -> None:
+    from pigsalt.pillar.compile import listen
+
+    assert listen("${ip},${vip},${lo}", "10.10.10.11") == "10.10.10.11,127.0.0.1"
+    assert listen("${lo6}, ${ip}", "10.10.10.11") == "::1,10.10.10.11"
+    assert listen("${vip}", "10.10.10.11") == "10.10.10.11"
+    assert listen("0.0.0.0", "10.10.10.11") == "0.0.0.0"
+    text = (
+        "all:\n  children:\n" + META + "    pg-meta:\n      hosts: {10.10.10.11: {pg_seq: 1, pg_role: primary}}\n"
+        "      vars: {pg_cluster: pg-meta, pg_listen: '${ip},${vip},${lo}'}\n"
+    )
+    path = tmp_path / "pigsty.yml"
+    path.write_text(text)
+    report = check(path).report
+    assert report.ok, report.errors
+    (warning,) = [p for p in report.warnings if p.path.endswith("pg_listen")]
+    assert warning.message.startswith("${vip}: dropped, Postgres binds no address its member does not hold")
+    path.write_text(text.replace("${lo}", "${home}"))
+    assert [p.path for p in check(path).report.errors] == ["all.children.pg-meta.vars.pg_listen"]
