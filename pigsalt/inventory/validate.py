@@ -181,6 +181,11 @@ def _mapping(value: Any, path: str, out: list[Problem]) -> dict[str, Any]:
     return value
 
 
+# Global parameters Pigsty also reads per host, where pigsalt has one value for the inventory.
+PER_HOST_IGNORED = {
+    "admin_ip": "ignored: pigsalt uses all.vars.admin_ip for every node (Pigsty 3.5+ sets it per infra node)",
+}
+
 # A name in one of the namespaces of the parameters pigsalt implements is held to a looser
 # likeness: `pg_rto_seconds` is a mistake for `pg_rto`, not a user's own variable.
 IMPLEMENTED_NAMESPACES = tuple(sorted({name.split("_")[0] + "_" for name in PARAMS if "_" in name}))
@@ -222,6 +227,9 @@ def _check_vars(values: Mapping[str, Any], path: str, level: str, out: list[Prob
                 out.append(Problem(sub, "is neither a pigsalt nor a Pigsty parameter; ignored", warning=True))
             continue
         if level not in param.levels:
+            if name in PER_HOST_IGNORED and level == INSTANCE:
+                out.append(Problem(sub, PER_HOST_IGNORED[name], warning=True))
+                continue
             where = " or ".join(param.levels)
             out.append(Problem(sub, f"cannot be set in {level}; set it in {where}"))
             continue

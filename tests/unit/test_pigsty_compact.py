@@ -119,3 +119,15 @@ def test_pigstys_listen_placeholders_are_the_members_addresses(tmp_path: Path) -
     assert warning.message.startswith("${vip}: dropped, Postgres binds no address its member does not hold")
     path.write_text(text.replace("${lo}", "${home}"))
     assert [p.path for p in check(path).report.errors] == ["all.children.pg-meta.vars.pg_listen"]
+
+
+def test_an_infra_hosts_own_admin_ip_is_ignored_with_a_warning(tmp_path: Path) -> None:
+    text = (
+        "all:\n  vars: {admin_ip: 10.10.10.10}\n  children:\n"
+        "    infra:\n      hosts:\n        10.10.10.10: {infra_seq: 1, admin_ip: 10.10.10.10}\n"
+    )
+    path = tmp_path / "pigsty.yml"
+    path.write_text(text)
+    report = check(path).report
+    assert report.ok, report.errors
+    assert any(p.path.endswith("10.10.10.10.admin_ip") and "ignored" in p.message for p in report.warnings)
