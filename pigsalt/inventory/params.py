@@ -514,7 +514,9 @@ _PARAMS: tuple[Param, ...] = (
         "business",
         "Business databases: `name` (required), `owner`, `template`, `encoding`, `locale`, `lc_collate`, "
         "`lc_ctype`, `tablespace`, `allowconn`, `revokeconn`, `connlimit`, `pgbouncer`, `pool_mode`, "
-        "`comment`, `schemas`, `extensions`, `parameters`.",
+        "`comment`, `schemas`, `extensions`, `parameters`. Not `postgres`, `template0`, `template1`, nor a "
+        "word pg_hba.conf or Pgbouncer reads as a keyword (`all`, `replication`, `sameuser`, `samerole`, "
+        "`samegroup`, `pgbouncer`).",
     ),
     _p(
         "pg_default_privileges",

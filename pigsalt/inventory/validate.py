@@ -50,6 +50,9 @@ META_PORTS = {
     3000: "grafana",
 }
 RESERVED_DATABASES = ("postgres", "template0", "template1")
+# Database names that pg_hba.conf or Pgbouncer read as keywords (a rule for `all` would admit
+# every database; `pgbouncer` is Pgbouncer's admin console).
+KEYWORD_DATABASES = ("all", "replication", "sameuser", "samerole", "samegroup", "pgbouncer")
 DEFAULT_SERVICE_PORTS = (5433, 5434, 5436, 5438)
 
 
@@ -841,6 +844,14 @@ def _check_databases(g: _Group, effective: Mapping[str, Any], users: set[str], o
                 out.append(Problem(f"{where}[{i}].name", f"duplicate of {where}[{names[name]}] ({name!r})"))
             elif name in RESERVED_DATABASES:
                 out.append(Problem(f"{where}[{i}].name", f"{name!r} is a reserved database name"))
+            elif name in KEYWORD_DATABASES:
+                out.append(
+                    Problem(
+                        f"{where}[{i}].name",
+                        f"{name!r} is a keyword of pg_hba.conf or Pgbouncer, where it would mean something "
+                        "else: choose another name",
+                    )
+                )
             names.setdefault(name, i)
         owner = db.get("owner")
         if isinstance(owner, str) and owner not in users and owner not in DEFAULT_ROLES:

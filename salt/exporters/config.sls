@@ -1,7 +1,8 @@
 {#- pg_exporter logs in as the monitor user over loopback (scram-sha-256): its password sits
     in the unit's environment file, readable by root only (systemd reads it before dropping
     to the prometheus user). The Pgbouncer exporter runs as the dbsu and reads Pgbouncer's
-    console over the local socket (peer): no password. #}
+    console over the local socket (peer): no password. Jinja's urlencode keeps '/' (a path's
+    separator): encoded too, or a password holding one ends the URL's authority there. #}
 {%- set pg = pillar['pigsty'].get('pg') %}
 
 include:
@@ -18,7 +19,7 @@ exporters-pg-defaults-file-managed:
     - show_changes: False
     - contents: |
         # Managed by Salt (exporters.config): holds the monitor user's password.
-        DATA_SOURCE_NAME='postgresql://{{ monitor.name | urlencode }}:{{ monitor.password | urlencode }}@127.0.0.1:{{ pg.port }}/postgres?sslmode=disable'
+        DATA_SOURCE_NAME='postgresql://{{ monitor.name | urlencode }}:{{ monitor.password | urlencode | replace('/', '%2F') }}@127.0.0.1:{{ pg.port }}/postgres?sslmode=disable'
         ARGS='--web.listen-address={{ pillar.pigsty.node.ip }}:{{ pg.exporters.pg }}'
     - require:
       - pkg: exporters-pkg-installed

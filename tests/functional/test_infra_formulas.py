@@ -112,3 +112,21 @@ def test_the_ca_node_alone_holds_the_ca_and_issues_certificates(salt_caller, san
     assert set(show(salt_caller, "pki.sign", sandbox_inventory, "node-1")) == {"pki-sign-test-nop"}
     key = show(salt_caller, "pki.key", sandbox_inventory, "node-1")["pki-node-key-managed"]
     assert (arg(key, "pigsalt_pki", "mode"), arg(key, "pigsalt_pki", "group")) == ("0640", "ssl-cert")
+
+
+def test_the_exporters_url_keeps_any_monitor_password(salt_caller, sandbox_inventory):
+    """A monitor password with URL separators ('/', ':', '@', '%', a quote) reaches pg_exporter's
+    DATA_SOURCE_NAME intact: parsed back, the URL gives the same password."""
+    import re
+    from urllib.parse import unquote, urlsplit
+
+    password = "Mon/it:or@p%a'ss"
+    text = sandbox_inventory.read_text()
+    sandbox_inventory.write_text(
+        text.replace("all:\n  vars:\n", f'all:\n  vars:\n    pg_monitor_password: "{password}"\n', 1)
+    )
+    result = show(salt_caller, "exporters.config", sandbox_inventory, "node-1")
+    contents = arg(result["exporters-pg-defaults-file-managed"], "file", "contents")
+    url = re.search(r"DATA_SOURCE_NAME='([^']*)'", contents).group(1)
+    parts = urlsplit(url)
+    assert (unquote(parts.password), parts.hostname, parts.path) == (password, "127.0.0.1", "/postgres")
