@@ -286,7 +286,8 @@ def test_a_reinitialised_replica_is_rebuilt_from_the_repository_and_catches_up(d
     _psql(deployed, leader, "CREATE TABLE e2e_reinit AS SELECT generate_series(1, 1000) AS id")
     since = deployed.run(replica, "date", "+%Y-%m-%d %H:%M:%S", check=True).stdout.strip()
     spec = deployed.inventory.cluster("pg-test").vars
-    auth = (str(spec["patroni_username"]), str(spec["patroni_password"]))
+    # The REST API's password: the inventory's, or the one generated into the secrets store.
+    auth = (str(spec["patroni_username"]), str(spec["patroni_password"] or deployed.secrets()["patroni_password"]))
     status, body = deployed.patroni(deployed.inventory.node(replica).ip, "/reinitialize", method="POST", auth=auth)
     assert status == 200, body[:300]
 
