@@ -54,7 +54,6 @@ demo: venv
 	@test -f pigsty.yml || $(BIN)/pigsalt init
 	$(BIN)/pigsalt validate
 	$(BIN)/pigsalt sandbox up
-	$(BIN)/pigsalt sandbox exec meta -- salt --out=txt '*' test.ping
 	$(BIN)/pigsalt deploy --sandbox
 	@echo "demo: deployed. psql -h 10.10.10.3 -p 5433 -U test test (the VIP, primary service; the password is in pigsty.yml);" \
 	      "portal: curl -H 'Host: pigsty' http://10.10.10.10/ ; pigsalt sandbox down removes the nodes."
