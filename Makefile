@@ -93,6 +93,7 @@ bench-sandbox: venv
 
 docs: venv
 	$(BIN)/python -m pigsalt.inventory.docgen > docs/inventory.md
+	$(BIN)/python -m pigsalt.inventory.docgen --catalogue > docs/pigsty-params.md
 
 # The offline repository's wheels (pigsalt/data/wheels.lock, docs/repo.md): PyPI over HTTPS, no root.
 # Run after `make lock` changed requirements/constraints.txt, or after editing pypi: in the recipe.

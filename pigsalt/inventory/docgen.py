@@ -1,4 +1,5 @@
-"""Writes docs/inventory.md from the parameter table (``make docs``)."""
+"""Writes docs/inventory.md from the parameter table, and docs/pigsty-params.md from the
+catalogue of Pigsty's parameters (``make docs``: ``--catalogue`` for the second)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import json
 import sys
 from itertools import groupby
 
+from pigsalt.inventory.catalogue import load
 from pigsalt.inventory.params import PARAMS
-from pigsalt.inventory.pigsty import OTHER_MODULES, UNIMPLEMENTED
+from pigsalt.inventory.pigsty import OTHER_MODULES, UNIMPLEMENTED, module_of
 
 INTRO = """# Inventory reference
 
@@ -50,5 +52,37 @@ def render() -> str:
     return "\n".join(lines) + "\n"
 
 
+CATALOGUE_INTRO = """# Every Pigsty parameter, by release
+
+Each parameter name of Pigsty's releases {first} … {last} ({count} names; each role's
+`defaults/main.yml` and the variables its `pigsty.yml` and `conf/` files write), the releases it
+exists in, and what pigsalt does with it: *implements* (docs/inventory.md), *ignores* (accepted,
+one warning per group; never taken for a typo), or *another module's* (a group of them is not
+deployed). What a value means in each release is in docs/pigsty.md.
+
+Generated from `pigsalt/data/pigsty-params.json` by `make docs`; a test fails when it is out of
+date.
+"""
+
+
+def disposition(name: str) -> str:
+    """What pigsalt does with Pigsty's parameter ``name``."""
+    if name in PARAMS:
+        return "implements"
+    module = module_of(name)
+    return f"another module's ({module})" if module else "ignores"
+
+
+def render_catalogue() -> str:
+    found = load()
+    lines = [
+        CATALOGUE_INTRO.format(first=found.releases[0], last=found.releases[-1], count=len(found.ranges)),
+        "| parameter | releases | pigsalt |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{name}` | {found.span(name)} | {disposition(name)} |" for name in sorted(found.ranges)]
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    sys.stdout.write(render())
+    sys.stdout.write(render_catalogue() if sys.argv[1:] == ["--catalogue"] else render())
