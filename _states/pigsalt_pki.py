@@ -126,13 +126,12 @@ def _certificate_in_place(name: str, kwargs: dict[str, Any]) -> bool:
     ``check_cert_changes``, which salt-ssh's wrapper shares), without the ``state.single
     file.managed`` that the state runs first to test the file's mode (~100 ms, a whole new
     state run, for each certificate). False whenever it cannot tell."""
-    state = salt.states.x509_v2.certificate_managed
+    signature = inspect.signature(salt.states.x509_v2.certificate_managed)
     try:
-        bound = inspect.signature(state).bind(name, **kwargs)
+        args = signature.bind(name, **kwargs).arguments
     except TypeError:
         return False
-    args = bound.arguments
-    var_kw = next(p.name for p in inspect.signature(state).parameters.values() if p.kind is p.VAR_KEYWORD)
+    var_kw = next(p.name for p in signature.parameters.values() if p.kind is p.VAR_KEYWORD)
     extra = x509util.ensure_cert_kwargs_compat(dict(args.pop(var_kw, {})))
     file_args, cert_args = x509util.split_file_kwargs(extra)
     # Only the explicit validity (Salt 3008 warns and picks a default otherwise) and PEM files.

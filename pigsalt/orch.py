@@ -197,12 +197,18 @@ def parse_returns(doc: Mapping[str, Any], minions: Sequence[str], seconds: float
     return OrchRun(not failed, seconds, changed, failed, raw, changed_sls)
 
 
-def check(runner: Runner, plan: Mapping[str, Sequence[str]], timeout: int = 600) -> OrchRun:
-    """Every node's formulas of ``plan`` ({minion: [sls, …]}) under ``test=True``: one
-    ``state.sls`` per group of nodes with the same formulas, the groups side by side."""
+def group_by_formulas(plan: Mapping[str, Sequence[str]]) -> dict[tuple[str, ...], list[str]]:
+    """The minions of ``plan`` ({minion: [sls, …]}) grouped by their formulas: one job each."""
     groups: dict[tuple[str, ...], list[str]] = {}
     for minion, mods in sorted(plan.items()):
         groups.setdefault(tuple(mods), []).append(minion)
+    return groups
+
+
+def check(runner: Runner, plan: Mapping[str, Sequence[str]], timeout: int = 600) -> OrchRun:
+    """Every node's formulas of ``plan`` ({minion: [sls, …]}) under ``test=True``: one
+    ``state.sls`` per group of nodes with the same formulas, the groups side by side."""
+    groups = group_by_formulas(plan)
     start = time.monotonic()
 
     def one(mods: tuple[str, ...], minions: list[str]) -> OrchRun:

@@ -90,7 +90,8 @@ def release_tags(tags: Iterable[str]) -> list[str]:
     return [tag for version, tag in sorted(found) if version[0] >= FIRST_MAJOR]
 
 
-def _git(checkout: Path, *args: str) -> str:
+def git(checkout: Path, *args: str) -> str:
+    """``git -C checkout ARGS``'s output; a failure ends the command with git's reason."""
     done = subprocess.run(["git", "-C", str(checkout), *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"git {' '.join(args)}: {done.stderr.strip()}")
@@ -118,12 +119,12 @@ def inventory_names(doc: Any) -> Iterator[str]:
 def names_at(checkout: Path, tag: str) -> set[str]:
     """The parameter names of release ``tag``: its roles' defaults and its configuration files."""
     found: set[str] = set()
-    for path in _git(checkout, "ls-tree", "-r", "--name-only", tag).splitlines():
+    for path in git(checkout, "ls-tree", "-r", "--name-only", tag).splitlines():
         is_defaults = ROLE_DEFAULTS.match(path) is not None
         if not is_defaults and not CONFIG_FILE.match(path):
             continue
         try:
-            doc = yaml.safe_load(_git(checkout, "show", f"{tag}:{path}"))
+            doc = yaml.safe_load(git(checkout, "show", f"{tag}:{path}"))
         except yaml.YAMLError:
             continue  # a file that is not valid YAML as shipped names nothing
         names = map(str, _mapping(doc)) if is_defaults else inventory_names(doc)
@@ -143,7 +144,7 @@ def runs(indexes: Sequence[int]) -> list[list[int]]:
 
 
 def build(checkout: Path) -> dict[str, Any]:
-    tags = release_tags(_git(checkout, "tag").split())
+    tags = release_tags(git(checkout, "tag").split())
     seen: dict[str, list[int]] = {}
     for index, tag in enumerate(tags):
         for name in names_at(checkout, tag):

@@ -143,9 +143,6 @@ def _validate(raw: dict[str, Any], out: list[Problem]) -> None:
     _check_alertmanager(gvars, out)
 
 
-_seconds = duration_seconds
-
-
 def _check_alertmanager(gvars: Mapping[str, Any], out: list[Problem]) -> None:
     """E-mail needs a relay; the relay's settings mean nothing without a recipient."""
     if gvars.get("alertmanager_email_to") and not gvars.get("alertmanager_smtp_smarthost"):
@@ -163,7 +160,7 @@ def _check_prometheus(gvars: Mapping[str, Any], out: list[Problem]) -> None:
         return  # unset: it follows the interval (params.scrape_timeout)
     if not (duration.fullmatch(interval) and duration.fullmatch(timeout)):
         return  # the parameter checks name a malformed value
-    if _seconds(timeout) > _seconds(interval):
+    if duration_seconds(timeout) > duration_seconds(interval):
         out.append(
             Problem(
                 "all.vars.prometheus_scrape_timeout",
@@ -461,14 +458,18 @@ def _check_clusters(groups: list[_Group], gvars: Mapping[str, Any], out: list[Pr
         _check_listen(g, gvars, out)
 
 
+def _written_at(g: _Group, name: str) -> str:
+    """Where a cluster-level parameter's value comes from: the group's vars, else all.vars."""
+    return join(join(g.path, "vars") if name in g.vars else "all.vars", name)
+
+
 def _check_listen(g: _Group, gvars: Mapping[str, Any], out: list[Problem]) -> None:
     """``${vip}`` in pg_listen is dropped (pigsalt.pillar.compile.listen): say so once."""
     value = _effective("pg_listen", g, gvars)
     if isinstance(value, str) and "${vip}" in value:
-        where = join(join(g.path, "vars"), "pg_listen") if "pg_listen" in g.vars else "all.vars.pg_listen"
         out.append(
             Problem(
-                where,
+                _written_at(g, "pg_listen"),
                 "${vip}: dropped, Postgres binds no address its member does not hold (the VIP's clients use "
                 "the services on 5433-5438, or pg_listen: 0.0.0.0 takes the VIP whenever it arrives)",
                 warning=True,
@@ -485,14 +486,13 @@ def _check_backup(g: _Group, gvars: Mapping[str, Any], out: list[Problem]) -> No
     if not isinstance(method, str) or not isinstance(repos, Mapping):
         return  # the parameters' own types are reported already
 
-    def where(name: str) -> str:
-        return join(join(g.path, "vars") if name in g.vars else "all.vars", name)
-
     if method not in repos:
         known = ", ".join(map(str, repos)) or "none"
-        out.append(Problem(where("pgbackrest_method"), f"{method!r} is not a repository of pgbackrest_repo ({known})"))
+        out.append(
+            Problem(_written_at(g, "pgbackrest_method"), f"{method!r} is not a repository of pgbackrest_repo ({known})")
+        )
         return
-    path = join(where("pgbackrest_repo"), method)
+    path = join(_written_at(g, "pgbackrest_repo"), method)
     repo = repos[method]
     kind = repo.get("type", "posix") if isinstance(repo, Mapping) else None
     if kind is not None and kind != "posix":

@@ -569,17 +569,14 @@ def _with_sources(
     return found
 
 
-LISTEN_PLACEHOLDERS = {"${ip}": None, "${lo}": "127.0.0.1", "${lo6}": "::1", "${vip}": ""}
-
-
 def listen(value: str, ip: str) -> str:
     """``pg_listen`` with Pigsty's placeholders replaced for the member at ``ip`` (``${vip}``
     dropped: a member binds no address it does not hold); the member's address when nothing
     is left."""
-    found = []
+    placeholders = {"${ip}": ip, "${lo}": "127.0.0.1", "${lo6}": "::1", "${vip}": ""}
+    found: list[str] = []
     for item in (part.strip() for part in value.split(",")):
-        address = LISTEN_PLACEHOLDERS.get(item, item)
-        address = ip if address is None else address
+        address = placeholders.get(item, item)
         if address and address not in found:
             found.append(address)
     return ",".join(found) or ip

@@ -12,7 +12,6 @@ again with the newest PostgreSQL the nodes' Debian ships.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -23,13 +22,9 @@ from typing import Any
 import yaml
 
 from pigsalt.errors import PigsaltError
-from pigsalt.inventory.catalogue import release_tags
+from pigsalt.inventory.catalogue import git, release_tags
 from pigsalt.inventory.model import check
 from pigsalt.inventory.validate import Report
-
-
-def _git(checkout: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(checkout), *args], capture_output=True, text=True, check=True).stdout
 
 
 def _with_pg_version(doc: Any, version: int) -> Any:
@@ -72,12 +67,12 @@ def verdict(text: str) -> tuple[str, str]:
 def files(checkout: Path, conf: str | None) -> Iterator[tuple[str, str]]:
     """(label, text) of each file to try."""
     if conf is None:
-        for tag in release_tags(_git(checkout, "tag").split()):
-            yield tag, _git(checkout, "show", f"{tag}:pigsty.yml")
+        for tag in release_tags(git(checkout, "tag").split()):
+            yield tag, git(checkout, "show", f"{tag}:pigsty.yml")
         return
-    for path in sorted(_git(checkout, "ls-tree", "-r", "--name-only", conf).splitlines()):
+    for path in sorted(git(checkout, "ls-tree", "-r", "--name-only", conf).splitlines()):
         if path.startswith("conf/") and path.endswith((".yml", ".yaml")):
-            yield f"{conf}:{path}", _git(checkout, "show", f"{conf}:{path}")
+            yield f"{conf}:{path}", git(checkout, "show", f"{conf}:{path}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -91,15 +91,7 @@ def published_passwords() -> dict[str, list[str]]:
 
         salt-run pigsalt.published_passwords
     """
-    from pigsalt.errors import PigsaltError
-    from pigsalt.inventory.model import open_inventory
-    from pigsalt.inventory.validate import PUBLISHED_MESSAGE
-
-    try:
-        _, loaded = open_inventory(_inventory())
-    except PigsaltError as err:
-        raise RuntimeError(f"pigsalt inventory: {err.message}") from None
-    return {"paths": [p.path for p in loaded.report.warnings if p.message == PUBLISHED_MESSAGE]}
+    return {"paths": _plan(None)[1]}
 
 
 def stages() -> list[list[dict[str, Any]]]:
@@ -153,15 +145,14 @@ def _state_check(client: Any, plan: dict[str, list[str]], timeout: int) -> dict[
     """Each minion's ``state.sls <its formulas> test=True`` return, one job per group of minions
     with the same formulas, every job published before any is waited for (they run side by
     side); a minion that did not answer is absent."""
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for minion, mods in sorted(plan.items()):
-        groups.setdefault(tuple(mods), []).append(minion)
+    from pigsalt.orch import group_by_formulas
+
     jobs = [
         (
             client.run_job(minions, "state.sls", [",".join(mods)], tgt_type="list", kwarg={"test": True}, listen=True),
             minions,
         )
-        for mods, minions in groups.items()
+        for mods, minions in group_by_formulas(plan).items()
     ]
     returns: dict[str, Any] = {}
     for pub, minions in jobs:
